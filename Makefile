@@ -1,0 +1,28 @@
+# Two commands for a new user: `make train` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: train test venv clean bench
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -e . --no-deps
+	@touch $(STAMP)
+
+train: $(STAMP)
+	$(PY) scripts/train.py --config cartpole --run-dir runs/cartpole --overwrite
+
+test: $(STAMP)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	$(PY) scripts/bench_train.py
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,8 @@
+"""Errors that mean "the user asked for something that cannot be done".
+
+Command-line entry points turn a `UserError` into one line on stderr and exit code 2.
+"""
+
+
+class UserError(ValueError):
+    """Bad input from the user: unknown names, invalid values, impossible layouts."""
