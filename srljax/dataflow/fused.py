@@ -1,0 +1,220 @@
+"""Fused mode (Podracer's "Anakin"): env, inference and learning in one jitted program per device.
+
+Per update and per device: a rollout of T steps of the local envs (`lax.scan`), then the learner's
+update (GAE, epochs, minibatches), with gradients and normaliser statistics averaged over devices
+by `pmean`. A run is a sequence of `chunk(n)` calls, each `n` updates inside one `pmap`ped
+`while_loop` that returns summed metrics; the host logs between chunks.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from srljax import envs
+from srljax.envs.core import JaxEnv, State
+from srljax.errors import UserError
+from srljax.learners.learner import Learner, LearnerState
+from srljax.learners.ppo import make_algorithm
+
+AXIS = "devices"
+RING = 100  # completed-episode returns kept for the summary (last 100 episodes)
+
+
+@struct.dataclass
+class FusedState:
+    learner: LearnerState
+    env: State
+    key: jax.Array            # per device: action sampling
+    ring: jax.Array           # [RING // devices] returns of the latest completed episodes
+    ring_ptr: jax.Array
+    ring_count: jax.Array
+    env_steps: jax.Array      # global, identical on every device
+
+
+class NonFiniteError(RuntimeError):
+    """Too many consecutive updates were skipped for non-finite gradients."""
+
+
+class FusedTrainer:
+    """Builds the env, the learner and the pmapped chunk function for one config."""
+
+    def __init__(self, cfg, loss: Optional[Callable] = None, devices=None):
+        self.cfg = cfg
+        self.devices = list(devices or jax.local_devices())
+        n_dev = len(self.devices)
+        if cfg.env.num_envs % n_dev:
+            raise UserError(f"env.num_envs={cfg.env.num_envs} does not split evenly over {n_dev} devices; "
+                            f"use a multiple of {n_dev}")
+        self.local_envs = cfg.env.num_envs // n_dev
+        self.env: JaxEnv = envs.make(cfg.env.id, num_envs=self.local_envs, **cfg.env.kwargs)
+        self.T = cfg.ppo.rollout_len
+        self.algo: Learner = make_algorithm(cfg, self.env.observation_space, self.env.action_space,
+                                            axis_name=AXIS, loss=loss)
+        self.ring_size = max(1, -(-RING // n_dev))
+        self.max_skips = cfg.ppo.max_nonfinite_updates * cfg.ppo.epochs * cfg.ppo.minibatches
+        self._init = jax.pmap(self._init_device, axis_name=AXIS, in_axes=(None,), devices=self.devices)
+        self._chunk = jax.pmap(self._chunk_device, axis_name=AXIS, in_axes=(0, None), devices=self.devices)
+
+    # -- per device ----------------------------------------------------------------------------
+    def _init_device(self, seed):
+        key = jax.random.PRNGKey(seed)
+        learner_key, env_key, act_key = jax.random.split(key, 3)
+        dev = jax.lax.axis_index(AXIS)
+        env_state = self.env.reset(jax.random.fold_in(env_key, dev))
+        example = self._rollout_shapes(env_state)
+        learner = self.algo.init(learner_key, example)
+        zero = jnp.zeros((), jnp.int32)
+        return FusedState(learner=learner, env=env_state, key=jax.random.fold_in(act_key, dev),
+                          ring=jnp.zeros((self.ring_size,), jnp.float32), ring_ptr=zero, ring_count=zero,
+                          env_steps=jnp.zeros((), jnp.int32))
+
+    def _rollout_shapes(self, env_state):
+        """A one-step batch with the rollout's structure, for `init`."""
+        policy_out = jax.eval_shape(lambda: self._rollout(None, env_state, jax.random.PRNGKey(0), length=1))
+        return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), policy_out[1])
+
+    def _rollout(self, policy, env_state, key, length=None):
+        act = self.algo.act if policy is not None else None
+
+        def step(carry, k):
+            state = carry
+            if act is not None:
+                action, logp, _ = act(policy, state.obs, k)
+            else:  # shapes only
+                action = jnp.zeros((self.local_envs,) + self.env.action_space.shape,
+                                   jnp.float32 if self.env.action_space.__class__.__name__ == "Box" else jnp.int32)
+                logp = jnp.zeros((self.local_envs,))
+            nxt = self.env.step(state, action)
+            out = {"obs": state.obs, "action": action, "logp": logp, "reward": nxt.reward,
+                   "terminated": nxt.done.astype(jnp.float32), "truncated": nxt.truncated.astype(jnp.float32),
+                   "final_obs": nxt.final_obs}
+            ep = (nxt.metrics["episode_return"], nxt.metrics["episode_ended"])
+            return nxt, (out, ep)
+
+        env_state, (batch, ep) = jax.lax.scan(step, env_state, jax.random.split(key, length or self.T))
+        return env_state, batch, ep
+
+    def _record_episodes(self, fs: FusedState, returns, ended):
+        """Sum and count of completed episodes (all devices), and this device's ring of the latest."""
+        r, e = returns.reshape(-1), ended.reshape(-1)
+        ret_sum = jax.lax.psum(jnp.sum(r * e), AXIS)
+        count = jax.lax.psum(jnp.sum(e), AXIS)
+        rank = jnp.cumsum(e.astype(jnp.int32))            # 1-based order of each completed episode
+        total = rank[-1]
+        keep = (e > 0) & (rank > total - self.ring_size)
+        idx = jnp.where(keep, (fs.ring_ptr + rank - 1) % self.ring_size, self.ring_size)
+        ring = fs.ring.at[idx].set(r, mode="drop")
+        fs = fs.replace(ring=ring, ring_ptr=(fs.ring_ptr + total) % self.ring_size,
+                        ring_count=jnp.minimum(fs.ring_count + total, self.ring_size))
+        return fs, ret_sum, count
+
+    def _one_update(self, fs: FusedState):
+        key, k = jax.random.split(fs.key)
+        env_state, batch, (ep_ret, ep_end) = self._rollout(self.algo.policy_params(fs.learner), fs.env, k)
+        env_ids = jax.lax.axis_index(AXIS) * self.local_envs + jnp.arange(self.local_envs)
+        learner, metrics = self.algo.update(fs.learner, batch, env_ids)
+        fs = fs.replace(learner=learner, env=env_state, key=key,
+                        env_steps=fs.env_steps + self.T * self.cfg.env.num_envs)
+        fs, ret_sum, count = self._record_episodes(fs, ep_ret, ep_end)
+        return fs, {**metrics, "episode_return_sum": ret_sum, "episodes": count}
+
+    def _chunk_device(self, fs: FusedState, n_updates):
+        metric_shapes = jax.eval_shape(self._one_update, fs)[1]
+        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metric_shapes)
+
+        def cond(carry):
+            i, fs, _ = carry
+            return (i < n_updates) & (fs.learner.consecutive_skips < self.max_skips)
+
+        def body(carry):
+            i, fs, acc = carry
+            fs, m = self._one_update(fs)
+            return i + 1, fs, jax.tree.map(jnp.add, acc, m)
+
+        done, fs, acc = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), fs, zeros))
+        return fs, acc, done
+
+    # -- host ----------------------------------------------------------------------------------
+    def init(self, seed: int) -> FusedState:
+        return self._init(seed)
+
+    def chunk(self, fs: FusedState, n_updates: int):
+        """Run `n_updates` updates; returns (state, metrics for the interval as host floats)."""
+        fs, acc, done = self._chunk(fs, jnp.asarray(n_updates, jnp.int32))
+        acc = jax.tree.map(lambda x: np.asarray(x)[0], acc)
+        done = int(np.asarray(done)[0])
+        n = max(done, 1)
+        out = {k: float(v) / n for k, v in acc.items() if k not in ("episode_return_sum", "episodes", "skipped_steps")}
+        out["episodes"] = int(acc["episodes"])
+        out["episode_return"] = float(acc["episode_return_sum"] / acc["episodes"]) if acc["episodes"] else None
+        out["skipped_steps"] = int(acc["skipped_steps"])
+        out["updates"] = done
+        return fs, out
+
+    def last_returns(self, fs: FusedState) -> Optional[float]:
+        """Mean return of the latest completed episodes (up to 100 over all devices)."""
+        ring, count = np.asarray(fs.ring), np.asarray(fs.ring_count)
+        vals = np.concatenate([ring[d, : count[d]] for d in range(ring.shape[0])])
+        return float(vals.mean()) if vals.size else None
+
+    def host_learner(self, fs: FusedState) -> LearnerState:
+        """The learner state of device 0 as host numpy (replicas are identical)."""
+        return jax.tree.map(lambda x: np.asarray(x[0]), fs.learner)
+
+
+def train(cfg, logger=None, loss: Optional[Callable] = None, checkpointer=None, start: Optional[FusedState] = None,
+          log_fn: Optional[Callable[[Dict[str, Any]], None]] = None):
+    """Run a fused-mode experiment to `cfg.total_env_steps`; returns (trainer, final state, summary)."""
+    t0 = time.perf_counter()
+    trainer = FusedTrainer(cfg, loss=loss)
+    fs = start if start is not None else trainer.init(cfg.seed)
+    per_update = cfg.steps_per_update()
+    total_updates = cfg.num_updates()
+    per_log = max(1, cfg.log_every_env_steps // per_update)
+    done_updates = int(np.asarray(fs.learner.updates)[0])
+    compile_s = 0.0
+    train_s = 0.0
+    logs = 0
+    while done_updates < total_updates:
+        n = min(per_log, total_updates - done_updates)
+        t = time.perf_counter()
+        fs, m = trainer.chunk(fs, n)
+        jax.block_until_ready(fs.env_steps)
+        dt = time.perf_counter() - t
+        if logs == 0:
+            # The first call compiles; time one more identical-size call's worth as an estimate.
+            compile_s = dt
+        else:
+            train_s += dt
+        done_updates += m["updates"]
+        logs += 1
+        env_steps = int(np.asarray(fs.env_steps)[0])
+        row = {"env_steps": env_steps, "wall_s": time.perf_counter() - t0,
+               "steps_per_s": m["updates"] * per_update / dt, "episode_return": m["episode_return"],
+               "policy_version": done_updates, **{k: v for k, v in m.items() if k != "episode_return"}}
+        if logger is not None:
+            logger.log(row)
+        if log_fn is not None:
+            log_fn(row)
+        skips = int(np.asarray(fs.learner.consecutive_skips)[0])
+        if skips >= trainer.max_skips:
+            raise NonFiniteError(f"stopped at update {done_updates}: {skips} consecutive gradient steps had "
+                                 f"non-finite gradients (limit ppo.max_nonfinite_updates="
+                                 f"{cfg.ppo.max_nonfinite_updates} updates)")
+        if checkpointer is not None and (logs % cfg.checkpoint_every_logs == 0 or done_updates >= total_updates):
+            checkpointer.save(done_updates, fs)
+    env_steps = int(np.asarray(fs.env_steps)[0])
+    wall = time.perf_counter() - t0
+    timed_steps = env_steps - (per_log * per_update if logs > 1 else 0)
+    summary = {"env_steps": env_steps, "wall_s": wall,
+               "steps_per_s": (timed_steps / train_s) if train_s > 0 else env_steps / wall,
+               "steps_per_s_with_compile": env_steps / wall, "compile_s": compile_s,
+               "episode_return": trainer.last_returns(fs), "updates": done_updates,
+               "devices": len(trainer.devices),
+               "skipped_steps": int(np.asarray(fs.learner.skipped)[0])}
+    return trainer, fs, summary
