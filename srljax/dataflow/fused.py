@@ -57,7 +57,7 @@ class FusedTrainer:
                                             axis_name=AXIS, loss=loss)
         self.ring_size = max(1, -(-RING // n_dev))
         self.max_skips = cfg.ppo.max_nonfinite_updates * cfg.ppo.epochs * cfg.ppo.minibatches
-        self._init = jax.pmap(self._init_device, axis_name=AXIS, in_axes=(None,), devices=self.devices)
+        self._init = jax.pmap(self._init_device, axis_name=AXIS, devices=self.devices)
         self._chunk = jax.pmap(self._chunk_device, axis_name=AXIS, in_axes=(0, None), devices=self.devices)
 
     # -- per device ----------------------------------------------------------------------------
@@ -141,7 +141,7 @@ class FusedTrainer:
 
     # -- host ----------------------------------------------------------------------------------
     def init(self, seed: int) -> FusedState:
-        return self._init(seed)
+        return self._init(jnp.full((len(self.devices),), seed, jnp.uint32))
 
     def chunk(self, fs: FusedState, n_updates: int):
         """Run `n_updates` updates; returns (state, metrics for the interval as host floats)."""

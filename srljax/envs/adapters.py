@@ -1,0 +1,84 @@
+"""Adapters that present gymnax and brax environments through srljax's JAX env protocol."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from srljax.envs.core import JaxEnv, State
+from srljax.envs.spaces import Box, Discrete
+
+
+def _first_state(obs, inner, reward_dtype=jnp.float32) -> State:
+    false = jnp.zeros((), jnp.bool_)
+    return State(obs=obs, reward=jnp.zeros((), reward_dtype), done=false, truncated=false,
+                 final_obs=obs, metrics={}, inner=inner)
+
+
+class GymnaxEnv(JaxEnv):
+    """A gymnax environment. gymnax's own auto-reset is bypassed (srljax's `AutoReset` does it)."""
+
+    def __init__(self, name: str, **param_overrides):
+        import gymnax
+        from gymnax.environments import spaces as gspaces
+
+        self.name = f"gymnax/{name}"
+        self._env, params = gymnax.make(name)
+        self._params = params.replace(**param_overrides) if param_overrides else params
+        obs_space = self._env.observation_space(self._params)
+        self.observation_space = Box(low=-np.inf, high=np.inf, shape=tuple(obs_space.shape))
+        act = self._env.action_space(self._params)
+        if isinstance(act, gspaces.Discrete):
+            self.action_space = Discrete(int(act.n))
+        elif isinstance(act, gspaces.Box):
+            self.action_space = Box(low=np.asarray(act.low, np.float32), high=np.asarray(act.high, np.float32),
+                                    shape=tuple(act.shape))
+        else:
+            raise TypeError(f"{self.name}: unsupported action space {type(act).__name__}")
+
+    def reset(self, key):
+        key, sub = jax.random.split(key)
+        obs, inner = self._env.reset_env(sub, self._params)
+        return _first_state(obs.astype(jnp.float32), (inner, key))
+
+    def step(self, state, action):
+        inner, key = state.inner
+        key, sub = jax.random.split(key)
+        obs, inner, reward, terminated, _ = self._env.step_env(sub, inner, action, self._params)
+        terminated = jnp.asarray(terminated, jnp.bool_)
+        truncated = jnp.logical_and(self._env.is_truncated(inner, self._params), ~terminated)
+        obs = obs.astype(jnp.float32)
+        return state.replace(obs=obs, final_obs=obs, reward=jnp.asarray(reward, jnp.float32),
+                             done=terminated, truncated=truncated, inner=(inner, key))
+
+
+# Brax backends that run fastest on a CPU for each env, measured with brax 0.14 (the same choice
+# as brax's own training examples make); any env may override it with `backend=...`.
+_BRAX_DEFAULT_BACKEND = {"inverted_pendulum": "generalized", "inverted_double_pendulum": "generalized"}
+
+
+class BraxEnv(JaxEnv):
+    """A brax environment with a time limit of `episode_length` steps (a truncation)."""
+
+    def __init__(self, name: str, episode_length: int = 1000, backend: str | None = None, **kwargs):
+        from brax import envs as brax_envs
+
+        self.name = f"brax/{name}"
+        backend = backend or _BRAX_DEFAULT_BACKEND.get(name, "spring")
+        self._env = brax_envs.get_environment(name, backend=backend, **kwargs)
+        self.episode_length = int(episode_length)
+        self.observation_space = Box(low=-np.inf, high=np.inf, shape=(self._env.observation_size,))
+        self.action_space = Box(low=-1.0, high=1.0, shape=(self._env.action_size,))
+
+    def reset(self, key):
+        inner = self._env.reset(key)
+        return _first_state(inner.obs, (inner, jnp.zeros((), jnp.int32)))
+
+    def step(self, state, action):
+        inner, t = state.inner
+        inner = self._env.step(inner, jnp.clip(action, -1.0, 1.0))
+        t = t + 1
+        done = inner.done > 0.5
+        truncated = jnp.logical_and(t >= self.episode_length, ~done)
+        return state.replace(obs=inner.obs, final_obs=inner.obs, reward=jnp.asarray(inner.reward, jnp.float32),
+                             done=done, truncated=truncated, inner=(inner, t))

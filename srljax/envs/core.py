@@ -1,0 +1,155 @@
+"""The JAX env protocol and its wrappers (fused mode).
+
+A JAX env is a pair of pure functions, `reset(key) -> State` and `step(state, action) -> State`,
+that `jit`, `vmap` and `scan` can trace. Adapters (gymnax, brax, srljax's own envs) present that
+protocol; wrappers add batching, auto-reset and episode statistics:
+
+    env = EpisodeStats(AutoReset(Batched(adapter, num_envs)))
+
+Termination and truncation stay apart: `done` marks a true terminal state (no bootstrap) and
+`truncated` a time limit (the learner bootstraps from the value of `final_obs`).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from srljax.envs.spaces import Space
+
+
+@struct.dataclass
+class State:
+    """One step of a JAX env.
+
+    `final_obs` is the observation reached by the last action, before any auto-reset; it equals
+    `obs` unless the episode ended on this step. `inner` is the adapter's own state.
+    """
+
+    obs: Any
+    reward: jax.Array
+    done: jax.Array
+    truncated: jax.Array
+    final_obs: Any
+    metrics: Dict[str, jax.Array]
+    inner: Any
+
+
+class JaxEnv:
+    """Base class: subclasses implement `reset`, `step` and the two spaces."""
+
+    observation_space: Space
+    action_space: Space
+    num_envs: int | None = None     # set by `Batched`
+
+    def reset(self, key: jax.Array) -> State:
+        raise NotImplementedError
+
+    def step(self, state: State, action: jax.Array) -> State:
+        raise NotImplementedError
+
+
+class Wrapper(JaxEnv):
+    def __init__(self, env: JaxEnv):
+        self.env = env
+        self.observation_space = env.observation_space
+        self.action_space = env.action_space
+        self.num_envs = env.num_envs
+
+    def reset(self, key):
+        return self.env.reset(key)
+
+    def step(self, state, action):
+        return self.env.step(state, action)
+
+    def __getattr__(self, name):
+        # Reached only when normal lookup fails: expose the wrapped env's attributes (e.g. `name`).
+        if name == "env":
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+
+class Batched(Wrapper):
+    """`num_envs` independent copies under `vmap`; `reset` takes one key and splits it."""
+
+    def __init__(self, env: JaxEnv, num_envs: int):
+        super().__init__(env)
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.num_envs = num_envs
+
+    def reset(self, key):
+        return jax.vmap(self.env.reset)(jax.random.split(key, self.num_envs))
+
+    def step(self, state, action):
+        return jax.vmap(self.env.step)(state, action)
+
+
+def _where(mask, a, b):
+    """Select per env between two pytrees whose leaves have a leading env axis."""
+    def sel(x, y):
+        m = mask.reshape(mask.shape + (1,) * (x.ndim - mask.ndim))
+        return jnp.where(m, x, y)
+    return jax.tree.map(sel, a, b)
+
+
+class AutoReset(Wrapper):
+    """Resets every env whose episode ended, keeping the last observation in `final_obs`.
+
+    Wraps a `Batched` env. A key carried in the state gives fresh reset draws every step.
+    """
+
+    def __init__(self, env: JaxEnv):
+        if not isinstance(env, Batched):
+            raise TypeError("AutoReset wraps a Batched env")
+        super().__init__(env)
+
+    def reset(self, key):
+        key, sub = jax.random.split(key)
+        state = self.env.reset(sub)
+        return state.replace(inner=(state.inner, key))
+
+    def step(self, state, action):
+        inner, key = state.inner
+        stepped = self.env.step(state.replace(inner=inner), action)
+        key, sub = jax.random.split(key)
+        fresh = self.env.reset(sub)
+        ended = jnp.logical_or(stepped.done, stepped.truncated)
+        obs = _where(ended, fresh.obs, stepped.obs)
+        new_inner = _where(ended, fresh.inner, stepped.inner)
+        return stepped.replace(obs=obs, final_obs=stepped.obs, inner=(new_inner, key))
+
+
+class EpisodeStats(Wrapper):
+    """Adds per-env running episode return and length, and the figures of episodes that ended.
+
+    `metrics["episode_return"]` and `["episode_length"]` hold the totals of the episode that ended
+    on this step (zero elsewhere); `metrics["episode_ended"]` flags those envs.
+    """
+
+    def reset(self, key):
+        state = self.env.reset(key)
+        zeros = jnp.zeros_like(state.reward)
+        running = (zeros, zeros)
+        return state.replace(inner=(state.inner, running), metrics=self._metrics(zeros, zeros, zeros))
+
+    def step(self, state, action):
+        inner, (ret, length) = state.inner
+        stepped = self.env.step(state.replace(inner=inner), action)
+        ret = ret + stepped.reward
+        length = length + 1.0
+        ended = jnp.logical_or(stepped.done, stepped.truncated).astype(jnp.float32)
+        metrics = self._metrics(ret * ended, length * ended, ended)
+        keep = 1.0 - ended
+        return stepped.replace(inner=(stepped.inner, (ret * keep, length * keep)), metrics=metrics)
+
+    @staticmethod
+    def _metrics(ret, length, ended):
+        return {"episode_return": ret, "episode_length": length, "episode_ended": ended}
+
+
+def wrap_for_training(env: JaxEnv, num_envs: int) -> JaxEnv:
+    """The standard stack: batched, auto-reset (final observation kept), episode statistics."""
+    return EpisodeStats(AutoReset(Batched(env, num_envs)))

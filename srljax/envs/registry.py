@@ -1,0 +1,85 @@
+"""`make(name)`: one place that turns an env name into an env.
+
+Names have a family prefix:
+  gymnax/NAME   any gymnax env (JAX, fused mode)
+  brax/NAME     any brax env (JAX, fused mode)
+  gym/ID        any gymnasium id (CPU vector env, distributed mode)
+  hns/VARIANT   hide-and-seek on MuJoCo, `quadrant` or `full` (CPU vector env)
+"""
+from __future__ import annotations
+
+from srljax.errors import UserError
+
+FAMILIES = ("gymnax", "brax", "gym", "hns")
+JAX_FAMILIES = ("gymnax", "brax")
+
+
+def _gymnax_names():
+    import gymnax
+    return list(gymnax.registered_envs)
+
+
+def _brax_names():
+    from brax import envs as brax_envs
+    return sorted(brax_envs._envs)  # brax keeps its registry in this module-level dict
+
+
+def available(family: str) -> list[str]:
+    """Env names of one family (gymnasium lists its registered ids)."""
+    if family == "gymnax":
+        return _gymnax_names()
+    if family == "brax":
+        return _brax_names()
+    if family == "hns":
+        return ["quadrant", "full"]
+    if family == "gym":
+        import gymnasium
+        return sorted(gymnasium.registry)
+    raise UserError(f"unknown env family {family!r}; families: {', '.join(FAMILIES)}")
+
+
+def split_name(name: str) -> tuple[str, str]:
+    if not isinstance(name, str) or "/" not in name:
+        raise UserError(f"env name {name!r} must look like FAMILY/NAME with FAMILY one of {', '.join(FAMILIES)} "
+                        "(e.g. gymnax/CartPole-v1, brax/ant, gym/CartPole-v1, hns/quadrant)")
+    family, rest = name.split("/", 1)
+    if family not in FAMILIES:
+        raise UserError(f"unknown env family {family!r} in {name!r}; families: {', '.join(FAMILIES)}")
+    return family, rest
+
+
+def is_jax_env(name: str) -> bool:
+    return split_name(name)[0] in JAX_FAMILIES
+
+
+def check_name(name: str) -> None:
+    """Raise a UserError listing what exists when `name` is not a known env."""
+    family, rest = split_name(name)
+    if family == "gym":
+        return  # checked by the gymnasium adapter when made (the registry has hundreds of ids)
+    names = available(family)
+    if rest not in names:
+        raise UserError(f"unknown env {name!r}; {family} envs: {', '.join(names)}")
+
+
+def make(name: str, num_envs: int | None = None, seed: int = 0, **kwargs):
+    """Make an env by name.
+
+    JAX envs (gymnax/, brax/): with `num_envs`, the training stack (batched, auto-reset keeping
+    the final observation, episode statistics); without, the single unbatched env.
+    CPU envs (gym/, hns/): a vector env of `num_envs` copies (default 1) seeded with `seed`.
+    """
+    check_name(name)
+    family, rest = split_name(name)
+    if family in JAX_FAMILIES:
+        from srljax.envs.adapters import BraxEnv, GymnaxEnv
+        from srljax.envs.core import wrap_for_training
+
+        env = GymnaxEnv(rest, **kwargs) if family == "gymnax" else BraxEnv(rest, **kwargs)
+        return env if num_envs is None else wrap_for_training(env, int(num_envs))
+    n = 1 if num_envs is None else int(num_envs)
+    if family == "gym":
+        from srljax.envs.gymnasium_adapter import GymVectorEnv
+        return GymVectorEnv(rest, num_envs=n, seed=seed, **kwargs)
+    from srljax.envs.hide_and_seek import make_vec_env
+    return make_vec_env(rest, num_envs=n, seed=seed, **kwargs)

@@ -1,0 +1,140 @@
+"""The run directory: config.json, metrics.jsonl, summary.json, learning_curve.png, progress.
+
+One `RunLogger` per run, owned by the process that writes (rank 0 in distributed mode). On a
+terminal it shows a progress bar; otherwise it prints one plain line per log interval.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from srljax.errors import UserError
+
+
+def prepare_run_dir(run_dir: str | os.PathLike, overwrite: bool = False, resume: bool = False) -> Path:
+    """Create the run directory, refusing to clobber an existing run unless asked.
+
+    `resume` expects the directory (with its config.json) to exist; `overwrite` deletes it first.
+    """
+    path = Path(run_dir)
+    if resume:
+        if not (path / "config.json").is_file():
+            raise UserError(f"--resume: {path} holds no run (no config.json)")
+        return path
+    if path.exists() and any(path.iterdir()):
+        if not overwrite:
+            raise UserError(f"run directory {path} already exists and is not empty; "
+                            "pass --overwrite to replace it or --resume to continue it")
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _jsonable(v: Any) -> Any:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return v
+    if isinstance(v, (bool, int)) and not isinstance(v, float):
+        return v
+    return f if math.isfinite(f) else None
+
+
+class RunLogger:
+    """Writes metrics lines and the summary; shows progress towards `total_env_steps`."""
+
+    def __init__(self, run_dir: Optional[str | os.PathLike], total_env_steps: int, quiet: bool = False,
+                 stream=None, append: bool = False):
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.total = int(total_env_steps)
+        self.history: List[Dict[str, Any]] = []
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self._bar = None
+        self._file = None
+        if self.run_dir is not None:
+            self._file = open(self.run_dir / "metrics.jsonl", "a" if append else "w")
+            if append:
+                self.history = read_metrics(self.run_dir)
+        if not quiet and getattr(self.stream, "isatty", lambda: False)():
+            from tqdm import tqdm
+            self._bar = tqdm(total=self.total, unit="step", unit_scale=True, dynamic_ncols=True, file=self.stream)
+            if self.history:
+                self._bar.update(self.history[-1].get("env_steps", 0))
+
+    def log(self, metrics: Dict[str, Any]) -> None:
+        row = {k: _jsonable(v) for k, v in metrics.items()}
+        self.history.append(row)
+        if self._file is not None:
+            self._file.write(json.dumps(row) + "\n")
+            self._file.flush()
+        ret = row.get("episode_return")
+        ret_s = "n/a" if ret is None else f"{ret:.1f}"
+        if self._bar is not None:
+            self._bar.update(max(0, row["env_steps"] - self._bar.n))
+            self._bar.set_postfix_str(f"return {ret_s}  {row.get('steps_per_s', 0):,.0f} steps/s")
+        elif not self.quiet:
+            print(f"env_steps {row['env_steps']:>10,}  wall {row.get('wall_s', 0):7.1f}s  "
+                  f"steps/s {row.get('steps_per_s', 0):>10,.0f}  return {ret_s}", file=self.stream, flush=True)
+
+    def finish(self, summary: Dict[str, Any]) -> Dict[str, Any]:
+        summary = {k: _jsonable(v) for k, v in summary.items()}
+        if self._bar is not None:
+            self._bar.close()
+        if self._file is not None:
+            self._file.close()
+        if self.run_dir is not None:
+            write_json(self.run_dir / "summary.json", summary)
+            plot_learning_curve(self.history, self.run_dir / "learning_curve.png")
+        return summary
+
+
+def write_json(path: Path, obj: Dict[str, Any]) -> None:
+    """Write atomically: a reader never sees half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def read_metrics(run_dir: Path) -> List[Dict[str, Any]]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_learning_curve(history: List[Dict[str, Any]], out: Path, extra: tuple = ()) -> None:
+    """Episode return against env steps (and any `extra` metric keys in panels below)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = ("episode_return",) + tuple(extra)
+    fig, axes = plt.subplots(len(keys), 1, figsize=(6, 3 * len(keys)), squeeze=False)
+    for ax, key in zip(axes[:, 0], keys):
+        pts = [(h["env_steps"], h[key]) for h in history if h.get(key) is not None]
+        if pts:
+            xs, ys = zip(*pts)
+            ax.plot(xs, ys)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(key.replace("_", " "))
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+
+
+class Timer:
+    """Wall time since start, excluding intervals marked as compile time."""
+
+    def __init__(self):
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
