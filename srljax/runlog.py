@@ -10,7 +10,6 @@ import math
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -102,6 +101,16 @@ def write_json(path: Path, obj: Dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def read_json_if_exists(path: Path) -> Optional[Dict[str, Any]]:
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is not valid JSON ({e})") from None
+
+
 def read_metrics(run_dir: Path) -> List[Dict[str, Any]]:
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
@@ -128,13 +137,3 @@ def plot_learning_curve(history: List[Dict[str, Any]], out: Path, extra: tuple =
     fig.tight_layout()
     fig.savefig(out, dpi=80)
     plt.close(fig)
-
-
-class Timer:
-    """Wall time since start, excluding intervals marked as compile time."""
-
-    def __init__(self):
-        self.start = time.perf_counter()
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start

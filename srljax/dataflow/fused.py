@@ -162,17 +162,40 @@ class FusedTrainer:
         vals = np.concatenate([ring[d, : count[d]] for d in range(ring.shape[0])])
         return float(vals.mean()) if vals.size else None
 
+    def restore(self, state: dict, seed: int) -> FusedState:
+        """A FusedState from a checkpoint's state dict.
+
+        The learner (parameters, optimiser, normaliser, counters) always comes back; the env
+        states, sampling keys and episode ring come back when the device count is unchanged, and
+        start afresh otherwise (the run goes on from the same update and env-step count).
+        """
+        from srljax.checkpoint import into
+        fresh = jax.tree.map(np.asarray, self.init(seed))
+        n_dev = len(self.devices)
+        learner0 = into(jax.tree.map(lambda x: x[0], fresh.learner),
+                        jax.tree.map(lambda x: np.asarray(x)[0], state["learner"]), "checkpointed learner")
+        learner = jax.tree.map(lambda x: np.stack([x] * n_dev), learner0)
+        stored_devices = np.shape(state["env_steps"])[0]
+        if stored_devices == n_dev:
+            fs = into(fresh, state, "checkpointed run state")
+            return fs.replace(learner=learner)
+        steps = np.full((n_dev,), np.asarray(state["env_steps"])[0], np.int32)
+        return fresh.replace(learner=learner, env_steps=steps)
+
     def host_learner(self, fs: FusedState) -> LearnerState:
         """The learner state of device 0 as host numpy (replicas are identical)."""
         return jax.tree.map(lambda x: np.asarray(x[0]), fs.learner)
 
 
-def train(cfg, logger=None, loss: Optional[Callable] = None, checkpointer=None, start: Optional[FusedState] = None,
+def train(cfg, logger=None, loss: Optional[Callable] = None, checkpointer=None, resume_from: Optional[dict] = None,
           log_fn: Optional[Callable[[Dict[str, Any]], None]] = None):
-    """Run a fused-mode experiment to `cfg.total_env_steps`; returns (trainer, final state, summary)."""
+    """Run a fused-mode experiment to `cfg.total_env_steps`; returns (trainer, final state, summary).
+
+    `resume_from` is a checkpoint's state dict: the run continues from its update count.
+    """
     t0 = time.perf_counter()
     trainer = FusedTrainer(cfg, loss=loss)
-    fs = start if start is not None else trainer.init(cfg.seed)
+    fs = trainer.restore(resume_from, cfg.seed) if resume_from is not None else trainer.init(cfg.seed)
     per_update = cfg.steps_per_update()
     total_updates = cfg.num_updates()
     per_log = max(1, cfg.log_every_env_steps // per_update)
