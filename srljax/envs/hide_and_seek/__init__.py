@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from srljax.envs.hide_and_seek.env import HideAndSeekVecEnv
 from srljax.envs.hide_and_seek.layout import Layout, draw_layout
+from srljax.envs.hide_and_seek.scenario import Agent, Box, Ramp, Scenario, Wall, act
 from srljax.envs.hide_and_seek.scene import VARIANTS, Variant
 
-__all__ = ["HideAndSeekVecEnv", "Layout", "VARIANTS", "Variant", "draw_layout", "make_vec_env"]
+__all__ = ["Agent", "Box", "HideAndSeekVecEnv", "Layout", "Ramp", "Scenario", "VARIANTS", "Variant",
+           "Wall", "act", "draw_layout", "make_vec_env"]
 
 
 def make_vec_env(variant: str, num_envs: int = 1, seed: int = 0, **kwargs) -> HideAndSeekVecEnv:

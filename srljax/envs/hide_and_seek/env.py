@@ -66,14 +66,14 @@ class HideAndSeekVecEnv:
         self.agent_exists = np.zeros((E, A), dtype=bool)
         self.hider = np.zeros((E, A), dtype=bool)
         self.obj_exists = np.zeros((E, Ob), dtype=bool)
-        self.obj_half = np.tile(np.array([CUBE_HALF] * B + [RAMP_HALF] * R).reshape(Ob, 3), (E, 1, 1))
+        self.obj_half = np.tile(np.array([CUBE_HALF] * B + [RAMP_HALF] * R, dtype=np.float64).reshape(Ob, 3), (E, 1, 1))
         self.held = -np.ones((E, A), dtype=np.int64)
         self.lock_team = -np.ones((E, Ob), dtype=np.int64)
         self.locker = -np.ones((E, Ob), dtype=np.int64)
         self.seen_obj = np.zeros((E, A, Ob), dtype=bool)
         self.vis = np.zeros((E, A, N), dtype=bool)
         self.lidar = np.zeros((E, A, O.N_LIDAR))
-        self.lockable_kind = np.array([True] * B + [v.ramp_lockable] * R)
+        self.lockable_kind = np.array([True] * B + [v.ramp_lockable] * R, dtype=bool)
         self.caster = O.RayCaster(E, A, N, ids.bodies[:A], ids.geom_body_slot)
         self._others = O.others_index(A)
         self._stats = _EpisodeStats(E, A, Ob)
@@ -214,16 +214,17 @@ class HideAndSeekVecEnv:
                 self.datas[e].eq_active[lock0 + o] = 1
                 self.lock_team[e, o] = team[e, locker[e, o]]
                 self.locker[e, o] = locker[e, o]
-        locked = self.lock_team >= 0
+        # one extra always-unlocked column, so that index -1 (nothing) reads False
+        locked = np.concatenate([self.lock_team >= 0, np.zeros((self.num_envs, 1), bool)], axis=1)
         held = self.held
-        held_locked = np.take_along_axis(locked, np.maximum(held, 0), axis=1) & (held >= 0)
+        held_locked = np.take_along_axis(locked, held, axis=1)
         release = (held >= 0) & (~grab_bit | held_locked)
         grab0 = self.ids.grab_eq0
         if release.any():
             for e, a in np.argwhere(release):
                 self.datas[e].eq_active[grab0 + a * ob + held[e, a]] = 0
                 held[e, a] = -1
-        target_locked = np.take_along_axis(locked, np.maximum(target, 0), axis=1)
+        target_locked = np.take_along_axis(locked, target, axis=1)
         new = grab_bit & (held < 0) & (target >= 0) & ~target_locked
         if new.any():
             for e, a in np.argwhere(new):

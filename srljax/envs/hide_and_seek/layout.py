@@ -187,7 +187,7 @@ class _Placer:
 
 def _place_all(rng, walls, n_hiders, n_seekers, box_long, n_ramps, variant) -> Optional[Layout]:
     """Place agents, boxes and ramps for one wall layout; None when a placement fails."""
-    walls = np.asarray(walls, dtype=np.float64)
+    walls = np.asarray(walls, dtype=np.float64).reshape(-1, 6)
     placer = _Placer(rng, walls)
     box_pos, box_yaw = [], []
     box_region = QUAD_ROOM if variant == "quadrant" else (0.0, 0.0, FLOOR, FLOOR)

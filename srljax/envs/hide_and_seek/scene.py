@@ -119,7 +119,7 @@ class SceneIds:
     geom_body_slot: np.ndarray  # [ngeom] slot (0..N-1) of the movable body owning a geom, else -1
     ramp_centre: np.ndarray     # [3] centroid of the wedge in its body frame (a ray target inside it)
     grab_eq0: int               # eq id of grab (agent 0, object 0); grab(i, o) = grab_eq0 + i * O + o
-    lock_eq0: int               # eq id of lock(object 0)
+    lock_eq0: int               # eq id of lock(object 0); lock(o) = lock_eq0 + o
 
 
 def scene_ids(m: mujoco.MjModel, v: Variant) -> SceneIds:
@@ -136,8 +136,7 @@ def scene_ids(m: mujoco.MjModel, v: Variant) -> SceneIds:
         wall_geoms=np.array([mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"wall{k}")
                              for k in range(v.wall_slots)]),
         body_geoms=body_geoms, bodies=bodies, geom_body_slot=slot, ramp_centre=ramp_centre,
-        grab_eq0=mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_EQUALITY, "grab0_box0"),
-        lock_eq0=mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_EQUALITY, "lock_box0"),
+        grab_eq0=0, lock_eq0=v.max_agents * v.n_objects,   # build_mjcf's weld order
     )
 
 
