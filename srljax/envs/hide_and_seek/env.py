@@ -76,6 +76,9 @@ class HideAndSeekVecEnv:
         self.lockable_kind = np.array([True] * B + [v.ramp_lockable] * R, dtype=bool)
         self.caster = O.RayCaster(E, A, N, ids.bodies[:A], ids.geom_body_slot)
         self._others = O.others_index(A)
+        self._index_e = np.arange(E)[:, None]
+        self._not_self = np.ones((A, N), dtype=bool)
+        self._not_self[np.arange(A), np.arange(A)] = False
         self._stats = _EpisodeStats(E, A, Ob)
         self._rngs: Optional[List[np.random.Generator]] = None
         self.observation_space = O.observation_space(A, B, R)
@@ -176,13 +179,15 @@ class HideAndSeekVecEnv:
         """Cast rays, update visibility and return the observation dict."""
         A = self.num_agents
         q = self.q
-        cos, sin = np.cos(q[..., 3]), np.sin(q[..., 3])
+        self._cos = cos = np.cos(q[..., 3])
+        self._sin = sin = np.sin(q[..., 3])
         origin = np.ascontiguousarray(q[:, :A, :3])
         targets = self._targets(cos, sin)
-        lidar, los = self.caster.cast(self.models, self.datas, origin, targets, self.agent_exists)
-        cone = O.in_cone(origin, cos[:, :A], sin[:, :A], targets)
         exists = np.concatenate([self.agent_exists, self.obj_exists], axis=1)
-        self.vis = vis = los & cone & exists[:, None, :] & self.agent_exists[:, :, None]
+        cand = O.in_cone(origin, cos[:, :A], sin[:, :A], targets) & exists[:, None, :] & self._not_self
+        cand &= self.agent_exists[:, :, None]
+        lidar, vis = self.caster.cast(self.models, self.datas, origin, targets, cand, self.agent_exists)
+        self.vis = vis
         self.seen_obj = vis[:, :, A:]
         self.lidar = lidar
         prep = np.minimum(1.0, self.t / self.prep_steps) if self.prep_steps > 0 else np.ones(self.num_envs)
@@ -195,8 +200,13 @@ class HideAndSeekVecEnv:
         """Apply lock, unlock, grab and release decisions by switching weld constraints."""
         A, q = self.num_agents, self.q
         obj = q[:, A:]
-        dist = rules.surface_distance(q[:, :A, :3], obj[..., :3], np.cos(obj[..., 3]),
-                                      np.sin(obj[..., 3]), self.obj_half)
+        locked_any = (self.lock_team >= 0).any()
+        if not (grab_bit.any() or lock_bit.any() or locked_any):
+            if (self.held >= 0).any():
+                self._release(self.held >= 0)
+            return
+        dist = rules.surface_distance(q[:, :A, :3], obj[..., :3], self._cos[:, A:], self._sin[:, A:],
+                                      self.obj_half)
         target = rules.interaction_targets(dist, self.seen_obj, self.obj_exists)
         team = self.team
         lockable = self.obj_exists & self.lockable_kind
@@ -217,14 +227,12 @@ class HideAndSeekVecEnv:
         # one extra always-unlocked column, so that index -1 (nothing) reads False
         locked = np.concatenate([self.lock_team >= 0, np.zeros((self.num_envs, 1), bool)], axis=1)
         held = self.held
-        held_locked = np.take_along_axis(locked, held, axis=1)
-        release = (held >= 0) & (~grab_bit | held_locked)
-        grab0 = self.ids.grab_eq0
+        ie = self._index_e
+        release = (held >= 0) & (~grab_bit | locked[ie, held])
         if release.any():
-            for e, a in np.argwhere(release):
-                self.datas[e].eq_active[grab0 + a * ob + held[e, a]] = 0
-                held[e, a] = -1
-        target_locked = np.take_along_axis(locked, target, axis=1)
+            self._release(release)
+        grab0 = self.ids.grab_eq0
+        target_locked = locked[ie, target]
         new = grab_bit & (held < 0) & (target >= 0) & ~target_locked
         if new.any():
             for e, a in np.argwhere(new):
@@ -237,6 +245,14 @@ class HideAndSeekVecEnv:
                 self.models[e].eq_data[eq, 3:10] = np.concatenate([rel, _quat_z(pb[3] - pa[3])])
                 self.datas[e].eq_active[eq] = 1
                 held[e, a] = o
+
+
+    def _release(self, release: np.ndarray) -> None:
+        """Switch off the grab welds of the agents marked in `release` [E, A]."""
+        grab0, ob, held = self.ids.grab_eq0, self.spec.n_objects, self.held
+        for e, a in np.argwhere(release):
+            self.datas[e].eq_active[grab0 + a * ob + held[e, a]] = 0
+            held[e, a] = -1
 
 
 class _EpisodeStats:

@@ -62,15 +62,17 @@ def surface_distance(agent_pos: np.ndarray, obj_pos: np.ndarray, obj_cos: np.nda
 
     Ramps are measured against their 0.5 m bounding cube, as OpenAI measured every object against
     its geom's box (`dist_pt_to_cuboid`)."""
+    E, O = obj_cos.shape
+    rot = np.zeros((E, O, 3, 3))            # local-from-world rotation of each object
+    rot[..., 0, 0] = rot[..., 1, 1] = obj_cos
+    rot[..., 0, 1] = obj_sin
+    rot[..., 1, 0] = -obj_sin
+    rot[..., 2, 2] = 1.0
     rel = agent_pos[:, :, None, :] - obj_pos[:, None, :, :]
-    c, s = obj_cos[:, None, :], obj_sin[:, None, :]
-    lx = c * rel[..., 0] + s * rel[..., 1]
-    ly = -s * rel[..., 0] + c * rel[..., 1]
-    h = obj_half[:, None, :, :]
-    ex = np.maximum(np.abs(lx) - h[..., 0], 0.0)
-    ey = np.maximum(np.abs(ly) - h[..., 1], 0.0)
-    ez = np.maximum(np.abs(rel[..., 2]) - h[..., 2], 0.0)
-    return np.sqrt(ex * ex + ey * ey + ez * ez)
+    local = np.abs(np.einsum("eoij,eaoj->eaoi", rot, rel))
+    local -= obj_half[:, None]
+    np.maximum(local, 0.0, out=local)
+    return np.sqrt(np.einsum("eaoi,eaoi->eao", local, local))
 
 
 def interaction_targets(dist: np.ndarray, seen: np.ndarray, obj_exists: np.ndarray) -> np.ndarray:
