@@ -59,10 +59,10 @@ def stream(comm, size: int, n: int, spin: bool) -> float:
     t = time.perf_counter()
     if comm.rank == 0:
         for v in range(n):
-            while end.slot() is None:
+            while (i := end.acquire()) is None:
                 backoff.idle()
             backoff.busy()
-            end.post(v)
+            end.post(i, v)
         while end.pending():
             backoff.idle()
         comm.Recv(ack, source=1, tag=2)

@@ -25,14 +25,16 @@ class DistributedConfig:
     """Actors run the policy themselves on CPU (jax in every actor) instead of asking a policy worker."""
     ring_size: int = 2
     """Env batches per actor: one simulates while the others wait for actions."""
-    rollout_len: int = 32
-    """Time steps T in one posted sample batch."""
     posts_per_update: int = 2
-    """Sample batches (each [T, num_envs / ring_size]) a trainer joins into one update."""
+    """Sample batches (each [ppo.rollout_len, env.num_envs / ring_size]) a trainer joins into one update."""
     max_staleness: int = 4
     """Samples more than this many policy versions behind the trainer are dropped (and counted)."""
     algorithm: str = "ppo"
     """'ppo' (clipped surrogate, lag bounded by max_staleness) or 'vtrace' (IMPALA)."""
+    vtrace_rho_clip: float = 1.0
+    """V-trace: clip of the importance weights in the targets and the policy gradient (rho bar)."""
+    vtrace_c_clip: float = 1.0
+    """V-trace: clip of the trace-cutting weights (c bar)."""
     send_slots: int = 2
     """Sample buffers per actor in flight or being filled, beyond the ring (backpressure bound)."""
     publish_every: int = 1
@@ -45,12 +47,16 @@ class DistributedConfig:
     def validate(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise UserError(f"distributed.algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
-        for name in ("trainers", "ring_size", "rollout_len", "posts_per_update", "send_slots", "publish_every"):
+        for name in ("trainers", "ring_size", "posts_per_update", "send_slots", "publish_every"):
             if getattr(self, name) < 1:
                 raise UserError(f"distributed.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("policy_workers", "buffers", "max_staleness", "actors"):
             if getattr(self, name) < 0:
                 raise UserError(f"distributed.{name} must be >= 0, got {getattr(self, name)}")
+        if self.vtrace_rho_clip <= 0 or self.vtrace_c_clip <= 0:
+            raise UserError("distributed.vtrace_rho_clip and distributed.vtrace_c_clip must be > 0")
+        if self.log_interval_s <= 0:
+            raise UserError(f"distributed.log_interval_s must be > 0, got {self.log_interval_s}")
         if self.policy_workers == 0 and not self.inline_inference:
             raise UserError("distributed.policy_workers is 0: set distributed.inline_inference=true "
                             "or give at least one policy worker")

@@ -34,6 +34,11 @@ def configure_process() -> None:
         else:
             os.environ.setdefault(key, value)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    # Compiled updates are cached across runs (cold: seconds of XLA compile per rank; warm: ~0.1 s).
+    if os.environ.get("SRLJAX_COMPILE_CACHE", "1") != "0":
+        cache = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "srljax", "jax")
+        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", cache)
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 
 def under_mpirun() -> bool:

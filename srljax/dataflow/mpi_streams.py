@@ -34,37 +34,27 @@ class MpiSamplePoster:
         self.bufs = [layout.alloc() for _ in range(slots)]
         self.views = [layout.views(b) for b in self.bufs]
         self.reqs: List[Optional[MPI.Request]] = [None] * slots
-        self.filling: Optional[int] = None
+        self.free = list(range(slots))
 
-    def _free(self, i: int) -> bool:
-        req = self.reqs[i]
-        if req is None:
-            return True
-        if req.Test():
-            self.reqs[i] = None
-            return True
-        return False
+    def _reap(self) -> None:
+        for i, req in enumerate(self.reqs):
+            if req is not None and req.Test():
+                self.reqs[i] = None
+                self.free.append(i)
 
-    def slot(self) -> Optional[Dict[str, np.ndarray]]:
-        if self.filling is None:
-            for i in range(len(self.bufs)):
-                if self._free(i):
-                    self.filling = i
-                    break
-            else:
-                return None
-        return self.views[self.filling]
+    def acquire(self) -> Optional[int]:
+        if not self.free:
+            self._reap()
+        return self.free.pop(0) if self.free else None
 
-    def post(self, version: int) -> None:
-        i = self.filling
-        assert i is not None, "post() without slot()"
+    def post(self, i: int, version: int) -> None:
         meta = self.views[i][META]
         meta[0], meta[1] = version, self.comm.rank
         self.reqs[i] = self.comm.Issend([self.bufs[i], MPI.BYTE], dest=self.dest, tag=TAG_SAMPLE)
-        self.filling = None
 
     def pending(self) -> int:
-        return sum(not self._free(i) for i in range(len(self.bufs)))
+        self._reap()
+        return sum(r is not None for r in self.reqs)
 
 
 class MpiSampleConsumer:

@@ -83,11 +83,14 @@ class Request:
 # ----------------------------------------------------------------------------- interfaces
 
 class SamplePoster(Protocol):
-    def slot(self) -> Optional[Dict[str, np.ndarray]]:
-        """A free message to fill in place (None while every buffer is in flight: backpressure)."""
+    views: List[Dict[str, np.ndarray]]
+    """Field views of each message buffer."""
 
-    def post(self, version: int) -> None:
-        """Send the message last returned by `slot()`, tagged with the policy version."""
+    def acquire(self) -> Optional[int]:
+        """A free message buffer to fill in place, `views[i]` (None while all are busy: backpressure)."""
+
+    def post(self, i: int, version: int) -> None:
+        """Send message buffer `i`, tagged with the (oldest) policy version that produced it."""
 
     def pending(self) -> int:
         """Messages posted and not yet taken by the consumer."""
@@ -147,24 +150,19 @@ class _LocalPoster:
         self.bufs = [stream.layout.alloc() for _ in range(stream.slots_per_poster)]
         self.views = [stream.layout.views(b) for b in self.bufs]
         self.free = list(range(len(self.bufs)))
-        self.filling: Optional[int] = None
+        self.queued = 0
 
-    def slot(self):
-        if self.filling is None:
-            if not self.free:
-                return None
-            self.filling = self.free.pop(0)
-        return self.views[self.filling]
+    def acquire(self) -> Optional[int]:
+        return self.free.pop(0) if self.free else None
 
-    def post(self, version: int) -> None:
-        assert self.filling is not None, "post() without slot()"
-        meta = self.views[self.filling][META]
+    def post(self, i: int, version: int) -> None:
+        meta = self.views[i][META]
         meta[0], meta[1] = version, self.source
-        self.stream.queue.append((self, self.filling, version))
-        self.filling = None
+        self.stream.queue.append((self, i, version))
+        self.queued += 1
 
     def pending(self) -> int:
-        return len(self.bufs) - len(self.free) - (self.filling is not None)
+        return self.queued
 
 
 class _LocalConsumer:
@@ -176,6 +174,7 @@ class _LocalConsumer:
         if self.held is not None:
             poster, index = self.held
             poster.free.append(index)
+            poster.queued -= 1
             self.held = None
         if not self.stream.queue:
             return None

@@ -1,0 +1,158 @@
+"""Policy worker (batched, jitted inference for many actors) and the inline policy (inside an actor).
+
+Both read the parameter stream: a flat float32 vector that `ParamCodec` turns back into the
+learner's `PolicyParams` pytree. Both call the learner's `act(policy_params, obs, key)`.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from srljax.dataflow.streams import META, InferenceServer, MessageLayout, ParamReader
+from srljax.dataflow.workers import LEARNER_FIELDS
+
+
+def example_batch(layout: MessageLayout) -> Dict[str, np.ndarray]:
+    """Zeros shaped like one posted sample (what `algo.init` needs to size its state)."""
+    return {name: np.zeros(*layout.spec[name]) for name in LEARNER_FIELDS}
+
+
+class ParamCodec:
+    """Policy parameters <-> one flat float32 vector (the parameter stream's payload).
+
+    With `init_state` (trainers) the learner state is initialised for real; readers only need
+    the pytree's structure, which `jax.eval_shape` gives without computing (or compiling) anything.
+    """
+
+    def __init__(self, algo, example: Dict[str, np.ndarray], seed: int, init_state: bool = True):
+        key = jax.random.PRNGKey(seed)
+        if init_state:
+            self.template_state = jax.jit(algo.init)(key, example)
+            policy = algo.policy_params(self.template_state)
+        else:
+            self.template_state = None
+            shapes = jax.eval_shape(lambda k: algo.policy_params(algo.init(k, example)), key)
+            policy = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+        flat, self._unravel = ravel_pytree(policy)
+        self.size = int(flat.size)
+        self._flatten = jax.jit(lambda state: ravel_pytree(algo.policy_params(state))[0].astype(jnp.float32))
+        self.unflatten = jax.jit(self._unravel)
+
+    def flatten(self, state) -> np.ndarray:
+        return np.asarray(self._flatten(state))
+
+
+def _jit_act(algo):
+    def act(params, obs, key, count):
+        action, logp, value = algo.act(params, obs, jax.random.fold_in(key, count))
+        return action, logp.astype(jnp.float32), value.astype(jnp.float32)
+    return jax.jit(act)
+
+
+class PolicyWorker:
+    """Answers many actors' requests with one jitted call per turn, padded to a fixed batch."""
+
+    def __init__(self, algo, codec: ParamCodec, server: InferenceServer, reader: ParamReader, control,
+                 clients: Sequence[int], envs_per_request: int, slots: int, obs_shape: Sequence[int], seed: int):
+        self.codec, self.server, self.reader, self.control = codec, server, reader, control
+        self.clients = set(clients)
+        self.B = envs_per_request
+        self.batch = np.zeros((len(clients) * slots * envs_per_request,) + tuple(obs_shape), np.float32)
+        self.act = _jit_act(algo)
+        self.key = jax.random.PRNGKey(seed)
+        self.count = 0
+        self.params: Any = None
+        self.version = -1
+        self.done = False
+        self.calls = 0
+        self.requests_served = 0
+
+    def warmup(self) -> None:
+        """Compile the act call before the first request arrives (needs the first parameters)."""
+        jax.block_until_ready(self.act(self.codec.unflatten(jnp.zeros(self.codec.size)), self.batch, self.key, 0))
+
+    def poll(self) -> bool:
+        progress = False
+        new = self.reader.latest()
+        if new is not None:
+            self.params, self.version = self.codec.unflatten(jnp.asarray(new[0])), new[1]
+            progress = True
+        if self.params is None:
+            return progress
+        requests = self.server.requests()
+        if requests:
+            B = self.B
+            for j, req in enumerate(requests):
+                self.batch[j * B:(j + 1) * B] = req.obs
+            self.count += 1
+            action, logp, value = jax.device_get(self.act(self.params, self.batch, self.key, self.count))
+            for j, req in enumerate(requests):
+                rows = slice(j * B, (j + 1) * B)
+                self.server.reply(req, {"action": action[rows], "logp": logp[rows], "value": value[rows]},
+                                  self.version)
+            self.calls += 1
+            self.requests_served += len(requests)
+            return True
+        if self.control.stop_requested() and self.clients <= set(self.control.poll_fins()):
+            for end in (self.server, self.reader):
+                close = getattr(end, "close", None)
+                if close is not None:
+                    close()
+            self.done = True
+            return True
+        return progress
+
+
+class InlinePolicy:
+    """The inference stream's client end, answered inside the actor (jax on the actor's CPU)."""
+
+    def __init__(self, algo, codec: ParamCodec, reader: ParamReader, reply: MessageLayout, slots: int,
+                 obs_shape: Sequence[int], seed: int):
+        self.codec, self.reader = codec, reader
+        self._obs = [np.zeros(tuple(obs_shape), np.float32) for _ in range(slots)]
+        self._reply = [reply.views(reply.alloc()) for _ in range(slots)]
+        self._ready = [False] * slots
+        self._pending = [False] * slots
+        self.act = _jit_act(algo)
+        self.key = jax.random.PRNGKey(seed)
+        self.count = 0
+        self.params: Any = None
+        self.version = -1
+
+    def _refresh(self) -> None:
+        new = self.reader.latest()
+        if new is not None:
+            self.params, self.version = self.codec.unflatten(jnp.asarray(new[0])), new[1]
+
+    def obs(self, slot: int) -> np.ndarray:
+        return self._obs[slot]
+
+    def request(self, slot: int) -> None:
+        self._pending[slot] = True
+        self._ready[slot] = False
+        self._try_answer(slot)
+
+    def _try_answer(self, slot: int) -> None:
+        self._refresh()
+        if self.params is None:
+            return              # answered by a later `response` call, once parameters arrive
+        self.count += 1
+        action, logp, value = jax.device_get(self.act(self.params, self._obs[slot], self.key, self.count))
+        views = self._reply[slot]
+        views["action"][...] = action
+        views["logp"][...] = logp
+        views["value"][...] = value
+        views[META][0] = self.version
+        self._pending[slot], self._ready[slot] = False, True
+
+    def response(self, slot: int) -> Optional[Dict[str, np.ndarray]]:
+        if self._pending[slot]:
+            self._try_answer(slot)
+        if not self._ready[slot]:
+            return None
+        self._ready[slot] = False
+        return self._reply[slot]

@@ -1,0 +1,211 @@
+"""The trainer worker: consumes samples, drops stale ones, learns, publishes parameters.
+
+With several trainer ranks, every gradient is averaged across them inside the jitted update
+(`mpi_grad_reduce`: an MPI allreduce of the flattened gradients through `io_callback`), and each
+update ends with one small allreduce of the counters that decide when to stop, so every trainer
+runs the same number of updates and their parameters stay identical.
+"""
+from __future__ import annotations
+
+import collections
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from srljax.dataflow.launch import wait_for
+from srljax.dataflow.streams import META, MessageLayout, SampleConsumer
+from srljax.dataflow.workers import LEARNER_FIELDS
+
+
+def mpi_grad_reduce(comm):
+    """`grad_reduce` for the learner: the mean of a gradient pytree over the ranks of `comm`."""
+    from jax.experimental import io_callback
+    from mpi4py import MPI
+
+    def host_mean(flat):
+        send = np.ascontiguousarray(flat, np.float32)
+        out = np.empty_like(send)
+        req = comm.Iallreduce(send, out, op=MPI.SUM)
+        wait_for(req.Test, 600, "the gradient allreduce")
+        return out / np.float32(comm.size)
+
+    def reduce(grads):
+        flat, unravel = ravel_pytree(grads)
+        flat = flat.astype(jnp.float32)
+        mean = io_callback(host_mean, jax.ShapeDtypeStruct(flat.shape, jnp.float32), flat, ordered=False)
+        return unravel(mean.astype(flat.dtype))
+
+    return reduce
+
+
+class TrainerWorker:
+    """Learns from whatever the actors post, within a bound on policy lag."""
+
+    def __init__(self, algo, state, codec, consumer: SampleConsumer, layout: MessageLayout, control, *,
+                 sources: Sequence[int], posts_per_update: int, max_staleness: int, total_env_steps: int,
+                 publisher=None, publish_every: int = 1, stop_ranks: Sequence[int] = (), logger=None,
+                 log_interval_s: float = 1.0, stop_at_return: Optional[float] = None, comm=None,
+                 start_time: Optional[float] = None):
+        self.state, self.codec, self.consumer, self.control = state, codec, consumer, control
+        self.publisher, self.publish_every, self.stop_ranks = publisher, publish_every, list(stop_ranks)
+        self.sources = set(sources)
+        self.k_needed, self.max_staleness = posts_per_update, max_staleness
+        self.total_env_steps, self.stop_at_return = total_env_steps, stop_at_return
+        self.logger, self.log_interval_s, self.comm = logger, log_interval_s, comm
+        T, B = layout.spec["reward"][0]
+        self.B = B
+        self.staging = {f: np.zeros((T, B * posts_per_update) + layout.spec[f][0][2:], layout.spec[f][1])
+                        for f in LEARNER_FIELDS}
+        self.k = 0
+        self.update = jax.jit(algo.update)
+        self.version = 0
+        self.start = time.perf_counter() if start_time is None else start_time
+        # Counters: this trainer's own, and the totals over trainers (equal when there is one).
+        self.env_steps = self.total_steps = 0
+        self.dropped = self.dropped_steps = 0
+        self.staleness: List[int] = []
+        self.interval_returns: List[float] = []
+        self.last100 = collections.deque(maxlen=100)
+        self.solved_at: Optional[float] = None
+        self.last_metrics: Dict[str, float] = {}
+        self.last_log = (self.start, 0)
+        self.first_update_at: Optional[float] = None
+        self.stopping = False
+        self.done = False
+        self._pending_totals = np.zeros(4)        # steps, dropped, dropped steps, episodes: since last sync
+
+    # -- the loop ------------------------------------------------------------------------------
+    def start_publishing(self) -> None:
+        if self.publisher is not None:
+            self.publisher.publish(self.codec.flatten(self.state), self.version)
+
+    def poll(self) -> bool:
+        if self.stopping:
+            return self._drain()
+        if self.publisher is not None and hasattr(self.publisher, "progress"):
+            self.publisher.progress()
+        sample = self.consumer.consume()
+        if sample is None:
+            return False
+        self._take(sample)
+        if self.k == self.k_needed:
+            self._learn()
+        return True
+
+    def _take(self, sample) -> None:
+        data = sample.data
+        steps = data["reward"].size
+        self.env_steps += steps
+        self._pending_totals[0] += steps
+        n_eps = int(data[META][2])
+        if n_eps:
+            returns = data["episodes"][:n_eps, 0].tolist()
+            self.interval_returns += returns
+            self.last100.extend(returns)
+            self._pending_totals[3] += n_eps
+        lag = self.version - sample.version
+        if lag > self.max_staleness:
+            self.dropped += 1
+            self.dropped_steps += steps
+            self._pending_totals[1:3] += (1, steps)
+            return
+        self.staleness.append(lag)
+        cols = slice(self.k * self.B, (self.k + 1) * self.B)
+        for f in LEARNER_FIELDS:
+            self.staging[f][:, cols] = data[f]
+        self.k += 1
+
+    def _learn(self) -> None:
+        self.k = 0
+        self.state, metrics = self.update(self.state, self.staging)
+        self.version += 1
+        self.last_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        if self.first_update_at is None:
+            self.first_update_at = time.perf_counter()
+            self.steps_at_first = self.total_steps + int(self._pending_totals[0])
+        if self.publisher is not None and self.version % self.publish_every == 0:
+            self.publisher.publish(self.codec.flatten(self.state), self.version)
+        stop = self._sync_and_decide()
+        now = time.perf_counter()
+        if self.logger is not None and (now - self.last_log[0] >= self.log_interval_s or stop):
+            self._log(now)
+        if stop:
+            self._begin_stop()
+
+    def _sync_and_decide(self) -> bool:
+        """Totals over trainers (one small allreduce per update), and the shared stop decision."""
+        window = float(np.mean(self.last100)) if len(self.last100) == self.last100.maxlen else -np.inf
+        if self.stop_at_return is not None and window >= self.stop_at_return and self.solved_at is None:
+            self.solved_at = time.perf_counter() - self.start
+        want_stop = float(self.solved_at is not None)
+        if self.comm is not None and self.comm.size > 1:
+            from mpi4py import MPI
+            vec = np.append(self._pending_totals, want_stop)
+            out = np.empty_like(vec)
+            req = self.comm.Iallreduce(vec, out, op=MPI.SUM)
+            wait_for(req.Test, 600, "the trainers' counter allreduce")
+            self.total_steps += int(out[0])
+            want_stop = out[4]
+        else:
+            self.total_steps += int(self._pending_totals[0])
+        self._pending_totals[:] = 0
+        return bool(want_stop) or self.total_steps >= self.total_env_steps
+
+    def _log(self, now: float) -> None:
+        t0, steps0 = self.last_log
+        self.last_log = (now, self.total_steps)
+        row = {"env_steps": self.total_steps, "wall_s": now - self.start,
+               "steps_per_s": (self.total_steps - steps0) / max(now - t0, 1e-9),
+               "episode_return": float(np.mean(self.interval_returns)) if self.interval_returns else None,
+               "policy_version": self.version,
+               "staleness_mean": float(np.mean(self.staleness)) if self.staleness else None,
+               "staleness_max": int(np.max(self.staleness)) if self.staleness else None,
+               "dropped_samples": self.dropped, "dropped_env_steps": self.dropped_steps,
+               **self.last_metrics}
+        self.interval_returns, self.staleness = [], []
+        self.logger.log(row)
+
+    def _begin_stop(self) -> None:
+        self.stopping = True
+        self.end_time = time.perf_counter()
+        if self.publisher is not None:
+            if hasattr(self.publisher, "flush"):
+                self.publisher.flush()
+            self.control.send_stop(self.stop_ranks)
+
+    def _drain(self) -> bool:
+        """After the last update: take (and discard) samples until every source has said FIN."""
+        progress = self.consumer.consume() is not None
+        if self.sources <= set(self.control.poll_fins()):
+            close = getattr(self.consumer, "close", None)
+            self.consumer.consume()
+            if close is not None:
+                close()
+            self.done = True
+            return True
+        return progress
+
+    # -- results -------------------------------------------------------------------------------
+    def params_digest(self) -> str:
+        import hashlib
+        flat, _ = ravel_pytree(jax.device_get(self.state.params))
+        return hashlib.sha256(np.asarray(flat, np.float32).tobytes()).hexdigest()[:16]
+
+    def summary(self) -> Dict[str, Any]:
+        end = getattr(self, "end_time", time.perf_counter())
+        wall = end - self.start
+        out = {"env_steps": self.total_steps, "wall_s": wall,
+               "steps_per_s": self.total_steps / max(wall, 1e-9),
+               "episode_return": float(np.mean(self.last100)) if self.last100 else None,
+               "policy_version": self.version, "updates": self.version,
+               "dropped_samples": self.dropped, "dropped_env_steps": self.dropped_steps,
+               "solved_at_s": self.solved_at}
+        if self.first_update_at is not None and end > self.first_update_at:
+            # Throughput once the update is compiled (what RLlib's figure measures, after its first iteration).
+            out["first_update_s"] = self.first_update_at - self.start
+            out["steps_per_s_after_first_update"] = (self.total_steps - self.steps_at_first) / (end - self.first_update_at)
+        return out

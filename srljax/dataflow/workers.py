@@ -1,0 +1,225 @@
+"""Actor and buffer workers (numpy only: these ranks never import jax), and the message layouts.
+
+A worker is a loop over `poll()`: each call does what can be done now without waiting and says
+whether it did anything. The same workers run as MPI ranks or side by side in one process. The
+policy worker and inline policy are in `srljax.dataflow.policy`, the trainer in
+`srljax.dataflow.trainer` (those need jax).
+
+Shutdown: trainer 0 sends STOP; an actor stops stepping, collects the replies it is owed, waits
+until its posted samples have been taken, then says FIN to its policy worker and its trainer (or
+buffer), which serve and drain until every client has said FIN.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from srljax.dataflow.streams import META, InferenceClient, MessageLayout, SampleConsumer, SamplePoster
+from srljax.envs import spaces
+
+LEARNER_FIELDS = ("obs", "action", "reward", "terminated", "truncated", "logp", "final_obs")
+EPISODES_PER_ENV = 4     # per rollout; more episodes than this per env are counted but not reported
+
+
+def action_spec(action_space: spaces.Space) -> Tuple[Tuple[int, ...], Any]:
+    """Shape and dtype of one action."""
+    if isinstance(action_space, spaces.Box):
+        return tuple(action_space.shape), np.float32
+    return tuple(action_space.shape), np.int32
+
+
+def sample_layout(T: int, B: int, obs_shape: Sequence[int], action_space: spaces.Space) -> MessageLayout:
+    """One posted sample: a [T, B] rollout of one env batch, plus the episodes it finished.
+
+    `_meta` = (oldest policy version used, source rank, episodes reported, newest version used).
+    """
+    obs_shape = tuple(obs_shape)
+    act_shape, act_dtype = action_spec(action_space)
+    tb = (T, B)
+    return MessageLayout({
+        "obs": (tb + obs_shape, np.float32), "action": (tb + act_shape, act_dtype),
+        "reward": (tb, np.float32), "terminated": (tb, np.float32), "truncated": (tb, np.float32),
+        "logp": (tb, np.float32), "final_obs": (tb + obs_shape, np.float32),
+        "episodes": ((EPISODES_PER_ENV * B, 2), np.float32)})
+
+
+def reply_layout(B: int, action_space: spaces.Space) -> MessageLayout:
+    """A policy worker's answer to one env batch: actions, their log-probs and value estimates."""
+    act_shape, act_dtype = action_spec(action_space)
+    return MessageLayout({"action": ((B,) + act_shape, act_dtype), "logp": ((B,), np.float32),
+                          "value": ((B,), np.float32)})
+
+
+@dataclasses.dataclass
+class _RingSlot:
+    env: Any
+    obs: np.ndarray
+    buf: Optional[int] = None        # the sample message being filled
+    t: int = 0
+    episodes: int = 0
+    v_min: int = 0
+    v_max: int = -1
+    waiting: bool = False            # a request is out and its reply not yet seen
+
+
+class ActorWorker:
+    """Steps a ring of env batches: while one batch waits for actions, the others simulate.
+
+    It only acts and posts: observations go out on the inference stream (or to an inline
+    policy), rollouts of T steps go out on the sample stream tagged with the oldest policy version
+    that chose their actions.
+    """
+
+    def __init__(self, envs: Sequence[Any], seeds: Sequence[int], policy: InferenceClient, poster: SamplePoster,
+                 control, rollout_len: int, fin_to: Sequence[int]):
+        self.policy, self.poster, self.control = policy, poster, control
+        self.T = rollout_len
+        self.fin_to = list(fin_to)
+        self.slots = [_RingSlot(env, np.asarray(env.reset(seed), np.float32)) for env, seed in zip(envs, seeds)]
+        self.stopping = False
+        self.done = False
+        self.env_steps = 0
+        self.episodes_unreported = 0
+
+    def poll(self) -> bool:
+        if self.stopping:
+            return self._drain()
+        if self.control.stop_requested():
+            self.stopping = True
+            return True
+        progress = False
+        for k, slot in enumerate(self.slots):
+            if slot.buf is None:
+                slot.buf = self.poster.acquire()
+                if slot.buf is None:
+                    continue                       # backpressure: every sample buffer is in flight
+                slot.t, slot.episodes, slot.v_min, slot.v_max = 0, 0, 2**62, -1
+            if not slot.waiting:
+                self._request(k, slot)
+                progress = True
+                continue
+            reply = self.policy.response(k)
+            if reply is None:
+                continue
+            slot.waiting = False
+            self._step(slot, reply)
+            progress = True
+            if slot.buf is not None:
+                self._request(k, slot)
+        return progress
+
+    def _request(self, k: int, slot: _RingSlot) -> None:
+        self.poster.views[slot.buf]["obs"][slot.t] = slot.obs
+        self.policy.obs(k)[...] = slot.obs
+        self.policy.request(k)
+        slot.waiting = True
+
+    def _step(self, slot: _RingSlot, reply) -> None:
+        view, t = self.poster.views[slot.buf], slot.t
+        action = reply["action"]
+        version = int(reply[META][0])
+        slot.v_min, slot.v_max = min(slot.v_min, version), max(slot.v_max, version)
+        view["action"][t] = action
+        view["logp"][t] = reply["logp"]
+        obs, reward, terminated, truncated, info = slot.env.step(action)
+        view["reward"][t] = reward
+        view["terminated"][t] = terminated
+        view["truncated"][t] = truncated
+        view["final_obs"][t] = info["final_obs"]
+        room = view["episodes"].shape[0]
+        for ep in info["episodes"]:
+            if slot.episodes < room:
+                view["episodes"][slot.episodes] = (ep["return"], ep["length"])
+                slot.episodes += 1
+            else:
+                self.episodes_unreported += 1
+        slot.obs = np.asarray(obs, np.float32)
+        slot.t += 1
+        self.env_steps += len(reward)
+        if slot.t == self.T:
+            meta = view[META]
+            meta[2], meta[3] = slot.episodes, slot.v_max
+            self.poster.post(slot.buf, slot.v_min)
+            slot.buf = self.poster.acquire()
+            if slot.buf is not None:
+                slot.t, slot.episodes, slot.v_min, slot.v_max = 0, 0, 2**62, -1
+
+    def _drain(self) -> bool:
+        for k, slot in enumerate(self.slots):
+            if slot.waiting and self.policy.response(k) is not None:
+                slot.waiting = False
+        if any(s.waiting for s in self.slots) or self.poster.pending():
+            return False
+        for dest in self.fin_to:
+            self.control.send_fin(dest)
+        for slot in self.slots:
+            slot.env.close()
+        self.done = True
+        return True
+
+
+class BufferWorker:
+    """Sits between actors and a trainer: takes samples from its actors and forwards them.
+
+    Its message buffers form a FIFO that absorbs bursts, so actors rarely wait on a busy trainer.
+    """
+
+    def __init__(self, consumer: SampleConsumer, poster: SamplePoster, control, sources: Sequence[int],
+                 sink: int):
+        self.consumer, self.poster, self.control = consumer, poster, control
+        self.sources, self.sink = set(sources), sink
+        self.held = None
+        self.forwarded = 0
+        self.done = False
+
+    def poll(self) -> bool:
+        progress = False
+        if self.held is None:
+            self.held = self.consumer.consume()
+            progress = self.held is not None
+        if self.held is not None:
+            i = self.poster.acquire()
+            if i is not None:
+                dst = self.poster.views[i]
+                for name, src in self.held.data.items():
+                    dst[name][...] = src
+                self.poster.post(i, self.held.version)
+                self.held = None
+                self.forwarded += 1
+                progress = True
+        if (self.control.stop_requested() and self.held is None
+                and self.sources <= set(self.control.poll_fins()) and not self.poster.pending()):
+            self.consumer.consume()      # give the last buffer back
+            close = getattr(self.consumer, "close", None)
+            if close is not None:
+                close()
+            self.control.send_fin(self.sink)
+            self.done = True
+            return True
+        return progress
+
+
+class LocalControl:
+    """STOP and FIN inside one process (the MPI version is `mpi_streams.MpiControl`)."""
+
+    def __init__(self, hub: dict, rank: int):
+        self.hub, self.rank = hub, rank
+        hub.setdefault("stop", False)
+        hub.setdefault("fins", {})
+
+    def stop_requested(self) -> bool:
+        return self.hub["stop"]
+
+    def send_stop(self, ranks: Sequence[int]) -> None:
+        self.hub["stop"] = True
+
+    def send_fin(self, dest: int) -> None:
+        self.hub["fins"].setdefault(dest, []).append(self.rank)
+
+    def poll_fins(self) -> List[int]:
+        return self.hub["fins"].get(self.rank, [])
+
+    def finish(self, timeout: float = 30.0) -> None:
+        pass

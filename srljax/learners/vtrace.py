@@ -1,0 +1,91 @@
+"""V-trace (IMPALA, Espeholt et al. 2018): off-policy value targets and policy-gradient advantages.
+
+Plugged into the generic learner as a `prepare` (targets from the current parameters, importance
+weights against the behaviour log-probs in the batch) and a loss. Episode ends follow the batch
+layout: `terminated` stops bootstrapping, `truncated` bootstraps from the value of `final_obs`.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from srljax.learners.learner import Batch, Learner, LearnerSettings, Model, make_optimizer
+
+
+def vtrace(value_t, next_value_t, reward_t, discount_t, cont_t, log_rho_t, lambda_=1.0,
+           rho_clip=1.0, c_clip=1.0, pg_rho_clip=1.0):
+    """V-trace targets `vs_t` and policy-gradient advantages over time-major [T, ...] arrays.
+
+    value_t: V(x_t); next_value_t: V of the observation the action led to (before auto-reset);
+    discount_t: gamma * (1 - terminated_t); cont_t: 1 - (terminated_t or truncated_t);
+    log_rho_t: log pi(a_t|x_t) - log mu(a_t|x_t).
+    """
+    chex.assert_equal_shape([value_t, next_value_t, reward_t, discount_t, cont_t, log_rho_t])
+    rho_t = jnp.exp(log_rho_t)
+    clipped_rho_t = jnp.minimum(rho_clip, rho_t)
+    c_t = lambda_ * jnp.minimum(c_clip, rho_t)
+    delta_t = clipped_rho_t * (reward_t + discount_t * next_value_t - value_t)
+
+    def body(acc, xs):
+        delta, disc, cont, c = xs
+        acc = delta + disc * cont * c * acc
+        return acc, acc
+
+    _, acc_t = jax.lax.scan(body, jnp.zeros_like(value_t[0]), (delta_t, discount_t, cont_t, c_t), reverse=True)
+    vs_t = value_t + acc_t
+    # The target after step t: vs_{t+1} inside an episode, V(final obs) at its end or the rollout's.
+    vs_next_t = jnp.concatenate([vs_t[1:], next_value_t[-1:]], axis=0)
+    vs_next_t = cont_t * vs_next_t + (1.0 - cont_t) * next_value_t
+    pg_adv_t = jnp.minimum(pg_rho_clip, rho_t) * (reward_t + discount_t * vs_next_t - value_t)
+    return jax.lax.stop_gradient(vs_t), jax.lax.stop_gradient(pg_adv_t)
+
+
+def vtrace_prepare(rho_clip: float = 1.0, c_clip: float = 1.0):
+    """A learner `prepare` adding `value`, `target` (vs) and `advantage` from the current parameters."""
+
+    def prepare(model: Model, params, batch: Batch, settings: LearnerSettings) -> Batch:
+        both = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=0), batch["obs"], batch["final_obs"])
+        out, values = model.apply(params, both)
+        T = batch["reward"].shape[0]
+        value_t, next_value_t = values[:T], values[T:]
+        out_t = jax.tree.map(lambda x: x[:T], out)
+        log_rho_t = model.dist.log_prob(out_t, batch["action"]) - batch["logp"]
+        terminated = batch["terminated"].astype(jnp.float32)
+        ended = jnp.maximum(terminated, batch["truncated"].astype(jnp.float32))
+        vs_t, adv_t = vtrace(value_t, next_value_t, batch["reward"] * settings.reward_scale,
+                             settings.gamma * (1.0 - terminated), 1.0 - ended, log_rho_t,
+                             settings.gae_lambda, rho_clip, c_clip, rho_clip)
+        return {**batch, "value": value_t, "target": vs_t, "advantage": adv_t}
+
+    return prepare
+
+
+def vtrace_loss(vf_coef: float = 0.5, ent_coef: float = 0.01):
+    """IMPALA's loss: -logp * advantage, squared error to the V-trace target, entropy bonus."""
+
+    def loss(model: Model, params, mb, key):
+        out, value = model.apply(params, mb["obs"])
+        logp = model.dist.log_prob(out, mb["action"])
+        pg_loss = -jnp.mean(logp * mb["advantage"])
+        v_loss = 0.5 * jnp.mean(jnp.square(value - mb["target"]))
+        entropy = jnp.mean(model.dist.entropy(out))
+        approx_kl = jnp.mean(mb["logp"] - logp)
+        return pg_loss + vf_coef * v_loss - ent_coef * entropy, {
+            "policy_loss": pg_loss, "value_loss": v_loss, "entropy": entropy, "approx_kl": approx_kl}
+
+    return loss
+
+
+def make_vtrace_algorithm(cfg, obs_space, action_space, grad_reduce=None,
+                          num_updates: Optional[int] = None, rho_clip: float = 1.0, c_clip: float = 1.0) -> Learner:
+    """The generic learner with V-trace targets, using the config's network and `ppo.*` optimiser settings."""
+    from srljax.learners.ppo import learner_settings, make_model
+
+    p = cfg.ppo
+    steps = (num_updates or cfg.num_updates()) * p.epochs * p.minibatches if p.anneal_lr else None
+    return Learner(make_model(cfg, obs_space, action_space), vtrace_loss(p.vf_coef, p.ent_coef),
+                   make_optimizer(p.lr, p.max_grad_norm, p.adam_eps, steps), learner_settings(cfg),
+                   prepare=vtrace_prepare(rho_clip, c_clip), grad_reduce=grad_reduce)
