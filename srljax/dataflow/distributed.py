@@ -193,7 +193,7 @@ def build_worker(plan: _Plan, role: Role, transport, *, logger=None, trainer_com
     sources = L.sources_of(rank)
     lead = rank == L.trainers[0]
     trainer = TrainerWorker(
-        algo, codec.template_state, codec, transport.consumer(rank, plan.samples, 2 * len(sources) + 2),
+        algo, codec.template_state, codec, transport.consumer(rank, plan.samples, d.posts_per_update + len(sources)),
         plan.samples, control, sources=sources, posts_per_update=d.posts_per_update,
         max_staleness=d.max_staleness, total_env_steps=plan.cfg.total_env_steps,
         publisher=transport.publisher(L.param_readers(), codec.size) if lead else None,

@@ -11,6 +11,6 @@ DISTRIBUTED_PRESETS = {
          "ppo.anneal_lr": False, "ppo.ent_coef": 0.0,
          "distributed.trainers": 1, "distributed.policy_workers": 1, "distributed.ring_size": 2,
          "distributed.posts_per_update": 2, "distributed.max_staleness": 4,
-         "total_env_steps": 300_000},
+         "distributed.stop_at_return": 475.0, "total_env_steps": 500_000},
     ),
 }

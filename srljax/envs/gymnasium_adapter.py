@@ -2,7 +2,8 @@
 
 `GymVectorEnv` steps a list of plain `gymnasium.make(id)` envs in a Python loop and writes their
 results into preallocated numpy arrays. It is a little faster than gymnasium's own
-`SyncVectorEnv` (measured on CartPole-v1, 64 envs: 150k against 135k env steps/s on one core),
+`SyncVectorEnv` (CartPole-v1, 64 envs, one core: 180k env steps/s here against 157k for
+`SyncVectorEnv`, measured with gymnasium 1.3),
 and it gives srljax's auto-reset contract directly: the last observation of an episode is in
 `info["final_obs"]` and the episode's return and length in `info["episodes"]`.
 
@@ -11,6 +12,7 @@ switched off, since it re-checks every step's output and costs a third of CartPo
 """
 from __future__ import annotations
 
+import importlib
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -44,6 +46,12 @@ class GymVectorEnv:
         import gymnasium
 
         env_id = env_id[len("gym/"):] if env_id.startswith("gym/") else env_id
+        if ":" in env_id:               # "package.module:EnvId": importing the module registers the id
+            module, env_id = env_id.split(":", 1)
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise UserError(f"gym/{module}:{env_id}: cannot import {module!r} ({exc})") from None
         if env_id not in gymnasium.registry:
             close = [k for k in gymnasium.registry if k.lower().split("-")[0] == env_id.lower().split("-")[0]]
             hint = f" (did you mean {', '.join('gym/' + c for c in close[:5])}?)" if close else ""

@@ -1,0 +1,136 @@
+"""In-process streams, message layouts, and the actor worker's rollouts over them."""
+import numpy as np
+import pytest
+
+from srljax.dataflow.streams import (META, LocalInference, LocalParams, LocalSampleStream, MessageLayout,
+                                     hash_text)
+from srljax.dataflow.workers import ActorWorker, LocalControl, reply_layout, sample_layout
+from srljax.envs import spaces
+from srljax.envs.gymnasium_adapter import GymVectorEnv
+
+
+def test_layout_fields_are_aligned_views_of_one_buffer():
+    layout = MessageLayout({"a": ((3, 5), np.float32), "b": ((7,), np.int32), "c": ((), np.float64)})
+    buf = layout.alloc()
+    views = layout.views(buf)
+    assert set(views) == {META, "a", "b", "c"}
+    for name, v in views.items():
+        assert np.shares_memory(v, buf)
+        assert layout.offsets[name] % 64 == 0
+    views["a"][...] = 1.5
+    views["b"][...] = np.arange(7)
+    again = layout.views(buf)
+    np.testing.assert_array_equal(again["a"], np.full((3, 5), 1.5, np.float32))
+    np.testing.assert_array_equal(again["b"], np.arange(7))
+    assert layout.nbytes == buf.nbytes and layout.nbytes >= 4 * 15 + 4 * 7 + 8 + 32
+
+
+def test_layout_signature_is_stable_and_shape_sensitive():
+    a = MessageLayout({"x": ((4,), np.float32)}).signature()
+    b = MessageLayout({"x": ((4,), np.float32)}).signature()
+    c = MessageLayout({"x": ((5,), np.float32)}).signature()
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert hash_text("abc") == hash_text("abc") != hash_text("abd")
+
+
+def test_local_sample_stream_backpressure_and_release():
+    layout = MessageLayout({"x": ((2,), np.float32)})
+    stream = LocalSampleStream(layout, slots_per_poster=2)
+    poster, consumer = stream.poster(source=7), stream.consumer()
+    assert consumer.consume() is None
+    ids = [poster.acquire(), poster.acquire()]
+    assert None not in ids and poster.acquire() is None          # both buffers taken
+    for version, i in enumerate(ids):
+        poster.views[i]["x"][...] = version + 1
+        poster.post(i, version)
+    assert poster.pending() == 2
+    first = consumer.consume()
+    assert (first.version, first.source) == (0, 7) and first.data["x"].tolist() == [1, 1]
+    assert poster.acquire() is None                               # still held by the consumer
+    second = consumer.consume()                                   # hands the first buffer back
+    assert second.version == 1 and second.data["x"].tolist() == [2, 2]
+    assert poster.acquire() is not None
+    assert consumer.consume() is None and poster.pending() == 0
+
+
+def test_local_inference_round_trip():
+    replies = reply_layout(3, spaces.Discrete(2))
+    hub = LocalInference((4,), replies, envs_per_slot=3)
+    client, server = hub.client(5, slots=2), hub.server()
+    client.obs(1)[...] = 2.0
+    client.request(1)
+    assert client.response(1) is None
+    (req,) = server.requests()
+    assert (req.client, req.slot) == (5, 1) and np.all(req.obs == 2.0)
+    server.reply(req, {"action": np.array([1, 0, 1]), "logp": np.full(3, -0.5), "value": np.ones(3)}, version=9)
+    got = client.response(1)
+    assert got["action"].tolist() == [1, 0, 1] and got[META][0] == 9
+    assert client.response(1) is None
+
+
+def test_local_params_give_each_reader_the_newest_once():
+    hub = LocalParams()
+    reader = hub.reader()
+    assert reader.latest() is None
+    hub.publish(np.arange(3, dtype=np.float32), 1)
+    hub.publish(np.arange(3, dtype=np.float32) * 2, 2)
+    flat, version = reader.latest()
+    assert version == 2 and flat.tolist() == [0, 2, 4]
+    assert reader.latest() is None
+
+
+class _RandomServer:
+    """Answers inference requests with random actions (no jax), versions counting up."""
+
+    def __init__(self, server, rng):
+        self.server, self.rng, self.version = server, rng, 0
+
+    def poll(self):
+        for req in self.server.requests():
+            n = req.obs.shape[0]
+            self.server.reply(req, {"action": self.rng.integers(0, 2, n), "logp": np.full(n, np.log(0.5)),
+                                    "value": np.zeros(n)}, self.version)
+            self.version += 1
+
+
+def test_actor_ring_posts_consistent_time_major_rollouts():
+    T, B, ring = 16, 3, 2
+    layout = sample_layout(T, B, (4,), spaces.Discrete(2))
+    stream = LocalSampleStream(layout, slots_per_poster=ring + 1)
+    hub = LocalInference((4,), reply_layout(B, spaces.Discrete(2)), envs_per_slot=B)
+    server = _RandomServer(hub.server(), np.random.default_rng(0))
+    envs = [GymVectorEnv("gym/CartPole-v1", B, seed=10 * k) for k in range(ring)]
+    control = LocalControl({}, rank=3)
+    actor = ActorWorker(envs, [0, 100], hub.client(3, ring), stream.poster(3), control, T, fin_to=[0])
+    consumer = stream.consumer()
+    samples = []
+    for _ in range(400):
+        actor.poll()
+        server.poll()
+        s = consumer.consume()
+        if s is not None:
+            samples.append(({k: v.copy() for k, v in s.data.items()}, s.version))
+        if len(samples) >= 4:
+            break
+    assert len(samples) >= 4
+    for data, version in samples:
+        done = np.maximum(data["terminated"], data["truncated"])
+        # Inside an episode, the next observation is the one the action led to.
+        for t in range(T - 1):
+            keep = done[t] == 0
+            np.testing.assert_array_equal(data["obs"][t + 1][keep], data["final_obs"][t][keep])
+        assert set(np.unique(data["action"])) <= {0, 1}
+        np.testing.assert_allclose(data["reward"], 1.0)
+        assert version == data[META][0] <= data[META][3]
+        n_eps = int(data[META][2])
+        assert n_eps == int(data["terminated"].sum() + data["truncated"].sum())
+        assert np.all(data["episodes"][:n_eps, 0] == data["episodes"][:n_eps, 1])   # CartPole: return = length
+    # Stop: the actor collects what it is owed, then says FIN to its trainer.
+    control.send_stop([3])
+    for _ in range(50):
+        actor.poll()
+        server.poll()
+        consumer.consume()
+        if actor.done:
+            break
+    assert actor.done and control.hub["fins"] == {0: [3]}
