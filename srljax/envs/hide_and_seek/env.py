@@ -74,9 +74,13 @@ class HideAndSeekVecEnv:
         self.vis = np.zeros((E, A, N), dtype=bool)
         self.lidar = np.zeros((E, A, O.N_LIDAR))
         self.lockable_kind = np.array([True] * B + [v.ramp_lockable] * R, dtype=bool)
-        self.caster = O.RayCaster(E, A, N, ids.bodies[:A], ids.geom_body_slot)
+        self.caster = O.RayCaster(self.models, self.datas, A, N, ids.bodies[:A], ids.geom_body_slot)
+        self._exists_changed = True
         self._others = O.others_index(A)
         self._index_e = np.arange(E)[:, None]
+        self._pairs = list(zip(self.models, self.datas))
+        self._q_rows = list(self.q.reshape(E, N * 4))
+        self._qd_rows = list(self.qd.reshape(E, N * 4))
         self._not_self = np.ones((A, N), dtype=bool)
         self._not_self[np.arange(A), np.arange(A)] = False
         self._stats = _EpisodeStats(E, A, Ob)
@@ -107,11 +111,11 @@ class HideAndSeekVecEnv:
         self._manipulate((act[..., 3] == 1) & active, (act[..., 4] == 1) & active)
         ctrl = ctrl.reshape(E, A * 3)
         q, qd, step = self.q, self.qd, mujoco.mj_step
-        for e, (m, d) in enumerate(zip(self.models, self.datas)):
-            d.ctrl[:] = ctrl[e]
+        for (m, d), c, qe, qde in zip(self._pairs, ctrl, self._q_rows, self._qd_rows):
+            d.ctrl[:] = c
             step(m, d, SUBSTEPS)
-            q[e].flat[:] = d.qpos
-            qd[e].flat[:] = d.qvel
+            qe[:] = d.qpos
+            qde[:] = d.qvel
         self.t += 1
         obs = self._observe()
         reward, seen = rules.team_reward(self.vis[:, :, :A], self.hider, self.agent_exists)
@@ -138,7 +142,10 @@ class HideAndSeekVecEnv:
         return obs, reward, terminated, truncated, info
 
     def close(self) -> None:
-        self.models, self.datas = [], []
+        """Drop the MuJoCo models and data (the env cannot be stepped afterwards)."""
+        self.models, self.datas, self._pairs = [], [], []
+        self.caster = None
+        self._rngs = None
 
     # ----------------------------------------------------------------------------- internals
 
@@ -147,6 +154,7 @@ class HideAndSeekVecEnv:
         ex = apply_layout(self.models[e], self.datas[e], self.spec, self.ids, layout)
         B = self.num_boxes
         self.agent_exists[e], self.hider[e] = ex.agents, ex.hider
+        self._exists_changed = True
         self.obj_exists[e] = np.concatenate([ex.boxes, ex.ramps])
         self.obj_half[e, :B] = np.where(ex.box_long[:, None], LONG_HALF, CUBE_HALF)
         self.held[e] = -1
@@ -181,12 +189,15 @@ class HideAndSeekVecEnv:
         q = self.q
         self._cos = cos = np.cos(q[..., 3])
         self._sin = sin = np.sin(q[..., 3])
-        origin = np.ascontiguousarray(q[:, :A, :3])
+        origin = q[:, :A, :3]
         targets = self._targets(cos, sin)
         exists = np.concatenate([self.agent_exists, self.obj_exists], axis=1)
         cand = O.in_cone(origin, cos[:, :A], sin[:, :A], targets) & exists[:, None, :] & self._not_self
         cand &= self.agent_exists[:, :, None]
-        lidar, vis = self.caster.cast(self.models, self.datas, origin, targets, cand, self.agent_exists)
+        if self._exists_changed:
+            self.caster.set_exists(self.agent_exists)
+            self._exists_changed = False
+        lidar, vis = self.caster.cast(origin, targets, cand)
         self.vis = vis
         self.seen_obj = vis[:, :, A:]
         self.lidar = lidar
