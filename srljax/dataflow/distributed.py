@@ -199,7 +199,7 @@ def build_worker(plan: _Plan, role: Role, transport, *, logger=None, trainer_com
         publisher=transport.publisher(L.param_readers(), codec.size) if lead else None,
         publish_every=d.publish_every, stop_ranks=L.policies + L.buffers + L.actors,
         logger=logger if lead else None, log_interval_s=d.log_interval_s, stop_at_return=d.stop_at_return,
-        comm=trainer_comm, start_time=start)
+        comm=trainer_comm, start_time=start, max_nonfinite_updates=plan.cfg.ppo.max_nonfinite_updates)
     trainer.start_publishing()
     return trainer
 

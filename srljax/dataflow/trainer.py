@@ -42,6 +42,34 @@ def mpi_grad_reduce(comm):
     return reduce
 
 
+def merge_obs_norm(comm, before, after):
+    """Make every trainer's observation statistics those of all trainers' batches together.
+
+    Each trainer folded its own batch into the same `before` statistics (count, mean, M2); the
+    batches' counts, sums and sums of squares are recovered, summed over trainers, and refolded.
+    """
+    from mpi4py import MPI
+
+    def merge(b, a):
+        c0, m0, q0 = float(b.count), np.asarray(b.mean, np.float64), np.asarray(b.m2, np.float64)
+        c1, m1, q1 = float(a.count), np.asarray(a.mean, np.float64), np.asarray(a.m2, np.float64)
+        n = c1 - c0
+        s = c1 * m1 - c0 * m0
+        sq = (q1 + c1 * m1 ** 2) - (q0 + c0 * m0 ** 2)
+        vec = np.concatenate([[n], s.ravel(), sq.ravel()])
+        tot = np.empty_like(vec)
+        comm.Allreduce(vec, tot, op=MPI.SUM)
+        k = m0.size
+        count = c0 + tot[0]
+        mean = (c0 * m0.ravel() + tot[1:1 + k]) / count
+        m2 = q0.ravel() + c0 * m0.ravel() ** 2 + tot[1 + k:] - count * mean ** 2
+        return type(a)(count=jnp.asarray(count, jnp.float32), mean=jnp.asarray(mean.reshape(m0.shape), jnp.float32),
+                       m2=jnp.asarray(np.maximum(m2, 0.0).reshape(m0.shape), jnp.float32))
+
+    is_stats = lambda x: hasattr(x, "m2") and hasattr(x, "count")  # noqa: E731
+    return jax.tree.map(merge, before, after, is_leaf=is_stats)
+
+
 class TrainerWorker:
     """Learns from whatever the actors post, within a bound on policy lag."""
 
@@ -49,7 +77,7 @@ class TrainerWorker:
                  sources: Sequence[int], posts_per_update: int, max_staleness: int, total_env_steps: int,
                  publisher=None, publish_every: int = 1, stop_ranks: Sequence[int] = (), logger=None,
                  log_interval_s: float = 1.0, stop_at_return: Optional[float] = None, comm=None,
-                 start_time: Optional[float] = None):
+                 start_time: Optional[float] = None, max_nonfinite_updates: int = 10):
         self.state, self.codec, self.consumer, self.control = state, codec, consumer, control
         self.publisher, self.publish_every, self.stop_ranks = publisher, publish_every, list(stop_ranks)
         self.sources = set(sources)
@@ -77,6 +105,10 @@ class TrainerWorker:
         self.stopping = False
         self.done = False
         self._pending_totals = np.zeros(4)        # steps, dropped, dropped steps, episodes: since last sync
+        self.nonfinite_in_a_row = 0
+        self.max_nonfinite_updates = max_nonfinite_updates
+        settings = getattr(algo, "settings", None)
+        self.grad_steps = settings.epochs * settings.minibatches if settings is not None else 1
 
     # -- the loop ------------------------------------------------------------------------------
     def start_publishing(self) -> None:
@@ -121,9 +153,13 @@ class TrainerWorker:
 
     def _learn(self) -> None:
         self.k = 0
+        before = self.state.obs_norm
         self.state, metrics = self.update(self.state, self.staging)
         self.version += 1
         self.last_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        if before is not None and self.comm is not None and self.comm.size > 1:
+            self.state = self.state.replace(obs_norm=merge_obs_norm(self.comm, before, self.state.obs_norm))
+        self._check_finite(metrics)
         if self.first_update_at is None:
             self.first_update_at = time.perf_counter()
             self.steps_at_first = self.total_steps + int(self._pending_totals[0])
@@ -135,6 +171,14 @@ class TrainerWorker:
             self._log(now)
         if stop:
             self._begin_stop()
+
+    def _check_finite(self, metrics) -> None:
+        """Fail the run (every rank) after too many updates in a row skipped for non-finite gradients."""
+        skipped_all = self.last_metrics.get("skipped_steps", 0.0) >= self.grad_steps
+        self.nonfinite_in_a_row = self.nonfinite_in_a_row + 1 if skipped_all else 0
+        if self.nonfinite_in_a_row >= self.max_nonfinite_updates:
+            raise FloatingPointError(f"{self.nonfinite_in_a_row} updates in a row had non-finite gradients "
+                                     "(lower ppo.lr or check the env's rewards and observations)")
 
     def _sync_and_decide(self) -> bool:
         """Totals over trainers (one small allreduce per update), and the shared stop decision."""

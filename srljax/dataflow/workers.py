@@ -223,3 +223,14 @@ class LocalControl:
 
     def finish(self, timeout: float = 30.0) -> None:
         pass
+
+
+def __getattr__(name: str):
+    """`PolicyWorker` and `TrainerWorker` live beside (they import jax); reachable from here too."""
+    if name == "PolicyWorker":
+        from srljax.dataflow.policy import PolicyWorker
+        return PolicyWorker
+    if name == "TrainerWorker":
+        from srljax.dataflow.trainer import TrainerWorker
+        return TrainerWorker
+    raise AttributeError(name)

@@ -67,3 +67,11 @@ def test_buffer_and_vtrace_layout_runs_and_stops_cleanly():
     summary = _summary(out)
     assert (summary["buffers"], summary["actors"], summary["algorithm"]) == (1, 2, "vtrace")
     assert summary["env_steps"] >= 6000 and summary["updates"] >= 5
+
+
+def test_two_trainers_merge_observation_statistics_exactly():
+    """normalize_obs with 2 trainers: statistics of both batches, identical on both trainers."""
+    script = HERE / "obs_norm_check.py"
+    rc, out, err, _ = mpirun(2, [script], timeout=90)
+    assert rc == 0, err[-3000:]
+    assert out.count("OK") == 2
