@@ -167,3 +167,16 @@ def test_bad_actions_raise_value_error(bad, match):
 def test_unknown_variant():
     with pytest.raises(ValueError, match="variant"):
         make_vec_env("tiny")
+
+
+def test_unstable_physics_ends_the_episode_flagged():
+    env = make_vec_env("quadrant", num_envs=2, seed=0)
+    env.reset(0)
+    still = np.tile([5, 5, 5, 0, 0], (2, 4, 1))
+    env.step(still)
+    env.datas[1].qvel[0] = np.inf           # MuJoCo warns and resets this MjData mid-step
+    obs, rew, term, trunc, info = env.step(still)
+    assert trunc.tolist() == [False, True] and not term.any()
+    assert [ep["unstable"] for ep in info["episodes"]] == [True]
+    assert env.t.tolist() == [2, 0]
+    assert np.isfinite(obs["self"]).all()

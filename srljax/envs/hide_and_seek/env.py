@@ -79,6 +79,7 @@ class HideAndSeekVecEnv:
         self._others = O.others_index(A)
         self._index_e = np.arange(E)[:, None]
         self._pairs = list(zip(self.models, self.datas))
+        self._step_time = SUBSTEPS * base.opt.timestep
         self._q_rows = list(self.q.reshape(E, N * 4))
         self._qd_rows = list(self.qd.reshape(E, N * 4))
         self._not_self = np.ones((A, N), dtype=bool)
@@ -128,15 +129,18 @@ class HideAndSeekVecEnv:
         if self.prep_steps > 0:
             for e in np.flatnonzero(self.t == self.prep_steps):
                 self._stats.end_prep(e, q[e, A:, :3], self.lock_team[e], self.obj_exists[e], self.num_boxes)
-        truncated = self.t >= self.spec.horizon
+        # MuJoCo resets an MjData whose accelerations blow up (its clock restarts): such an
+        # episode ends here, flagged "unstable" (OpenAI discarded them: DiscardMujocoExceptionEpisodes)
+        unstable = np.array([d.time for d in self.datas]) < self.t * self._step_time - 1e-6
+        truncated = (self.t >= self.spec.horizon) | unstable
         terminated = np.zeros(E, dtype=bool)
         info: Dict[str, Any] = {"final_obs": obs, "episodes": []}
         if truncated.any():
-            info["final_obs"] = obs
             for e in np.flatnonzero(truncated):
-                info["episodes"].append(self._stats.finish(
-                    e, q[e, A:, :3], self.lock_team[e], self.obj_exists[e], self.num_boxes,
-                    self.hider[e], self.agent_exists[e], int(self.t[e])))
+                ep = self._stats.finish(e, q[e, A:, :3], self.lock_team[e], self.obj_exists[e],
+                                        self.num_boxes, self.hider[e], self.agent_exists[e], int(self.t[e]))
+                ep["unstable"] = bool(unstable[e])
+                info["episodes"].append(ep)
                 self._reset_env(e)
             obs = self._observe()
         return obs, reward, terminated, truncated, info

@@ -51,8 +51,9 @@ class RayCaster:
 
     def set_exists(self, agent_exists: np.ndarray) -> None:
         """Cast rays only for the agents in play (call after a reset changes them)."""
-        self._calls = [args for e, row in enumerate(self._args) for a, args in enumerate(row)
-                       if agent_exists[e, a]]
+        # last env first: the envs stepped last are still in cache when the rays start
+        self._calls = [args for e, row in reversed(list(enumerate(self._args)))
+                       for a, args in enumerate(row) if agent_exists[e, a]]
 
     def cast(self, origin: np.ndarray, targets: np.ndarray, candidates: np.ndarray):
         """Cast the lidar rays and the sight rays towards candidate slots.
