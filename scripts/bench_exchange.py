@@ -84,7 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="65536,1048576,16777216", help="message sizes in bytes")
     parser.add_argument("--seconds", type=float, default=0.25, help="rough time per measurement")
-    parser.add_argument("--repeats", type=int, default=3, help="best of this many")
+    parser.add_argument("--repeats", type=int, default=5, help="best of this many")
     parser.add_argument("--json", default=None, help="write the results here too")
     args = parser.parse_args()
     comm = MPI.COMM_WORLD

@@ -213,6 +213,47 @@ def _run_loop(worker) -> None:
             backoff.idle()
 
 
+def main(cfg, args) -> int:
+    """`scripts/train.py` for `mode=distributed` (every rank runs it): run directory on rank 0, train.
+
+    `args`: run_dir, overwrite, resume, quiet. Rank 0 alone prepares the directory; its verdict is
+    shared, so a bad --run-dir is one line from rank 0 and exit code 2 on every rank.
+    """
+    launch.configure_process()
+    path, logger, problem = None, None, None
+    if is_log_rank():
+        try:
+            path, logger = _prepare_run(cfg, args)
+        except UserError as exc:
+            problem = exc
+    if launch.under_mpirun():
+        from mpi4py import MPI
+        failed = MPI.COMM_WORLD.bcast(problem is not None, root=0)
+        if failed and not is_log_rank():
+            sys.exit(2)
+    if problem is not None:
+        raise problem
+    summary = run_distributed(cfg, path, logger)
+    if summary is not None and not getattr(args, "quiet", False):
+        ret = summary.get("episode_return")
+        print(f"done: {summary['env_steps']:,} env steps in {summary['wall_s']:.1f}s "
+              f"({summary['steps_per_s']:,.0f} steps/s), episode_return "
+              f"{'n/a' if ret is None else f'{ret:.1f}'}; run directory {path}", file=sys.stderr)
+    return 0
+
+
+def _prepare_run(cfg, args):
+    from srljax import config as C
+    from srljax.runlog import RunLogger, prepare_run_dir, write_json
+
+    if getattr(args, "resume", False):
+        raise UserError("--resume is not supported in distributed mode yet (no checkpoints are written)")
+    run_dir = getattr(args, "run_dir", None) or f"runs/{cfg.name}-{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path = prepare_run_dir(run_dir, overwrite=getattr(args, "overwrite", False))
+    write_json(path / "config.json", C.to_dict(cfg))
+    return path, RunLogger(path, cfg.total_env_steps, quiet=getattr(args, "quiet", False))
+
+
 def run_distributed(cfg, run_dir: Optional[str] = None, logger=None) -> Optional[Dict[str, Any]]:
     """Train `cfg` in distributed mode; the summary dict on the logging rank, None elsewhere."""
     start = time.perf_counter()
@@ -228,11 +269,16 @@ def _run_mpi(cfg, logger, start) -> Optional[Dict[str, Any]]:
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
     rank = comm.rank
-    try:
-        plan = _Plan(cfg, comm.size, local=False)
-    except UserError:
+    def setup():
+        try:
+            return _Plan(cfg, comm.size, local=False), None
+        except UserError as exc:   # every rank finds the same problem
+            return None, exc
+
+    plan, problem = launch.guarded(rank, "setup", setup)   # anything else ends the whole job
+    if problem is not None:
         if rank == 0:
-            raise                  # the caller prints one line and exits 2
+            raise problem          # the caller prints one line and exits 2
         sys.exit(2)                # every other rank leaves quietly with the same code
     role = plan.layout.role(rank)
     trainer_comm = comm.Split(0 if role.kind == "trainer" else MPI.UNDEFINED, rank)
@@ -262,9 +308,10 @@ def _run_rank(plan: _Plan, role: Role, comm, trainer_comm, logger, start):
 
 
 def _layout_summary(plan: _Plan) -> Dict[str, Any]:
-    L = plan.layout
+    L, cfg = plan.layout, plan.cfg
     return {"trainers": len(L.trainers), "policy_workers": len(L.policies), "buffers": len(L.buffers),
-            "actors": len(L.actors), "algorithm": plan.d.algorithm}
+            "actors": len(L.actors), "algorithm": plan.d.algorithm, "config": cfg.name, "env": cfg.env.id,
+            "seed": cfg.seed, "num_envs": cfg.env.num_envs, "total_env_steps": cfg.total_env_steps}
 
 
 def run_local(cfg, logger=None, start=None) -> Dict[str, Any]:

@@ -39,6 +39,12 @@ def configure_process() -> None:
         cache = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "srljax", "jax")
         os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", cache)
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+        if "jax" in sys.modules:     # jax reads these variables when imported: tell it directly
+            import jax
+            if not jax.config.jax_compilation_cache_dir:
+                jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+                jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                                  float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
 
 
 def under_mpirun() -> bool:

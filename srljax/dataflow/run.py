@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from srljax.dataflow import launch
 
@@ -46,34 +47,28 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--run-dir", default=None)
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--resume", action="store_true")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    log_rank = launch.under_mpirun() is False or _rank() == 0
+    from srljax.dataflow.distributed import is_log_rank, main as distributed_main
     try:
         cfg = resolve_config(args.config, args.set, args.seed)
-        logger = None
-        if log_rank:
-            from srljax import config as C
-            from srljax.runlog import RunLogger, prepare_run_dir, write_json
-            run_dir = None
-            if args.run_dir:
-                run_dir = prepare_run_dir(args.run_dir, overwrite=args.overwrite)
-                write_json(run_dir / "config.json", C.to_dict(cfg))
-            logger = RunLogger(run_dir, cfg.total_env_steps, quiet=args.quiet)
-        from srljax.dataflow.distributed import run_distributed
-        summary = run_distributed(cfg, args.run_dir, logger)
+        if args.run_dir is None:        # this entry point writes no run directory unless asked
+            from srljax.dataflow.distributed import run_distributed
+            from srljax.runlog import RunLogger
+            logger = RunLogger(None, cfg.total_env_steps, quiet=args.quiet) if is_log_rank() else None
+            summary = run_distributed(cfg, None, logger)
+            if summary is not None:
+                print(json.dumps(summary))
+            return 0
+        code = distributed_main(cfg, args)
+        if is_log_rank():
+            print((Path(args.run_dir) / "summary.json").read_text().replace("\n", " "))
+        return code
     except UserError as exc:
-        if log_rank:
-            print(f"error: {exc}", file=sys.stderr)
+        if is_log_rank():
+            print(f"srljax: error: {exc}", file=sys.stderr)
         return 2
-    if summary is not None:
-        print(json.dumps(summary))
-    return 0
-
-
-def _rank() -> int:
-    import os
-    return int(os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")))
 
 
 if __name__ == "__main__":
