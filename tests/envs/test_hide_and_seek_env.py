@@ -169,7 +169,8 @@ def test_unknown_variant():
         make_vec_env("tiny")
 
 
-def test_unstable_physics_ends_the_episode_flagged():
+def test_unstable_physics_ends_the_episode_flagged(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)             # MuJoCo writes MUJOCO_LOG.TXT into the working directory
     env = make_vec_env("quadrant", num_envs=2, seed=0)
     env.reset(0)
     still = np.tile([5, 5, 5, 0, 0], (2, 4, 1))
