@@ -78,7 +78,7 @@ class BraxEnv(JaxEnv):
         inner, t = state.inner
         inner = self._env.step(inner, jnp.clip(action, -1.0, 1.0))
         t = t + 1
-        done = inner.done > 0.5
+        done = jnp.asarray(inner.done, jnp.float32) > 0.5
         truncated = jnp.logical_and(t >= self.episode_length, ~done)
         return state.replace(obs=inner.obs, final_obs=inner.obs, reward=jnp.asarray(inner.reward, jnp.float32),
                              done=done, truncated=truncated, inner=(inner, t))

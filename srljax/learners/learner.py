@@ -110,6 +110,10 @@ def gae_prepare(model: Model, params, batch: Batch, settings: LearnerSettings) -
     return {**batch, "value": value_t, "advantage": adv, "target": target}
 
 
+def _is_stats(x) -> bool:
+    return isinstance(x, RunningStats)
+
+
 class Learner:
     """init/update/act for one loss. Pure and jittable; with `axis_name`, run it under pmap."""
 
@@ -151,7 +155,7 @@ class Learner:
     def _norm(stats, obs):
         if stats is None:
             return obs
-        return jax.tree.map(normalizer.normalize, stats, obs)
+        return jax.tree.map(normalizer.normalize, stats, obs, is_leaf=_is_stats)
 
     # -- learning ------------------------------------------------------------------------------
     def update(self, state: LearnerState, batch: Batch, env_ids: Optional[jax.Array] = None):
@@ -163,7 +167,8 @@ class Learner:
         s = self.settings
         obs_norm = state.obs_norm
         if obs_norm is not None:
-            obs_norm = jax.tree.map(lambda st, x: normalizer.update(st, x, self.axis_name), obs_norm, batch["obs"])
+            obs_norm = jax.tree.map(lambda st, x: normalizer.update(st, x, self.axis_name), obs_norm, batch["obs"],
+                                    is_leaf=_is_stats)
         batch = {**batch, "obs": self._norm(obs_norm, batch["obs"]), "final_obs": self._norm(obs_norm, batch["final_obs"])}
         batch = self.prepare(self.model, state.params, batch, s)
         T, B = batch["reward"].shape[:2]
