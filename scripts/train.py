@@ -15,7 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from srljax.errors import UserError  # noqa: E402  (no jax import yet: bad input fails fast)
+from srljax.dataflow.launch import configure_process, under_mpirun  # noqa: E402  (imports no jax)
+from srljax.errors import UserError  # noqa: E402
+
+if under_mpirun():
+    configure_process()  # single-threaded ranks and the compile cache, before anything imports jax
 
 
 class _Parser(argparse.ArgumentParser):
@@ -105,7 +109,8 @@ def cli() -> int:
     try:
         return main()
     except UserError as e:
-        print(f"srljax: error: {e}", file=sys.stderr)
+        if os.environ.get("PMI_RANK", "0") == "0":  # under mpirun every rank fails alike; one says so
+            print(f"srljax: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("srljax: interrupted", file=sys.stderr)

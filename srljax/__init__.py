@@ -1,0 +1,11 @@
+"""srljax: JAX-first, vectorised, distributed reinforcement learning (SRL's dataflow).
+
+    import srljax
+    env = srljax.make_env("gymnax/CartPole-v1", num_envs=8)
+    result = srljax.train("cartpole", overrides={"total_env_steps": 200_000})
+"""
+from srljax import config as configs
+from srljax.api import TrainResult, get_config, make_env, train
+
+__all__ = ["configs", "make_env", "train", "get_config", "TrainResult"]
+__version__ = "0.1.0"

@@ -15,6 +15,11 @@ from srljax.dataflow.config import DistributedConfig
 from srljax.errors import UserError
 
 
+# Names of srljax.learners.networks.ACTIVATIONS, kept here so validating a config imports no jax
+# (tests check the two agree).
+ACTIVATIONS = ("tanh", "relu", "elu", "swish")
+
+
 @dataclasses.dataclass(frozen=True)
 class EnvConfig:
     id: str = "gymnax/CartPole-v1"
@@ -230,7 +235,6 @@ def validate(cfg: Config) -> Config:
                         f"({cfg.ppo.minibatches}) equal parts")
     if not cfg.network.hidden or any(h <= 0 for h in cfg.network.hidden):
         raise UserError(f"network.hidden must be positive layer sizes, got {cfg.network.hidden}")
-    from srljax.learners.networks import ACTIVATIONS
     if cfg.network.activation not in ACTIVATIONS:
         raise UserError(f"network.activation must be one of {', '.join(ACTIVATIONS)}")
     if cfg.mode == "distributed":
@@ -307,3 +311,8 @@ def get(name: str) -> Config:
 def list_configs() -> str:
     width = max(len(n) for n in PRESETS)
     return "\n".join(f"{n:<{width}}  {c.description}" for n, c in sorted(PRESETS.items()))
+
+from srljax.dataflow.presets import DISTRIBUTED_PRESETS  # noqa: E402  (distributed presets live beside their defaults)
+
+for _name, (_desc, _fields) in DISTRIBUTED_PRESETS.items():
+    _register(_preset(_name, _desc, **_fields))
