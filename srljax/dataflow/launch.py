@@ -34,6 +34,8 @@ def configure_process() -> None:
         else:
             os.environ.setdefault(key, value)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    if under_mpirun():
+        install_abort_hook()
     # Compiled updates are cached across runs (cold: seconds of XLA compile per rank; warm: ~0.1 s).
     if os.environ.get("SRLJAX_COMPILE_CACHE", "1") != "0":
         cache = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "srljax", "jax")
@@ -45,6 +47,27 @@ def configure_process() -> None:
                 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
                 jax.config.update("jax_persistent_cache_min_compile_time_secs",
                                   float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
+
+
+def install_abort_hook() -> None:
+    """Under mpirun, an exception nobody caught ends the whole job (MPI_Abort), not just this rank.
+
+    Without it, MPICH's mpirun waits for ever on the ranks still blocked on the one that died.
+    """
+    if getattr(sys.excepthook, "_srljax", False):
+        return
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        previous(exc_type, exc, tb)
+        mpi = sys.modules.get("mpi4py.MPI")
+        if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
+            sys.stderr.write(f"srljax: rank {mpi.COMM_WORLD.rank} failed: {exc_type.__name__}: {exc}\n")
+            sys.stderr.flush()
+            mpi.COMM_WORLD.Abort(1)
+
+    hook._srljax = True
+    sys.excepthook = hook
 
 
 def under_mpirun() -> bool:
