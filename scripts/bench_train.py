@@ -1,0 +1,126 @@
+#!/usr/bin/env python
+"""Fused-mode PPO throughput: env steps per second, compile time excluded.
+
+Runs srljax's fused PPO and, in the same process, a reference: a minimal single-function PPO in
+PureJaxRL's structure (the whole run one jitted `lax.scan` over updates, gymnax's own auto-reset,
+value computed in the rollout), with the same hyperparameters. Each is compiled first, then timed
+`--repeats` times, alternating; the best time of each is reported with the final return.
+
+    python scripts/bench_train.py                       # CartPole, PureJaxRL's settings
+    python scripts/bench_train.py --config cartpole --out bench_train.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+# PureJaxRL's measured figure on this kind of machine (shared/peers/README.md): CartPole-v1,
+# 4 envs x 128 steps, 4 epochs, 4 minibatches, 500k steps.
+PUREJAXRL_STEPS_PER_S = 111_000
+
+
+def bench_srljax(cfg, repeats):
+    import jax
+    import numpy as np
+
+    from srljax.dataflow.fused import FusedTrainer
+
+    trainer = FusedTrainer(cfg)
+    n_updates = cfg.num_updates()
+    t = time.perf_counter()
+    fs0 = trainer.init(cfg.seed)
+    trainer.chunk(fs0, 0)  # compiles (a while_loop with a run-time trip count: no work done)
+    compile_s = time.perf_counter() - t
+    times, ret = [], None
+    for _ in range(repeats):
+        fs = trainer.init(cfg.seed)
+        jax.block_until_ready(fs)
+        t = time.perf_counter()
+        fs, m = trainer.chunk(fs, n_updates)
+        jax.block_until_ready(fs.env_steps)
+        times.append(time.perf_counter() - t)
+        ret = trainer.last_returns(fs)
+    steps = n_updates * cfg.steps_per_update()
+    return {"steps": steps, "best_s": min(times), "times_s": times, "compile_s": compile_s,
+            "steps_per_s": steps / min(times), "final_return": ret}
+
+
+def bench_reference(cfg, repeats):
+    import jax
+
+    from reference_ppo import make_reference_train
+
+    run = jax.jit(make_reference_train(cfg))
+    key = jax.random.PRNGKey(cfg.seed)
+    t = time.perf_counter()
+    run = run.lower(key).compile()
+    compile_s = time.perf_counter() - t
+    times, ret = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = jax.block_until_ready(run(key))
+        times.append(time.perf_counter() - t)
+        ret = float(out)
+    steps = cfg.num_updates() * cfg.steps_per_update()
+    return {"steps": steps, "best_s": min(times), "times_s": times, "compile_s": compile_s,
+            "steps_per_s": steps / min(times), "final_return": ret}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--config", default="cartpole_purejaxrl", help="a fused-mode named config")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs of each, alternating")
+    p.add_argument("--no-reference", action="store_true", help="skip the reference PPO")
+    p.add_argument("--out", help="write the results as JSON here")
+    args = p.parse_args(argv)
+
+    from srljax import config as C
+    from srljax.errors import UserError
+
+    try:
+        cfg = C.validate(C.override(C.get(args.config), C.parse_set(args.set)))
+        if cfg.mode != "fused":
+            raise UserError(f"bench_train measures fused mode; {args.config} is {cfg.mode}")
+        if args.repeats < 1:
+            raise UserError("--repeats must be >= 1")
+    except UserError as e:
+        print(f"bench_train: error: {e}", file=sys.stderr)
+        return 2
+    import jax
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    results = {"config": cfg.name, "env": cfg.env.id, "num_envs": cfg.env.num_envs,
+               "rollout_len": cfg.ppo.rollout_len, "epochs": cfg.ppo.epochs, "minibatches": cfg.ppo.minibatches,
+               "total_env_steps": cfg.num_updates() * cfg.steps_per_update(),
+               "device": str(jax.devices()[0]), "devices": jax.local_device_count(),
+               "cpu_count": os.cpu_count()}
+    results["srljax"] = bench_srljax(cfg, args.repeats)
+    if not args.no_reference and cfg.env.id.startswith("gymnax/") and cfg.network.activation == "tanh":
+        results["reference"] = bench_reference(cfg, args.repeats)
+    s = results["srljax"]
+    print(f"{'system':<34} {'env steps/s':>12} {'compile s':>10} {'final return':>13}")
+    print(f"{'srljax fused PPO':<34} {s['steps_per_s']:>12,.0f} {s['compile_s']:>10.1f} {s['final_return']:>13.1f}")
+    if "reference" in results:
+        r = results["reference"]
+        print(f"{'reference PPO (PureJaxRL structure)':<34} {r['steps_per_s']:>12,.0f} {r['compile_s']:>10.1f} "
+              f"{r['final_return']:>13.1f}")
+        results["ratio_vs_reference"] = s["steps_per_s"] / r["steps_per_s"]
+        print(f"srljax / reference: {results['ratio_vs_reference']:.2f}x")
+    if cfg.name == "cartpole_purejaxrl":
+        results["ratio_vs_purejaxrl_measured"] = s["steps_per_s"] / PUREJAXRL_STEPS_PER_S
+        print(f"srljax / PureJaxRL as measured on this kind of machine ({PUREJAXRL_STEPS_PER_S:,} steps/s): "
+              f"{results['ratio_vs_purejaxrl_measured']:.2f}x")
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
