@@ -15,11 +15,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from srljax.dataflow.launch import configure_process, under_mpirun  # noqa: E402  (imports no jax)
+from srljax.dataflow.launch import configure_process, enable_compile_cache, under_mpirun  # noqa: E402
 from srljax.errors import UserError  # noqa: E402
 
+# Before anything imports jax: under mpirun, single-threaded ranks; always, the compile cache.
 if under_mpirun():
-    configure_process()  # single-threaded ranks and the compile cache, before anything imports jax
+    configure_process()
+else:
+    enable_compile_cache()
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,6 +1,18 @@
-"""Learners: the generic loss-driven learner, PPO, networks, distributions, normalisation."""
-from srljax.learners.learner import Learner, LearnerSettings, LearnerState, Model, PolicyParams, gae, gae_prepare
-from srljax.learners.ppo import make_algorithm, make_model, ppo_loss
+"""Learners: the generic loss-driven learner, PPO, networks, distributions, normalisation.
 
-__all__ = ["Learner", "LearnerSettings", "LearnerState", "Model", "PolicyParams", "gae", "gae_prepare",
-           "make_algorithm", "make_model", "ppo_loss"]
+The names below load on first use, so importing a jax-free submodule (e.g. `hns_presets`, read by
+`srljax.config`) does not import jax.
+"""
+import importlib
+
+_EXPORTS = {"Learner": "learner", "LearnerSettings": "learner", "LearnerState": "learner", "Model": "learner",
+            "PolicyParams": "learner", "RecurrentModel": "learner", "gae": "learner", "gae_prepare": "learner",
+            "make_algorithm": "ppo", "make_model": "ppo", "ppo_loss": "ppo"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"srljax.learners.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'srljax.learners' has no attribute {name!r}")

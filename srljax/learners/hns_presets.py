@@ -1,0 +1,38 @@
+"""Named hide-and-seek configs (distributed mode), as overrides of the default `srljax.config.Config`.
+
+`srljax.config` registers these beside its own presets. The defaults fit the shared 2-core machine
+(`mpirun -n 4`: 1 trainer, 1 policy worker, 2 actors); docs/hns_training.md gives the settings of
+SRL's cluster run. The network is the entity-attention policy of `srljax.learners.entity_net`
+(`network.hidden` = [entity embedding, dense/LSTM width]; the paper's is [128, 256]).
+
+Per update: `env.num_envs` envs per actor x `ppo.rollout_len` steps x agents per game, cut into
+`ppo.chunk_len`-step chunks. Quadrant defaults: 2 actors x 16 games x 80 steps x 4 agents x
+`distributed.posts_per_update` / ring_size = 10,240 agent-steps = 1,024 chunks per update.
+
+This module imports nothing, so `srljax.config` stays free of jax.
+"""
+
+_COMMON = {
+    "mode": "distributed",
+    "ppo.gamma": 0.998, "ppo.gae_lambda": 0.95, "ppo.lr": 3e-4, "ppo.anneal_lr": False,
+    "ppo.clip_eps": 0.2, "ppo.ent_coef": 0.01, "ppo.vf_coef": 0.5, "ppo.max_grad_norm": 5.0,
+    "ppo.normalize_obs": True, "ppo.normalize_value": True, "ppo.normalize_adv": True,
+    "ppo.chunk_len": 10, "ppo.epochs": 2, "ppo.minibatches": 4,
+    "network.hidden": [64, 128],
+    "distributed.trainers": 1, "distributed.policy_workers": 1, "distributed.ring_size": 2,
+    "distributed.posts_per_update": 2, "distributed.max_staleness": 2,
+    "distributed.log_interval_s": 10.0,
+}
+
+HNS_PRESETS = {
+    "hns_quadrant": (
+        "Hide-and-seek quadrant game (2 v 2), entity-attention LSTM PPO: mpirun -n 4 on 2 cores",
+        {**_COMMON, "env.id": "hns/quadrant", "env.num_envs": 16, "ppo.rollout_len": 80,
+         "total_env_steps": 20_000_000, "log_every_env_steps": 50_000},
+    ),
+    "hns_full": (
+        "Hide-and-seek full game (1-3 v 1-3, boxes, ramps, rooms): mpirun -n 4 on 2 cores; see docs/hns_training.md",
+        {**_COMMON, "env.id": "hns/full", "env.num_envs": 8, "ppo.rollout_len": 80,
+         "total_env_steps": 100_000_000, "log_every_env_steps": 50_000},
+    ),
+}
