@@ -74,6 +74,10 @@ class PPOConfig:
     """Rewards are multiplied by this before learning (episode returns are logged unscaled)."""
     max_nonfinite_updates: int = 10
     """Stop the run after this many consecutive updates skipped for non-finite gradients."""
+    normalize_value: bool = False
+    """Standardise value targets by their running mean and std (the value head predicts standardised targets)."""
+    chunk_len: int = 0
+    """Recurrent networks: steps per training chunk; minibatches take whole chunks (0: the whole rollout)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,6 +237,8 @@ def validate(cfg: Config) -> Config:
     if cfg.mode == "fused" and cfg.ppo.rollout_len % cfg.ppo.minibatches:
         raise UserError(f"ppo.rollout_len ({cfg.ppo.rollout_len}) must divide into ppo.minibatches "
                         f"({cfg.ppo.minibatches}) equal parts")
+    if cfg.ppo.chunk_len < 0 or (cfg.ppo.chunk_len and cfg.ppo.rollout_len % cfg.ppo.chunk_len):
+        raise UserError(f"ppo.chunk_len ({cfg.ppo.chunk_len}) must be 0 or divide ppo.rollout_len ({cfg.ppo.rollout_len})")
     if not cfg.network.hidden or any(h <= 0 for h in cfg.network.hidden):
         raise UserError(f"network.hidden must be positive layer sizes, got {cfg.network.hidden}")
     if cfg.network.activation not in ACTIVATIONS:
@@ -315,4 +321,9 @@ def list_configs() -> str:
 from srljax.dataflow.presets import DISTRIBUTED_PRESETS  # noqa: E402  (distributed presets live beside their defaults)
 
 for _name, (_desc, _fields) in DISTRIBUTED_PRESETS.items():
+    _register(_preset(_name, _desc, **_fields))
+
+from srljax.learners.hns_presets import HNS_PRESETS  # noqa: E402  (hide-and-seek presets live beside their network)
+
+for _name, (_desc, _fields) in HNS_PRESETS.items():
     _register(_preset(_name, _desc, **_fields))

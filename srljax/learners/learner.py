@@ -16,11 +16,15 @@ same minibatches, and the same update, as on one device.
 
 A sample batch is time-major: obs [T, B, ...], action [T, B, ...], reward, terminated, truncated,
 logp [T, B], final_obs [T, B, ...] (the observation each action led to, before auto-reset).
+Multi-agent batches have an agent axis after B and are learned from as [T, B * A] columns; a
+recurrent model (`RecurrentModel`) also needs `first` and `state` and is trained on chunks of
+whole columns (see `srljax.learners.recurrent`). With `normalize_value`, the network's value
+head predicts targets standardised by running statistics of the targets.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, Optional, Tuple
 
 import chex
 import jax
@@ -30,6 +34,7 @@ from flax import struct
 
 from srljax.learners import normalizer
 from srljax.learners.normalizer import RunningStats
+from srljax.learners.recurrent import column_minibatches, merge_agents, to_chunks
 
 Batch = Dict[str, Any]
 LossFn = Callable[["Model", Any, Batch, jax.Array], Tuple[jax.Array, Dict[str, jax.Array]]]
@@ -44,6 +49,7 @@ class LearnerState:
     updates: jax.Array          # batches learned from
     skipped: jax.Array          # gradient steps skipped for non-finite gradients, in all
     consecutive_skips: jax.Array  # gradient steps skipped in a row, up to now
+    value_norm: Optional[RunningStats] = None  # running statistics of value targets (normalize_value)
 
 
 @struct.dataclass
@@ -52,17 +58,83 @@ class PolicyParams:
 
     params: Any
     obs_norm: Optional[RunningStats]
+    value_norm: Optional[RunningStats] = None
 
 
 @dataclasses.dataclass(frozen=True)
 class Model:
-    """A network with its action distribution; `apply(params, obs)` normalises nothing."""
+    """A network with its action distribution; `apply(params, obs)` normalises nothing.
+
+    `value_stats`: when set, values come out in return units (the head predicts standardised
+    targets); `unnormalized`: keys of a dict observation never normalised (masks, flags).
+    """
 
     network: Any
     dist: Any
+    value_stats: Optional[RunningStats] = None
+    unnormalized: Tuple[str, ...] = ()
+    recurrent: ClassVar[bool] = False
+
+    def init(self, key, obs):
+        """Parameters from one example step, obs leaves [N, ...]."""
+        return self.network.init(key, obs)
 
     def apply(self, params, obs):
-        return self.network.apply(params, obs)
+        out, value = self.network.apply(params, obs)
+        return out, self._value_out(value)
+
+    def forward(self, params, batch):
+        """(policy output, value) over a [T, N] (mini)batch."""
+        return self.apply(params, batch["obs"])
+
+    def values(self, params, batch):
+        """(V(obs_t), V(final_obs_t)), each [T, N], for advantage estimation."""
+        both = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=0), batch["obs"], batch["final_obs"])
+        _, values = self.apply(params, both)
+        T = batch["reward"].shape[0]
+        return values[:T], values[T:]
+
+    def _value_out(self, value):
+        if self.value_stats is None:
+            return value
+        return value * self.value_stats.std + self.value_stats.mean
+
+
+@dataclasses.dataclass(frozen=True)
+class RecurrentModel(Model):
+    """A recurrent policy with a feedforward critic. `network.__call__(obs, first, state)` is
+    time-major (obs leaves [T, N, ...], first [T, N], state [N, S]) and returns (out, value,
+    state after the last step); `network.value(obs)` is the critic alone."""
+
+    state_size: int = 0
+    recurrent: ClassVar[bool] = True
+
+    def initial_state(self, n: int) -> jax.Array:
+        return jnp.zeros((n, self.state_size), jnp.float32)
+
+    def init(self, key, obs):
+        n = jax.tree.leaves(obs)[0].shape[0]
+        one = jax.tree.map(lambda x: x[None], obs)
+        return self.network.init(key, one, jnp.ones((1, n), jnp.float32), self.initial_state(n))
+
+    def step(self, params, obs, state, first):
+        """One step of N columns: obs leaves [N, ...], state [N, S], first [N] -> (out, value, state)."""
+        one = jax.tree.map(lambda x: x[None], obs)
+        out, value, state = self.network.apply(params, one, first[None].astype(jnp.float32), state)
+        return out[0], self._value_out(value[0]), state
+
+    def forward(self, params, batch):
+        """Over chunks: batch["state"] [1, N, S] is the carry before step 0 of each column."""
+        out, value, _ = self.network.apply(params, batch["obs"], batch["first"].astype(jnp.float32),
+                                           batch["state"][0])
+        return out, self._value_out(value)
+
+    def values(self, params, batch):
+        value = lambda obs: self._value_out(self.network.apply(params, obs, method="value"))  # noqa: E731
+        return value(batch["obs"]), value(batch["final_obs"])
+
+    def apply(self, params, obs):
+        raise TypeError("a recurrent model has no stateless apply: use step(params, obs, state, first)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +146,8 @@ class LearnerSettings:
     reward_scale: float = 1.0
     normalize_obs: bool = False
     normalize_adv: bool = True
+    normalize_value: bool = False   # standardise value targets by their running statistics
+    chunk_len: Optional[int] = None  # recurrent models: steps per training chunk (None: the whole rollout)
 
 
 def gae(reward_t, discount_t, value_t, next_value_t, lambda_, cont_t):
@@ -97,11 +171,7 @@ def gae(reward_t, discount_t, value_t, next_value_t, lambda_, cont_t):
 
 def gae_prepare(model: Model, params, batch: Batch, settings: LearnerSettings) -> Batch:
     """Add `value`, `advantage` and `target` to a batch, from the current parameters."""
-    obs = batch["obs"]
-    both = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=0), obs, batch["final_obs"])
-    _, values = model.apply(params, both)
-    T = batch["reward"].shape[0]
-    value_t, next_value_t = values[:T], values[T:]
+    value_t, next_value_t = model.values(params, batch)
     terminated = batch["terminated"].astype(jnp.float32)
     ended = jnp.maximum(terminated, batch["truncated"].astype(jnp.float32))
     reward = batch["reward"] * settings.reward_scale
@@ -111,7 +181,11 @@ def gae_prepare(model: Model, params, batch: Batch, settings: LearnerSettings) -
 
 
 def _is_stats(x) -> bool:
-    return isinstance(x, RunningStats)
+    return x is None or isinstance(x, RunningStats)
+
+
+def _standardize_by(stats: RunningStats, x):
+    return (x - stats.mean) / stats.std
 
 
 class Learner:
@@ -131,31 +205,51 @@ class Learner:
     # -- state ---------------------------------------------------------------------------------
     def init(self, key: jax.Array, example_batch: Batch) -> LearnerState:
         key, init_key = jax.random.split(key)
+        example_batch, _ = merge_agents(example_batch)
         obs = jax.tree.map(lambda x: x[0, :1], example_batch["obs"])
-        params = self.model.network.init(init_key, obs)
+        params = self.model.init(init_key, obs)
         obs_norm = None
         if self.settings.normalize_obs:
             obs_norm = jax.tree.map(lambda x: RunningStats.create(x.shape[2:]), example_batch["obs"])
+            if isinstance(obs_norm, dict) and self.model.unnormalized:
+                obs_norm = {k: None if k in self.model.unnormalized else v for k, v in obs_norm.items()}
+        value_norm = RunningStats.create(()) if self.settings.normalize_value else None
         zero = jnp.zeros((), jnp.int32)
         return LearnerState(params=params, opt_state=self.optimizer.init(params), obs_norm=obs_norm, key=key,
-                            updates=zero, skipped=zero, consecutive_skips=zero)
+                            updates=zero, skipped=zero, consecutive_skips=zero, value_norm=value_norm)
 
     @staticmethod
     def policy_params(state: LearnerState) -> PolicyParams:
-        return PolicyParams(params=state.params, obs_norm=state.obs_norm)
+        return PolicyParams(params=state.params, obs_norm=state.obs_norm, value_norm=state.value_norm)
+
+    def _valued(self, value_norm: Optional[RunningStats]) -> Model:
+        """The model with values in return units (itself when values are not normalised)."""
+        return self.model if value_norm is None else dataclasses.replace(self.model, value_stats=value_norm)
 
     # -- acting --------------------------------------------------------------------------------
     def act(self, policy: PolicyParams, obs, key):
         """Sample actions for a batch of observations: (action, logp, value)."""
-        out, value = self.model.apply(policy.params, self._norm(policy.obs_norm, obs))
+        out, value = self._valued(policy.value_norm).apply(policy.params, self._norm(policy.obs_norm, obs))
         action = self.model.dist.sample(out, key)
         return action, self.model.dist.log_prob(out, action), value
+
+    def act_step(self, policy: PolicyParams, obs, state, first, key):
+        """A recurrent model's step: obs leaves [N, ...], state [N, S], first [N] (1: an episode
+        starts here, the carry is reset) -> (action, logp, value, state)."""
+        model = self._valued(policy.value_norm)
+        out, value, state = model.step(policy.params, self._norm(policy.obs_norm, obs), state, first)
+        action = self.model.dist.sample(out, key)
+        return action, self.model.dist.log_prob(out, action), value, state
+
+    def initial_state(self, n: int):
+        return self.model.initial_state(n)
 
     @staticmethod
     def _norm(stats, obs):
         if stats is None:
             return obs
-        return jax.tree.map(normalizer.normalize, stats, obs, is_leaf=_is_stats)
+        return jax.tree.map(lambda st, x: x if st is None else normalizer.normalize(st, x), stats, obs,
+                            is_leaf=_is_stats)
 
     # -- learning ------------------------------------------------------------------------------
     def update(self, state: LearnerState, batch: Batch, env_ids: Optional[jax.Array] = None):
@@ -165,27 +259,28 @@ class Learner:
         key the minibatch permutations, which is what makes sharded and unsharded updates agree.
         """
         s = self.settings
+        batch, env_ids = merge_agents(batch, env_ids)
         obs_norm = state.obs_norm
         if obs_norm is not None:
-            obs_norm = jax.tree.map(lambda st, x: normalizer.update(st, x, self.axis_name), obs_norm, batch["obs"],
-                                    is_leaf=_is_stats)
+            obs_norm = jax.tree.map(lambda st, x: st if st is None else normalizer.update(st, x, self.axis_name),
+                                    obs_norm, batch["obs"], is_leaf=_is_stats)
         batch = {**batch, "obs": self._norm(obs_norm, batch["obs"]), "final_obs": self._norm(obs_norm, batch["final_obs"])}
-        batch = self.prepare(self.model, state.params, batch, s)
-        T, B = batch["reward"].shape[:2]
-        if T % s.minibatches:
-            raise ValueError(f"rollout length {T} does not split into {s.minibatches} minibatches")
-        if env_ids is None:
-            env_ids = jnp.arange(B)
+        batch = self.prepare(self._valued(state.value_norm), state.params, batch, s)
+        value_norm = state.value_norm
+        if value_norm is not None:
+            value_norm = normalizer.update(value_norm, batch["target"], self.axis_name)
+            batch = {**batch, "value": _standardize_by(value_norm, batch["value"]),
+                     "target": _standardize_by(value_norm, batch["target"])}
         key, epoch_key = jax.random.split(state.key)
+        if self.model.recurrent:
+            batch = to_chunks(batch, s.chunk_len or batch["reward"].shape[0])
 
-        def epoch(carry, k):
-            # One permutation of the time axis per env column: minibatch m takes T/M steps of each env.
-            perms = jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(k, e), T))(env_ids)  # [B, T]
-            shuffled = jax.tree.map(lambda x: jnp.take_along_axis(x, perms.T.reshape((T, B) + (1,) * (x.ndim - 2)), 0), batch)
-            mbs = jax.tree.map(lambda x: x.reshape((s.minibatches, T // s.minibatches) + x.shape[1:]), shuffled)
-            keys = jax.random.split(k, s.minibatches)
-            return jax.lax.scan(self._grad_step, carry, (mbs, keys))
-
+            def epoch(carry, k):
+                mb_key, step_key = jax.random.split(k)
+                mbs = column_minibatches(batch, mb_key, s.minibatches)
+                return jax.lax.scan(self._grad_step, carry, (mbs, jax.random.split(step_key, s.minibatches)))
+        else:
+            epoch = self._time_epoch(batch, env_ids)
         carry = (state.params, state.opt_state)
         (params, opt_state), metrics = jax.lax.scan(epoch, carry, jax.random.split(epoch_key, s.epochs))
         metrics = jax.tree.map(jnp.mean, metrics)
@@ -195,9 +290,30 @@ class Learner:
         consecutive = optax.tree_utils.tree_get(opt_state, "notfinite_count")
         state = state.replace(params=params, opt_state=opt_state, obs_norm=obs_norm, key=key,
                               updates=state.updates + 1, skipped=state.skipped + skipped_now,
-                              consecutive_skips=jnp.asarray(consecutive, jnp.int32))
+                              consecutive_skips=jnp.asarray(consecutive, jnp.int32), value_norm=value_norm)
         metrics["skipped_steps"] = skipped_now.astype(jnp.float32)
+        if value_norm is not None:
+            metrics["value_target_mean"], metrics["value_target_std"] = value_norm.mean, value_norm.std
         return state, metrics
+
+    def _time_epoch(self, batch: Batch, env_ids: Optional[jax.Array]):
+        """Feedforward models: each minibatch takes T/M random steps of every env column."""
+        s = self.settings
+        T, B = batch["reward"].shape[:2]
+        if T % s.minibatches:
+            raise ValueError(f"rollout length {T} does not split into {s.minibatches} minibatches")
+        if env_ids is None:
+            env_ids = jnp.arange(B)
+
+        def epoch(carry, k):
+            # One permutation of the time axis per env column: minibatch m takes T/M steps of each env.
+            perms = jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(k, e), T))(env_ids)  # [B, T]
+            shuffled = jax.tree.map(lambda x: jnp.take_along_axis(x, perms.T.reshape((T, B) + (1,) * (x.ndim - 2)), 0), batch)
+            mbs = jax.tree.map(lambda x: x.reshape((s.minibatches, T // s.minibatches) + x.shape[1:]), shuffled)
+            keys = jax.random.split(k, s.minibatches)
+            return jax.lax.scan(self._grad_step, carry, (mbs, keys))
+
+        return epoch
 
     def _standardize(self, x):
         """(x - mean) / std over the minibatch, the statistics taken over every device's share."""

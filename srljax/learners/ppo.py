@@ -6,7 +6,7 @@ from typing import Optional
 import jax.numpy as jnp
 
 from srljax.learners import distributions
-from srljax.learners.learner import Learner, LearnerSettings, Model, make_optimizer
+from srljax.learners.learner import Learner, LearnerSettings, Model, RecurrentModel, make_optimizer
 from srljax.learners.networks import ActorCritic
 
 
@@ -14,7 +14,7 @@ def ppo_loss(clip_eps: float = 0.2, vf_coef: float = 0.5, ent_coef: float = 0.01
     """The PPO-clip loss over a minibatch with `advantage`, `target`, `value` (old) and `logp` (behaviour)."""
 
     def loss(model: Model, params, mb, key):
-        out, value = model.apply(params, mb["obs"])
+        out, value = model.forward(params, mb)
         logp = model.dist.log_prob(out, mb["action"])
         ratio = jnp.exp(logp - mb["logp"])
         adv = mb["advantage"]
@@ -35,7 +35,14 @@ def ppo_loss(clip_eps: float = 0.2, vf_coef: float = 0.5, ent_coef: float = 0.01
 
 
 def make_model(cfg, obs_space, action_space) -> Model:
+    """An MLP actor-critic for array observations; for the entity-dict observations of
+    hide-and-seek, the recurrent entity-attention network (`network.hidden` = [embed, hidden])."""
     dist = distributions.for_space(action_space)
+    if isinstance(obs_space, dict):
+        from srljax.learners.entity_net import make_entity_network, unnormalized_keys
+        network = make_entity_network(dist.nvec, cfg.network.hidden)
+        return RecurrentModel(network=network, dist=dist, unnormalized=unnormalized_keys(obs_space),
+                              state_size=network.state_size)
     shape = obs_space.shape
     network = ActorCritic(dist=dist, obs_ndim=len(shape), hidden=tuple(cfg.network.hidden),
                           activation=cfg.network.activation)
@@ -45,7 +52,8 @@ def make_model(cfg, obs_space, action_space) -> Model:
 def learner_settings(cfg) -> LearnerSettings:
     p = cfg.ppo
     return LearnerSettings(epochs=p.epochs, minibatches=p.minibatches, gamma=p.gamma, gae_lambda=p.gae_lambda,
-                           reward_scale=p.reward_scale, normalize_obs=p.normalize_obs, normalize_adv=p.normalize_adv)
+                           reward_scale=p.reward_scale, normalize_obs=p.normalize_obs, normalize_adv=p.normalize_adv,
+                           normalize_value=p.normalize_value, chunk_len=p.chunk_len or None)
 
 
 def make_algorithm(cfg, obs_space, action_space, axis_name: Optional[str] = None, grad_reduce=None,
