@@ -66,12 +66,11 @@ def install_abort_hook() -> None:
     previous = sys.excepthook
 
     def hook(exc_type, exc, tb):
-        previous(exc_type, exc, tb)
         mpi = sys.modules.get("mpi4py.MPI")
         if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
-            sys.stderr.write(f"srljax: rank {mpi.COMM_WORLD.rank} failed: {exc_type.__name__}: {exc}\n")
-            sys.stderr.flush()
+            report_failure(mpi.COMM_WORLD.rank, "uncaught", exc)
             mpi.COMM_WORLD.Abort(1)
+        previous(exc_type, exc, tb)
 
     hook._srljax = True
     sys.excepthook = hook
@@ -166,12 +165,19 @@ def make_layout(dcfg: DistributedConfig, world_size: int) -> Layout:
 
 
 def report_failure(rank: int, role: str, exc: BaseException) -> str:
-    """The one line that names the failed rank; printed to stderr (with the traceback before it)."""
+    """The one line that names the failed rank, on stderr before and after the traceback.
+
+    It comes first too because MPI_Abort may tear the job down before mpirun has forwarded the
+    rest of a long traceback; the short pause gives its forwarding a moment.
+    """
     line = f"srljax: rank {rank} ({role}) failed: {type(exc).__name__}: {exc}"
-    if not isinstance(exc, UserError):
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
+    if not isinstance(exc, UserError):
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+    time.sleep(0.3)
     return line
 
 

@@ -80,4 +80,4 @@ def test_two_trainers_merge_observation_statistics_exactly():
 def test_uncaught_exception_outside_workers_does_not_hang_the_job():
     rc, out, err, seconds = mpirun(3, [HERE / "uncaught_check.py"], timeout=60)
     assert rc != 0 and seconds < 30
-    assert "srljax: rank 0 failed: RuntimeError: uncaught on rank 0" in err
+    assert "srljax: rank 0 (uncaught) failed: RuntimeError: uncaught on rank 0" in err
