@@ -89,12 +89,13 @@ def run_fused(cfg, args) -> int:
     latest = ckpt.latest() if args.resume else None
     if args.resume and latest is None:
         raise UserError(f"--resume: {path} has no checkpoint to resume from")
-    state_dict = ckpt.restore(latest)[0] if latest is not None else None  # corrupt -> UserError before any work
+    state_dict, header = ckpt.restore(latest) if latest is not None else (None, {})  # corrupt: UserError now
 
     write_json(path / "config.json", C.to_dict(cfg))
     from srljax.dataflow import fused
 
-    logger = RunLogger(path, cfg.total_env_steps, quiet=args.quiet, append=args.resume)
+    resume_at = header.get("meta", {}).get("env_steps") if args.resume else None
+    logger = RunLogger(path, cfg.total_env_steps, quiet=args.quiet, resume_at=resume_at)
     if latest is not None:
         print(f"resuming from {latest}", file=sys.stderr)
     _, fs, summary = fused.train(cfg, logger=logger, checkpointer=ckpt, resume_from=state_dict)

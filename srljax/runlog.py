@@ -49,7 +49,7 @@ class RunLogger:
     """Writes metrics lines and the summary; shows progress towards `total_env_steps`."""
 
     def __init__(self, run_dir: Optional[str | os.PathLike], total_env_steps: int, quiet: bool = False,
-                 stream=None, append: bool = False):
+                 stream=None, resume_at: Optional[int] = None):
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.total = int(total_env_steps)
         self.history: List[Dict[str, Any]] = []
@@ -58,9 +58,13 @@ class RunLogger:
         self._bar = None
         self._file = None
         if self.run_dir is not None:
-            self._file = open(self.run_dir / "metrics.jsonl", "a" if append else "w")
-            if append:
-                self.history = read_metrics(self.run_dir)
+            if resume_at is not None:
+                # Rows logged after the checkpoint we resume from are redone by the resumed run.
+                self.history = [r for r in read_metrics(self.run_dir) if r.get("env_steps", 0) <= resume_at]
+                tmp = self.run_dir / "metrics.jsonl.tmp"
+                tmp.write_text("".join(json.dumps(r) + "\n" for r in self.history))
+                os.replace(tmp, self.run_dir / "metrics.jsonl")
+            self._file = open(self.run_dir / "metrics.jsonl", "a")
         if not quiet and getattr(self.stream, "isatty", lambda: False)():
             from tqdm import tqdm
             self._bar = tqdm(total=self.total, unit="step", unit_scale=True, dynamic_ncols=True, file=self.stream)

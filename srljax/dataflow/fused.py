@@ -230,7 +230,7 @@ def train(cfg, logger=None, loss: Optional[Callable] = None, checkpointer=None, 
                                  f"non-finite gradients (limit ppo.max_nonfinite_updates="
                                  f"{cfg.ppo.max_nonfinite_updates} updates)")
         if checkpointer is not None and (logs % cfg.checkpoint_every_logs == 0 or done_updates >= total_updates):
-            checkpointer.save(done_updates, fs)
+            checkpointer.save(done_updates, fs, meta={"env_steps": env_steps})
     env_steps = int(np.asarray(fs.env_steps)[0])
     wall = time.perf_counter() - t0
     timed_steps = env_steps - (per_log * per_update if logs > 1 else 0)
