@@ -66,8 +66,8 @@ def merge_obs_norm(comm, before, after):
         return type(a)(count=jnp.asarray(count, jnp.float32), mean=jnp.asarray(mean.reshape(m0.shape), jnp.float32),
                        m2=jnp.asarray(np.maximum(m2, 0.0).reshape(m0.shape), jnp.float32))
 
-    is_stats = lambda x: hasattr(x, "m2") and hasattr(x, "count")  # noqa: E731
-    return jax.tree.map(merge, before, after, is_leaf=is_stats)
+    is_stats = lambda x: x is None or (hasattr(x, "m2") and hasattr(x, "count"))  # noqa: E731
+    return jax.tree.map(lambda b, a: None if b is None else merge(b, a), before, after, is_leaf=is_stats)
 
 
 class TrainerWorker:
@@ -153,12 +153,16 @@ class TrainerWorker:
 
     def _learn(self) -> None:
         self.k = 0
-        before = self.state.obs_norm
+        before = self.state
         self.state, metrics = self.update(self.state, self.staging)
         self.version += 1
         self.last_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-        if before is not None and self.comm is not None and self.comm.size > 1:
-            self.state = self.state.replace(obs_norm=merge_obs_norm(self.comm, before, self.state.obs_norm))
+        if self.comm is not None and self.comm.size > 1:
+            # Running statistics folded from each trainer's own batch: merged, so they stay identical.
+            for name in ("obs_norm", "value_norm"):
+                if getattr(before, name, None) is not None:
+                    merged = merge_obs_norm(self.comm, getattr(before, name), getattr(self.state, name))
+                    self.state = self.state.replace(**{name: merged})
         self._check_finite(metrics)
         if self.first_update_at is None:
             self.first_update_at = time.perf_counter()
@@ -235,9 +239,9 @@ class TrainerWorker:
 
     # -- results -------------------------------------------------------------------------------
     def params_digest(self) -> str:
+        """A digest of what the policy acts with: network parameters and normaliser statistics."""
         import hashlib
-        flat, _ = ravel_pytree(jax.device_get(self.state.params))
-        return hashlib.sha256(np.asarray(flat, np.float32).tobytes()).hexdigest()[:16]
+        return hashlib.sha256(self.codec.flatten(self.state).tobytes()).hexdigest()[:16]
 
     def summary(self) -> Dict[str, Any]:
         end = getattr(self, "end_time", time.perf_counter())

@@ -47,11 +47,8 @@ def vtrace_prepare(rho_clip: float = 1.0, c_clip: float = 1.0):
     """A learner `prepare` adding `value`, `target` (vs) and `advantage` from the current parameters."""
 
     def prepare(model: Model, params, batch: Batch, settings: LearnerSettings) -> Batch:
-        both = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=0), batch["obs"], batch["final_obs"])
-        out, values = model.apply(params, both)
-        T = batch["reward"].shape[0]
-        value_t, next_value_t = values[:T], values[T:]
-        out_t = jax.tree.map(lambda x: x[:T], out)
+        value_t, next_value_t = model.values(params, batch)
+        out_t, _ = model.forward(params, batch)
         log_rho_t = model.dist.log_prob(out_t, batch["action"]) - batch["logp"]
         terminated = batch["terminated"].astype(jnp.float32)
         ended = jnp.maximum(terminated, batch["truncated"].astype(jnp.float32))
@@ -67,7 +64,7 @@ def vtrace_loss(vf_coef: float = 0.5, ent_coef: float = 0.01):
     """IMPALA's loss: -logp * advantage, squared error to the V-trace target, entropy bonus."""
 
     def loss(model: Model, params, mb, key):
-        out, value = model.apply(params, mb["obs"])
+        out, value = model.forward(params, mb)
         logp = model.dist.log_prob(out, mb["action"])
         pg_loss = -jnp.mean(logp * mb["advantage"])
         v_loss = 0.5 * jnp.mean(jnp.square(value - mb["target"]))

@@ -45,6 +45,7 @@ def test_two_trainers_keep_identical_parameters(tmp_path):
     args = RUN + ["--config", "gym_cartpole", "--set", "distributed.trainers=2", "--set",
                   "distributed.policy_workers=0", "--set", "distributed.inline_inference=true",
                   "--set", "distributed.stop_at_return=null", "--set", "total_env_steps=5000",
+                  "--set", "ppo.normalize_obs=true", "--set", "ppo.normalize_value=true",
                   "--run-dir", tmp_path / "run"] + SMALL
     rc, out, err, _ = mpirun(4, args, timeout=150)
     assert rc == 0, err[-3000:]
@@ -52,7 +53,7 @@ def test_two_trainers_keep_identical_parameters(tmp_path):
     digests = summary["trainer_params_digests"]
     assert summary["trainers"] == 2 and len(digests) == 2
     assert summary["updates"] >= 4
-    assert digests[0] == digests[1], digests
+    assert digests[0] == digests[1], digests       # parameters and normaliser statistics
     # The totals are over both trainers: every posted step is counted once.
     assert summary["env_steps"] >= 5000
     assert (tmp_path / "run" / "summary.json").is_file() and (tmp_path / "run" / "metrics.jsonl").is_file()
