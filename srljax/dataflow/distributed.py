@@ -47,7 +47,11 @@ class _Plan:
         self.B = cfg.env.num_envs // d.ring_size
         probe = make_env(cfg.env.id, num_envs=1, seed=cfg.seed, **dict(cfg.env.kwargs))
         self.obs_space, self.action_space = probe.observation_space, probe.action_space
+        agents = getattr(probe, "num_agents", None)
         probe.close()
+        if agents is not None or not hasattr(self.obs_space, "shape"):
+            raise UserError(f"{cfg.env.id}: distributed mode supports single-agent envs with array "
+                            "observations so far (multi-agent and dict observations are not wired yet)")
         self.obs_shape = tuple(self.obs_space.shape)
         self.samples = sample_layout(self.T, self.B, self.obs_shape, self.action_space)
         self.replies = reply_layout(self.B, self.action_space)
@@ -66,6 +70,13 @@ class _Plan:
         return envs, seeds
 
     def algorithm(self, grad_reduce=None):
+        algo = self._algorithm(grad_reduce)
+        if getattr(algo.model, "recurrent", False):
+            raise UserError("distributed mode does not support recurrent networks yet (the actors and "
+                            "policy workers keep no recurrent state); use a feedforward network")
+        return algo
+
+    def _algorithm(self, grad_reduce=None):
         if self.d.algorithm == "vtrace":
             from srljax.learners.vtrace import make_vtrace_algorithm
             return make_vtrace_algorithm(self.cfg, self.obs_space, self.action_space, grad_reduce=grad_reduce,
