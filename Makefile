@@ -16,7 +16,7 @@ $(STAMP): requirements.txt
 	@touch $(STAMP)
 
 train: $(STAMP)
-	$(PY) scripts/train.py --config cartpole --run-dir runs/cartpole --overwrite
+	$(PY) scripts/train.py --config cartpole
 
 test: $(STAMP)
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q tests

@@ -236,7 +236,7 @@ def train(cfg, logger=None, loss: Optional[Callable] = None, checkpointer=None, 
     timed_steps = env_steps - (per_log * per_update if logs > 1 else 0)
     summary = {"env_steps": env_steps, "wall_s": wall,
                "steps_per_s": (timed_steps / train_s) if train_s > 0 else env_steps / wall,
-               "steps_per_s_with_compile": env_steps / wall, "compile_s": compile_s,
+               "steps_per_s_overall": env_steps / wall, "compile_s": compile_s,
                "episode_return": trainer.last_returns(fs), "updates": done_updates,
                "devices": len(trainer.devices),
                "skipped_steps": int(np.asarray(fs.learner.skipped)[0])}

@@ -246,8 +246,9 @@ class TrainerWorker:
     def summary(self) -> Dict[str, Any]:
         end = getattr(self, "end_time", time.perf_counter())
         wall = end - self.start
-        out = {"env_steps": self.total_steps, "wall_s": wall,
-               "steps_per_s": self.total_steps / max(wall, 1e-9),
+        overall = self.total_steps / max(wall, 1e-9)
+        out = {"env_steps": self.total_steps, "wall_s": wall, "steps_per_s": overall,
+               "steps_per_s_overall": overall,
                "episode_return": float(np.mean(self.last100)) if self.last100 else None,
                "policy_version": self.version, "updates": self.version,
                "dropped_samples": self.dropped, "dropped_env_steps": self.dropped_steps,
@@ -255,5 +256,6 @@ class TrainerWorker:
         if self.first_update_at is not None and end > self.first_update_at:
             # Throughput once the update is compiled (what RLlib's figure measures, after its first iteration).
             out["first_update_s"] = self.first_update_at - self.start
-            out["steps_per_s_after_first_update"] = (self.total_steps - self.steps_at_first) / (end - self.first_update_at)
+            # `steps_per_s` means this in both modes (fused mode: after the first, compiling, call).
+            out["steps_per_s"] = (self.total_steps - self.steps_at_first) / (end - self.first_update_at)
         return out
