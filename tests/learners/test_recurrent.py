@@ -1,0 +1,164 @@
+"""Multi-agent columns, recurrent chunks and value normalisation in the generic learner."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from srljax.learners import distributions
+from srljax.learners.entity_net import make_entity_network
+from srljax.learners.learner import Learner, LearnerSettings, RecurrentModel
+from srljax.learners.ppo import ppo_loss
+from srljax.learners.recurrent import column_minibatches, merge_agents, to_chunks
+
+NVEC = (3, 2)
+T, B, A, L = 4, 2, 2, 2
+GAMMA, LAMBDA, CLIP, VF, ENT, LR = 0.9, 0.8, 0.2, 0.5, 0.01, 0.1
+
+
+def test_merge_agents_makes_one_column_per_env_and_agent():
+    x = np.arange(T * B * A * 3).reshape(T, B, A, 3)
+    batch = {"obs": {"f": x}, "reward": x[..., 0], "truncated": np.arange(T * B).reshape(T, B),
+             "state": np.zeros((2, B, A, 5))}
+    out, ids = merge_agents(batch, jnp.array([7, 9]))
+    np.testing.assert_array_equal(out["obs"]["f"][:, 1 * A + 1], x[:, 1, 1])        # column b * A + a
+    np.testing.assert_array_equal(out["truncated"][:, 1 * A + 0], batch["truncated"][:, 1])
+    np.testing.assert_array_equal(out["truncated"][:, 1 * A + 1], batch["truncated"][:, 1])
+    assert out["state"].shape == (2, B * A, 5)
+    np.testing.assert_array_equal(ids, [14, 15, 18, 19])
+    single = {"reward": np.zeros((T, B))}
+    assert merge_agents(single)[0] is single
+
+
+def test_chunks_and_column_minibatches_keep_whole_chunks():
+    N = 3
+    x = np.arange(T * N).reshape(T, N).astype(np.float32)            # value = t * N + n
+    state = np.arange(2 * N).reshape(2, N, 1).astype(np.float32)
+    c = to_chunks({"reward": x, "obs": x[..., None], "state": state}, L)
+    assert c["reward"].shape == (L, 2 * N) and c["state"].shape == (1, 2 * N, 1)
+    for k in range(2):
+        for n in range(N):
+            np.testing.assert_array_equal(c["reward"][:, k * N + n], x[k * L:(k + 1) * L, n])
+            assert c["state"][0, k * N + n, 0] == state[k, n, 0]
+    mbs = column_minibatches(c, jax.random.PRNGKey(0), 2)
+    assert mbs["reward"].shape == (2, L, N)
+    # every chunk appears once, intact, with its own state
+    chunks = np.concatenate([np.asarray(mbs["reward"][m]).T for m in range(2)])
+    states = np.concatenate([np.asarray(mbs["state"][m, 0, :, 0]) for m in range(2)])
+    assert sorted(map(tuple, chunks)) == sorted(map(tuple, np.asarray(c["reward"]).T))
+    for chunk, s in zip(chunks, states):
+        k, n = divmod(int(chunk[0]) // N, L)[0], int(chunk[0]) % N
+        assert s == state[k, n, 0]
+    with pytest.raises(ValueError, match="chunks of 3"):
+        to_chunks({"reward": x, "state": state}, 3)
+
+
+def _obs(rng, lead):
+    def mask(n):
+        return (rng.random(lead + (n,)) < 0.6).astype(np.float32)
+    return {"self": rng.normal(size=lead + (11,)).astype(np.float32),
+            "agents": rng.normal(size=lead + (A - 1, 11)).astype(np.float32),
+            "agents_visible": mask(A - 1), "agents_exists": np.ones(lead + (A - 1,), np.float32),
+            "boxes": rng.normal(size=lead + (2, 15)).astype(np.float32), "boxes_visible": mask(2),
+            "boxes_exists": np.ones(lead + (2,), np.float32),
+            "lidar": rng.uniform(0, 6, size=lead + (30,)).astype(np.float32)}
+
+
+@pytest.fixture(scope="module")
+def problem():
+    rng = np.random.default_rng(0)
+    net = make_entity_network(NVEC, (4, 6), heads=2, lidar_channels=1)
+    model = RecurrentModel(network=net, dist=distributions.MultiCategorical(NVEC), state_size=net.state_size)
+    truncated = np.zeros((T, B), np.float32)
+    truncated[1, 0] = 1.0
+    first = np.zeros((T, B), np.float32)
+    first[0] = 1.0
+    first[2, 0] = 1.0                                # env 0 restarted after its truncation
+    batch = {"obs": _obs(rng, (T, B, A)), "final_obs": _obs(rng, (T, B, A)),
+             "action": rng.integers(0, NVEC, size=(T, B, A, 2)).astype(np.int32),
+             "reward": rng.normal(size=(T, B, A)).astype(np.float32),
+             "terminated": np.zeros((T, B), np.float32), "truncated": truncated,
+             "logp": rng.uniform(-2.5, -1.0, size=(T, B, A)).astype(np.float32), "first": first,
+             "state": rng.normal(size=(T // L, B, A, net.state_size)).astype(np.float32)}
+    return model, batch
+
+
+def _learner(model):
+    settings = LearnerSettings(epochs=1, minibatches=1, gamma=GAMMA, gae_lambda=LAMBDA, normalize_adv=True,
+                               normalize_value=True, chunk_len=L)
+    return Learner(model, ppo_loss(CLIP, VF, ENT), optax.sgd(LR), settings)
+
+
+def _direct_loss(model, params, batch, value_stats):
+    """PPO on the same data without the learner: per-agent columns, a Python loop over steps.
+
+    `value_stats` (mean, std): the running statistics before the update; the value head is read in
+    return units with them, and targets and old values are standardised by the statistics that
+    include this batch's targets (the first batch: exactly its own mean and std)."""
+    net = model.network
+    N = B * A
+    cols = lambda x: x.reshape((x.shape[0], N) + x.shape[3:])                     # noqa: E731
+    obs, final_obs = jax.tree.map(cols, batch["obs"]), jax.tree.map(cols, batch["final_obs"])
+    per_env = lambda x: np.repeat(x, A, axis=1)                                    # noqa: E731
+    trunc, first = per_env(batch["truncated"]), per_env(batch["first"])
+    reward, logp_old, action = cols(batch["reward"]), cols(batch["logp"]), cols(batch["action"])
+    mean0, std0 = value_stats
+    v = np.asarray(net.apply(params, obs, method="value")) * std0 + mean0
+    nv = np.asarray(net.apply(params, final_obs, method="value")) * std0 + mean0
+    adv = np.zeros((T, N), np.float32)
+    last = np.zeros(N, np.float32)
+    for t in reversed(range(T)):
+        delta = reward[t] + GAMMA * nv[t] - v[t]
+        last = delta + GAMMA * LAMBDA * (1.0 - trunc[t]) * last
+        adv[t] = last
+    target = adv + v
+    adv = (adv - adv.mean()) / np.sqrt(adv.var() + 1e-8)
+    mean1, std1 = target.mean(), np.sqrt(target.var() + 1e-8)
+    v_n, target_n = (v - mean1) / std1, (target - mean1) / std1
+    states = batch["state"].reshape((T // L, N, -1))
+
+    def loss(p):
+        terms = []
+        for k in range(T // L):
+            carry = jnp.asarray(states[k])
+            for t in range(k * L, (k + 1) * L):
+                o = jax.tree.map(lambda x: x[t:t + 1], obs)
+                logits, value, carry = net.apply(p, o, jnp.asarray(first[t:t + 1]), carry)
+                lp = model.dist.log_prob(logits[0], action[t])
+                ratio = jnp.exp(lp - logp_old[t])
+                pg = -jnp.minimum(ratio * adv[t], jnp.clip(ratio, 1 - CLIP, 1 + CLIP) * adv[t])
+                vc = v_n[t] + jnp.clip(value[0] - v_n[t], -CLIP, CLIP)
+                vl = 0.5 * jnp.maximum((value[0] - target_n[t]) ** 2, (vc - target_n[t]) ** 2)
+                terms.append(pg + VF * vl - ENT * model.dist.entropy(logits[0]))
+        return jnp.mean(jnp.stack(terms))
+
+    return loss, target
+
+
+def test_recurrent_update_equals_direct_computation(problem):
+    """One gradient step over chunks of per-agent columns (GAE over the whole rollout, LSTM from
+    each chunk's stored carry, resets at episode starts, value targets standardised) equals the
+    same step written out step by step."""
+    model, batch = problem
+    learner = _learner(model)
+    state = jax.jit(learner.init)(jax.random.PRNGKey(0), batch)
+    new_state, metrics = jax.jit(learner.update)(state, batch)
+    vn0 = state.value_norm
+    loss, target = _direct_loss(model, state.params, batch, (float(vn0.mean), float(vn0.std)))
+    value, grads = jax.jit(jax.value_and_grad(loss))(state.params)
+    np.testing.assert_allclose(metrics["loss"], value, rtol=1e-4, atol=1e-5)
+    want = jax.tree.map(lambda p, g: p - LR * g, state.params, grads)
+    for got, exp in zip(jax.tree.leaves(new_state.params), jax.tree.leaves(want)):
+        np.testing.assert_allclose(got, exp, rtol=1e-4, atol=1e-6)
+    vn = new_state.value_norm
+    assert vn.count == T * B * A
+    np.testing.assert_allclose(vn.mean, target.mean(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(vn.std, target.std(), rtol=1e-3)
+    # acting reports values in return units and the next carry
+    pol = learner.policy_params(new_state)
+    obs0 = jax.tree.map(lambda x: x[0].reshape((B * A,) + x.shape[3:]), batch["obs"])
+    _, _, v, s = jax.jit(learner.act_step)(pol, obs0, learner.initial_state(B * A), jnp.ones(B * A),
+                                           jax.random.PRNGKey(1))
+    head = model.network.apply(new_state.params, obs0, method="value")
+    np.testing.assert_allclose(v, head * vn.std + vn.mean, rtol=1e-4, atol=1e-5)
+    assert s.shape == (B * A, model.state_size)
