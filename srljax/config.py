@@ -28,6 +28,8 @@ class EnvConfig:
     """Env copies stepped together (fused mode: split evenly over devices)."""
     kwargs: Dict[str, Any] = dataclasses.field(default_factory=dict)
     """Extra keyword arguments for the env (e.g. brax backend, episode_length)."""
+    on_nonfinite: str = "stop"
+    """CPU envs (distributed mode): a NaN/inf observation or reward "stop"s the run, or "reset"s its env batch (counted)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,6 +234,8 @@ def validate(cfg: Config) -> Config:
     for key in ("ppo.clip_eps", "ppo.vf_coef", "ppo.ent_coef", "ppo.adam_eps"):
         if getattr(cfg.ppo, key.split(".")[1]) < 0:
             raise UserError(f"{key} must be >= 0")
+    if cfg.env.on_nonfinite not in ("stop", "reset"):
+        raise UserError(f"env.on_nonfinite must be 'stop' or 'reset', got {cfg.env.on_nonfinite!r}")
     if cfg.seed < 0:
         raise UserError(f"seed must be >= 0, got {cfg.seed}")
     if cfg.mode == "fused" and cfg.ppo.rollout_len % cfg.ppo.minibatches:

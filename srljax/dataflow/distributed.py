@@ -28,7 +28,7 @@ def is_log_rank() -> bool:
 class _Plan:
     """What every worker needs to agree on: spaces, sizes, message layouts."""
 
-    def __init__(self, cfg, world_size: int, local: bool):
+    def __init__(self, cfg, world_size: int, local: bool, loss=None, resume_version: int = 0):
         from srljax.envs.registry import make as make_env
 
         d = cfg.distributed
@@ -36,7 +36,7 @@ class _Plan:
             import dataclasses
             d = dataclasses.replace(d, trainers=1, buffers=0)
             world_size = 1 + d.policy_workers + max(1, d.actors)
-        self.cfg, self.d = cfg, d
+        self.cfg, self.d, self.loss, self.resume_version = cfg, d, loss, int(resume_version)
         self.layout: Layout = make_layout(d, world_size)
         if cfg.env.num_envs % d.ring_size:
             raise UserError(f"env.num_envs ({cfg.env.num_envs}) must split evenly over distributed.ring_size "
@@ -64,7 +64,7 @@ class _Plan:
         cfg, d = self.cfg, self.d
         envs, seeds = [], []
         for k in range(d.ring_size):
-            seed = cfg.seed * 1_000_003 + (actor_index * d.ring_size + k) * self.B
+            seed = cfg.seed * 1_000_003 + (actor_index * d.ring_size + k) * self.B + self.resume_version * 7919
             envs.append(make_env(cfg.env.id, num_envs=self.B, seed=seed, **dict(cfg.env.kwargs)))
             seeds.append(seed)
         return envs, seeds
@@ -84,7 +84,7 @@ class _Plan:
                                          c_clip=self.d.vtrace_c_clip)
         from srljax.learners import make_algorithm
         return make_algorithm(self.cfg, self.obs_space, self.action_space, grad_reduce=grad_reduce,
-                              num_updates=self.num_updates)
+                              num_updates=self.num_updates, loss=self.loss)
 
     def codec(self, algo, init_state: bool = False):
         from srljax.dataflow.policy import ParamCodec, example_batch
@@ -165,8 +165,13 @@ class _LocalTransport:
 
 # ------------------------------------------------------------------------------------- workers
 
-def build_worker(plan: _Plan, role: Role, transport, *, logger=None, trainer_comm=None, start=None):
-    """The worker for one rank of the layout, wired to its peers through `transport`."""
+def build_worker(plan: _Plan, role: Role, transport, *, logger=None, trainer_comm=None, start=None,
+                 checkpointer=None, resume: Optional[Dict[str, Any]] = None):
+    """The worker for one rank of the layout, wired to its peers through `transport`.
+
+    Trainers: `checkpointer` (trainer 0 only) writes checkpoints; `resume` ({"state", "meta"}, on
+    every trainer) is the checkpoint the learner and its counters continue from.
+    """
     d, L, rank = plan.d, plan.layout, role.rank
     control = transport.control(rank)
     replies_shape = (plan.B,) + plan.obs_shape
@@ -183,7 +188,9 @@ def build_worker(plan: _Plan, role: Role, transport, *, logger=None, trainer_com
             policy = transport.client(rank, server, d.ring_size, replies_shape, plan.replies)
         poster = transport.poster(rank, L.sink_of(rank), plan.samples, d.ring_size + d.send_slots)
         fin_to = [L.sink_of(rank)] + ([server] if server is not None else [])
-        return ActorWorker(envs, seeds, policy, poster, control, plan.T, fin_to)
+        from srljax.dataflow.guards import EnvGuard
+        guard = EnvGuard(plan.cfg.env.id, plan.cfg.env.on_nonfinite, role.index, plan.B, seeds)
+        return ActorWorker(envs, seeds, policy, poster, control, plan.T, fin_to, guard=guard)
     if role.kind == "policy":
         from srljax.dataflow.policy import PolicyWorker
         algo = plan.algorithm()
@@ -203,14 +210,20 @@ def build_worker(plan: _Plan, role: Role, transport, *, logger=None, trainer_com
     codec = plan.codec(algo, init_state=True)
     sources = L.sources_of(rank)
     lead = rank == L.trainers[0]
+    state, meta = codec.template_state, None
+    if resume is not None:
+        from srljax.checkpoint import into
+        state, meta = into(codec.template_state, resume["state"]["learner"], "checkpointed learner"), resume["meta"]
     trainer = TrainerWorker(
-        algo, codec.template_state, codec, transport.consumer(rank, plan.samples, d.posts_per_update + len(sources)),
+        algo, state, codec, transport.consumer(rank, plan.samples, d.posts_per_update + len(sources)),
         plan.samples, control, sources=sources, posts_per_update=d.posts_per_update,
         max_staleness=d.max_staleness, total_env_steps=plan.cfg.total_env_steps,
         publisher=transport.publisher(L.param_readers(), codec.size) if lead else None,
         publish_every=d.publish_every, stop_ranks=L.policies + L.buffers + L.actors,
         logger=logger if lead else None, log_interval_s=d.log_interval_s, stop_at_return=d.stop_at_return,
-        comm=trainer_comm, start_time=start, max_nonfinite_updates=plan.cfg.ppo.max_nonfinite_updates)
+        comm=trainer_comm, start_time=start, max_nonfinite_updates=plan.cfg.ppo.max_nonfinite_updates,
+        checkpointer=checkpointer if lead else None, checkpoint_every_logs=plan.cfg.checkpoint_every_logs,
+        resume_meta=meta)
     trainer.start_publishing()
     return trainer
 
@@ -227,14 +240,15 @@ def _run_loop(worker) -> None:
 def main(cfg, args) -> int:
     """`scripts/train.py` for `mode=distributed` (every rank runs it): run directory on rank 0, train.
 
-    `args`: run_dir, overwrite, resume, quiet. Rank 0 alone prepares the directory; its verdict is
-    shared, so a bad --run-dir is one line from rank 0 and exit code 2 on every rank.
+    `args`: run_dir, overwrite, resume, quiet. Rank 0 alone prepares the directory (and, with
+    --resume, reads the latest checkpoint); its verdict is shared, so a bad --run-dir or a corrupt
+    checkpoint is one line from rank 0 and exit code 2 on every rank, with nothing written.
     """
     launch.configure_process()
-    path, logger, problem = None, None, None
+    path, logger, ckpt, resume, problem = None, None, None, None, None
     if is_log_rank():
         try:
-            path, logger = _prepare_run(cfg, args)
+            path, logger, ckpt, resume = _prepare_run(cfg, args)
         except UserError as exc:
             problem = exc
     if launch.under_mpirun():
@@ -244,7 +258,10 @@ def main(cfg, args) -> int:
             sys.exit(2)
     if problem is not None:
         raise problem
-    summary = run_distributed(cfg, path, logger)
+    if resume is not None and not getattr(args, "quiet", False):
+        print(f"resuming from {resume['path']} (env step {resume['meta']['env_steps']:,}, "
+              f"policy version {resume['meta']['version']})", file=sys.stderr)
+    summary = run_distributed(cfg, path, logger, checkpointer=ckpt, resume=resume)
     if summary is not None and not getattr(args, "quiet", False):
         ret = summary.get("episode_return")
         print(f"done: {summary['env_steps']:,} env steps in {summary['wall_s']:.1f}s "
@@ -254,35 +271,68 @@ def main(cfg, args) -> int:
 
 
 def _prepare_run(cfg, args):
+    """Rank 0: (run dir, logger, checkpointer, resume) where resume = {"state", "meta", "path"} or None."""
     from srljax import config as C
+    from srljax.checkpoint import Checkpointer
     from srljax.runlog import RunLogger, prepare_run_dir, write_json
 
-    if getattr(args, "resume", False):
-        raise UserError("--resume is not supported in distributed mode yet (no checkpoints are written)")
+    resuming = getattr(args, "resume", False)
+    if resuming and not getattr(args, "run_dir", None):
+        raise UserError("--resume needs --run-dir DIR of the run to continue")
     run_dir = getattr(args, "run_dir", None) or f"runs/{cfg.name}-{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path = prepare_run_dir(run_dir, overwrite=getattr(args, "overwrite", False))
+    path = prepare_run_dir(run_dir, overwrite=getattr(args, "overwrite", False), resume=resuming)
+    ckpt = Checkpointer(path, keep=cfg.keep_checkpoints)
+    resume = None
+    if resuming:
+        resume = read_resume(ckpt)
     write_json(path / "config.json", C.to_dict(cfg))
-    return path, RunLogger(path, cfg.total_env_steps, quiet=getattr(args, "quiet", False))
+    logger = RunLogger(path, cfg.total_env_steps, quiet=getattr(args, "quiet", False),
+                       resume_at=resume["meta"]["env_steps"] if resume else None)
+    return path, logger, ckpt, resume
 
 
-def run_distributed(cfg, run_dir: Optional[str] = None, logger=None) -> Optional[Dict[str, Any]]:
-    """Train `cfg` in distributed mode; the summary dict on the logging rank, None elsewhere."""
+def read_resume(ckpt) -> Dict[str, Any]:
+    """The latest distributed-mode checkpoint of a run: {"state", "meta", "path"}; UserErrors if none fits."""
+    latest = ckpt.latest()
+    if latest is None:
+        raise UserError(f"--resume: {ckpt.dir.parent} has no checkpoint to resume from")
+    state, header = ckpt.restore(latest)            # CheckpointError (a UserError) when corrupt
+    meta = header.get("meta", {})
+    if meta.get("mode") != "distributed" or "learner" not in state:
+        from srljax.checkpoint import CheckpointError
+        raise CheckpointError(f"checkpoint {latest} was not written in distributed mode (mode "
+                              f"{meta.get('mode', 'fused')!r}); resume it with the config it was written with")
+    return {"state": state, "meta": meta, "path": str(latest)}
+
+
+def run_distributed(cfg, run_dir: Optional[str] = None, logger=None, *, checkpointer=None,
+                    resume: Optional[Dict[str, Any]] = None, loss=None) -> Optional[Dict[str, Any]]:
+    """Train `cfg` in distributed mode; the summary dict on the logging rank, None elsewhere.
+
+    `checkpointer` (a `srljax.checkpoint.Checkpointer`, logging rank): where trainer 0 writes
+    checkpoints. `resume` (from `read_resume`, logging rank): continue from that checkpoint.
+    `loss` (in-process runs only): a custom `loss(model, params, mb, key)` for the PPO learner.
+    """
     start = time.perf_counter()
     launch.configure_process()
     if launch.under_mpirun():
         from mpi4py import MPI
         if MPI.COMM_WORLD.size > 1:
-            return _run_mpi(cfg, logger, start)
-    return run_local(cfg, logger, start)
+            if loss is not None:
+                raise UserError("a custom loss is only supported in one process (not under mpirun)")
+            return _run_mpi(cfg, logger, start, checkpointer, resume)
+    return run_local(cfg, logger, start, checkpointer=checkpointer, resume=resume, loss=loss)
 
 
-def _run_mpi(cfg, logger, start) -> Optional[Dict[str, Any]]:
+def _run_mpi(cfg, logger, start, checkpointer=None, resume=None) -> Optional[Dict[str, Any]]:
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
     rank = comm.rank
+    meta = comm.bcast(None if resume is None else resume["meta"], root=0)
+
     def setup():
         try:
-            return _Plan(cfg, comm.size, local=False), None
+            return _Plan(cfg, comm.size, local=False, resume_version=meta["version"] if meta else 0), None
         except UserError as exc:   # every rank finds the same problem
             return None, exc
 
@@ -292,16 +342,41 @@ def _run_mpi(cfg, logger, start) -> Optional[Dict[str, Any]]:
             raise problem          # the caller prints one line and exits 2
         sys.exit(2)                # every other rank leaves quietly with the same code
     role = plan.layout.role(rank)
+    launch.announce(str(role))
+    _record_ranks(comm, role, logger)
     trainer_comm = comm.Split(0 if role.kind == "trainer" else MPI.UNDEFINED, rank)
-    return launch.guarded(rank, str(role), lambda: _run_rank(plan, role, comm, trainer_comm, logger, start))
+    if role.kind == "trainer" and meta is not None:
+        # Trainer 0 read the checkpoint; every trainer continues from it (any number of trainers).
+        state = trainer_comm.bcast(resume["state"] if rank == 0 else None, root=0)
+        resume = {"state": state, "meta": meta}
+    return launch.guarded(rank, str(role), lambda: _run_rank(plan, role, comm, trainer_comm, logger, start,
+                                                              checkpointer, resume))
 
 
-def _run_rank(plan: _Plan, role: Role, comm, trainer_comm, logger, start):
+def _record_ranks(comm, role: Role, logger) -> None:
+    """Rank 0 writes RUN_DIR/ranks.json (rank, role, pid, host) and prints the role map on stderr."""
+    import socket
+    mine = {"rank": comm.rank, "role": str(role), "pid": os.getpid(), "supervisor_pid": os.getppid()
+            if launch.SUPERVISOR_FD in os.environ else None, "host": socket.gethostname()}
+    table = comm.gather(mine, root=0)
+    if comm.rank != 0 or logger is None:
+        return
+    if logger.run_dir is not None:
+        from srljax.runlog import write_json
+        write_json(logger.run_dir / "ranks.json", {"ranks": table})
+    if not logger.quiet:
+        print("srljax: ranks: " + ", ".join(f"{r['rank']} {r['role']} (pid {r['pid']})" for r in table),
+              file=sys.stderr, flush=True)
+
+
+def _run_rank(plan: _Plan, role: Role, comm, trainer_comm, logger, start, checkpointer=None, resume=None):
     from srljax.dataflow import mpi_streams
     mpi_streams.check_same(comm, plan.samples.signature(), "the sample message layout")
     transport = _MpiTransport(comm)
-    worker = build_worker(plan, role, transport, logger=logger if comm.rank == 0 else None,
-                          trainer_comm=trainer_comm if role.kind == "trainer" else None, start=start)
+    lead = comm.rank == 0
+    worker = build_worker(plan, role, transport, logger=logger if lead else None,
+                          trainer_comm=trainer_comm if role.kind == "trainer" else None, start=start,
+                          checkpointer=checkpointer if lead else None, resume=resume)
     _run_loop(worker)
     summary = None
     if role.kind == "trainer":
@@ -325,15 +400,16 @@ def _layout_summary(plan: _Plan) -> Dict[str, Any]:
             "seed": cfg.seed, "num_envs": cfg.env.num_envs, "total_env_steps": cfg.total_env_steps}
 
 
-def run_local(cfg, logger=None, start=None) -> Dict[str, Any]:
+def run_local(cfg, logger=None, start=None, *, checkpointer=None, resume=None, loss=None) -> Dict[str, Any]:
     """Every worker of the layout in this process, over in-process streams, polled in turn."""
     start = time.perf_counter() if start is None else start
     launch.configure_process()
-    plan = _Plan(cfg, 1, local=True)
+    plan = _Plan(cfg, 1, local=True, loss=loss, resume_version=resume["meta"]["version"] if resume else 0)
     transport = _LocalTransport()
     L = plan.layout
     order = L.trainers + L.policies + L.buffers + L.actors
-    workers = {r: build_worker(plan, L.role(r), transport, logger=logger, start=start) for r in order}
+    workers = {r: build_worker(plan, L.role(r), transport, logger=logger, start=start,
+                               checkpointer=checkpointer, resume=resume) for r in order}
     trainer = workers[L.trainers[0]]
     active: List[Any] = [workers[r] for r in reversed(order)]     # actors first, trainer last
     while active:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
 import time
 import traceback
@@ -35,6 +36,7 @@ def configure_process() -> None:
             os.environ.setdefault(key, value)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     if under_mpirun():
+        supervise()
         install_abort_hook()
     enable_compile_cache()
 
@@ -74,6 +76,80 @@ def install_abort_hook() -> None:
 
     hook._srljax = True
     sys.excepthook = hook
+
+
+SUPERVISOR_FD = "SRLJAX_SUPERVISOR_FD"
+
+
+def supervise() -> None:
+    """Under mpirun, fork: the child runs the rank; the parent only waits and reports its death.
+
+    A rank killed by a signal (SIGKILL, the OOM killer) cannot say who it was, and MPICH's mpirun
+    names the wrong process (it reports the first rank it cleaned up). The parent sees its child's
+    real exit status, prints `srljax: rank R (role, pid P) was killed by signal N (NAME)` and exits
+    128+N, which makes mpirun end the job. Ordinary exits pass through unchanged and silently.
+    Call before mpi4py or jax is imported (no threads yet); `SRLJAX_SUPERVISE=0` turns it off.
+    """
+    if (os.environ.get("SRLJAX_SUPERVISE", "1") == "0" or SUPERVISOR_FD in os.environ
+            or "mpi4py.MPI" in sys.modules or "jax" in sys.modules or not hasattr(os, "fork")):
+        return
+    rank = os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "?"))
+    read_end, write_end = os.pipe()
+    parent = os.getpid()
+    child = os.fork()
+    if child == 0:
+        os.close(read_end)
+        _die_with_parent(parent)
+        os.environ[SUPERVISOR_FD] = str(write_end)
+        return
+    os.close(write_end)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # a terminal's Ctrl-C reaches the child directly
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, lambda s, _f: os.kill(child, s))
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        os.set_blocking(read_end, False)
+        try:
+            said = os.read(read_end, 1 << 16).decode(errors="replace").strip().splitlines()
+        except (BlockingIOError, OSError):
+            said = []
+        role = said[-1] if said else "role not assigned yet"
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = "unknown signal"
+        sys.stderr.write(f"srljax: rank {rank} ({role}, pid {child}) was killed by signal {sig} ({name}); "
+                         "mpirun ends the other ranks\n")
+        sys.stderr.flush()
+        os._exit(128 + sig)
+    os._exit(os.waitstatus_to_exitcode(status))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: SIGKILL this process when its supervisor dies (mpirun's clean-up kills the supervisor)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:                                          # it died before prctl
+        os._exit(1)
+
+
+def announce(role: str) -> None:
+    """Tell this rank's supervisor its role, for the message it prints if the rank is killed."""
+    fd = os.environ.get(SUPERVISOR_FD)
+    if fd is not None:
+        try:
+            os.write(int(fd), (role + "\n").encode())
+        except OSError:
+            pass
 
 
 def under_mpirun() -> bool:

@@ -4,6 +4,10 @@ With several trainer ranks, every gradient is averaged across them inside the ji
 (`mpi_grad_reduce`: an MPI allreduce of the flattened gradients through `io_callback`), and each
 update ends with one small allreduce of the counters that decide when to stop, so every trainer
 runs the same number of updates and their parameters stay identical.
+
+Trainer 0 writes checkpoints (learner state as host numpy, counters in the header) every
+`checkpoint_every_logs` metric lines and after the last update; a resumed trainer continues
+the env-step count, policy version and drop counters from the checkpoint's header.
 """
 from __future__ import annotations
 
@@ -77,7 +81,8 @@ class TrainerWorker:
                  sources: Sequence[int], posts_per_update: int, max_staleness: int, total_env_steps: int,
                  publisher=None, publish_every: int = 1, stop_ranks: Sequence[int] = (), logger=None,
                  log_interval_s: float = 1.0, stop_at_return: Optional[float] = None, comm=None,
-                 start_time: Optional[float] = None, max_nonfinite_updates: int = 10):
+                 start_time: Optional[float] = None, max_nonfinite_updates: int = 10, checkpointer=None,
+                 checkpoint_every_logs: int = 10, resume_meta: Optional[Dict[str, Any]] = None):
         self.state, self.codec, self.consumer, self.control = state, codec, consumer, control
         self.publisher, self.publish_every, self.stop_ranks = publisher, publish_every, list(stop_ranks)
         self.sources = set(sources)
@@ -109,6 +114,21 @@ class TrainerWorker:
         self.max_nonfinite_updates = max_nonfinite_updates
         settings = getattr(algo, "settings", None)
         self.grad_steps = settings.epochs * settings.minibatches if settings is not None else 1
+        self.checkpointer, self.checkpoint_every_logs = checkpointer, checkpoint_every_logs
+        self.logs = 0
+        self.saved_version = -1
+        self.env_resets = 0               # envs reset by actors for non-finite values (env.on_nonfinite=reset)
+        self.resumed_from: Optional[int] = None
+        if resume_meta is not None:
+            self._resume(resume_meta)
+
+    def _resume(self, meta: Dict[str, Any]) -> None:
+        self.version = self.saved_version = int(meta["version"])
+        self.total_steps = self.resumed_from = int(meta["env_steps"])
+        self.dropped, self.dropped_steps = int(meta.get("dropped", 0)), int(meta.get("dropped_steps", 0))
+        self.env_resets = int(meta.get("env_resets", 0))
+        self.last100.extend(meta.get("last100", []))
+        self.last_log = (self.start, self.total_steps)
 
     # -- the loop ------------------------------------------------------------------------------
     def start_publishing(self) -> None:
@@ -133,6 +153,8 @@ class TrainerWorker:
         steps = data["reward"].size
         self.env_steps += steps
         self._pending_totals[0] += steps
+        if "env_resets" in data:
+            self.env_resets += int(data["env_resets"][0])
         n_eps = int(data[META][2])
         if n_eps:
             returns = data["episodes"][:n_eps, 0].tolist()
@@ -181,8 +203,11 @@ class TrainerWorker:
         skipped_all = self.last_metrics.get("skipped_steps", 0.0) >= self.grad_steps
         self.nonfinite_in_a_row = self.nonfinite_in_a_row + 1 if skipped_all else 0
         if self.nonfinite_in_a_row >= self.max_nonfinite_updates:
-            raise FloatingPointError(f"{self.nonfinite_in_a_row} updates in a row had non-finite gradients "
-                                     "(lower ppo.lr or check the env's rewards and observations)")
+            from srljax.dataflow.fused import NonFiniteError
+            raise NonFiniteError(f"stopped at update {self.version}: {self.nonfinite_in_a_row} updates in a row "
+                                 f"had only non-finite gradients (limit ppo.max_nonfinite_updates="
+                                 f"{self.max_nonfinite_updates}; lower ppo.lr or check the env's rewards and "
+                                 "observations)")
 
     def _sync_and_decide(self) -> bool:
         """Totals over trainers (one small allreduce per update), and the shared stop decision."""
@@ -213,13 +238,28 @@ class TrainerWorker:
                "staleness_mean": float(np.mean(self.staleness)) if self.staleness else None,
                "staleness_max": int(np.max(self.staleness)) if self.staleness else None,
                "dropped_samples": self.dropped, "dropped_env_steps": self.dropped_steps,
+               "skipped_steps_total": int(self.state.skipped), "nonfinite_env_resets": self.env_resets,
                **self.last_metrics}
         self.interval_returns, self.staleness = [], []
         self.logger.log(row)
+        self.logs += 1
+        if self.logs % self.checkpoint_every_logs == 0:
+            self.save_checkpoint()
+
+    def save_checkpoint(self) -> None:
+        """Trainer 0: the learner state and the counters a resumed run continues from."""
+        if self.checkpointer is None or self.saved_version == self.version:
+            return
+        meta = {"mode": "distributed", "env_steps": self.total_steps, "version": self.version,
+                "dropped": self.dropped, "dropped_steps": self.dropped_steps, "env_resets": self.env_resets,
+                "last100": [float(x) for x in self.last100]}
+        self.checkpointer.save(self.version, {"learner": jax.device_get(self.state)}, meta=meta)
+        self.saved_version = self.version
 
     def _begin_stop(self) -> None:
         self.stopping = True
         self.end_time = time.perf_counter()
+        self.save_checkpoint()
         if self.publisher is not None:
             if hasattr(self.publisher, "flush"):
                 self.publisher.flush()
@@ -246,13 +286,16 @@ class TrainerWorker:
     def summary(self) -> Dict[str, Any]:
         end = getattr(self, "end_time", time.perf_counter())
         wall = end - self.start
-        overall = self.total_steps / max(wall, 1e-9)
+        overall = (self.total_steps - (self.resumed_from or 0)) / max(wall, 1e-9)   # this session's steps
         out = {"env_steps": self.total_steps, "wall_s": wall, "steps_per_s": overall,
                "steps_per_s_overall": overall,
                "episode_return": float(np.mean(self.last100)) if self.last100 else None,
                "policy_version": self.version, "updates": self.version,
                "dropped_samples": self.dropped, "dropped_env_steps": self.dropped_steps,
-               "solved_at_s": self.solved_at}
+               "solved_at_s": self.solved_at, "skipped_steps": int(self.state.skipped),
+               "nonfinite_env_resets": self.env_resets}
+        if self.resumed_from is not None:
+            out["resumed_from_env_steps"] = self.resumed_from
         if self.first_update_at is not None and end > self.first_update_at:
             # Throughput once the update is compiled (what RLlib's figure measures, after its first iteration).
             out["first_update_s"] = self.first_update_at - self.start

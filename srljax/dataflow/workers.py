@@ -42,7 +42,7 @@ def sample_layout(T: int, B: int, obs_shape: Sequence[int], action_space: spaces
         "obs": (tb + obs_shape, np.float32), "action": (tb + act_shape, act_dtype),
         "reward": (tb, np.float32), "terminated": (tb, np.float32), "truncated": (tb, np.float32),
         "logp": (tb, np.float32), "final_obs": (tb + obs_shape, np.float32),
-        "episodes": ((EPISODES_PER_ENV * B, 2), np.float32)})
+        "episodes": ((EPISODES_PER_ENV * B, 2), np.float32), "env_resets": ((1,), np.int32)})
 
 
 def reply_layout(B: int, action_space: spaces.Space) -> MessageLayout:
@@ -62,6 +62,7 @@ class _RingSlot:
     v_min: int = 0
     v_max: int = -1
     waiting: bool = False            # a request is out and its reply not yet seen
+    steps: int = 0                   # steps of this env batch so far
 
 
 class ActorWorker:
@@ -73,10 +74,11 @@ class ActorWorker:
     """
 
     def __init__(self, envs: Sequence[Any], seeds: Sequence[int], policy: InferenceClient, poster: SamplePoster,
-                 control, rollout_len: int, fin_to: Sequence[int]):
+                 control, rollout_len: int, fin_to: Sequence[int], guard=None):
         self.policy, self.poster, self.control = policy, poster, control
         self.T = rollout_len
         self.fin_to = list(fin_to)
+        self.guard = guard               # dataflow.guards.EnvGuard: non-finite observations and rewards
         self.slots = [_RingSlot(env, np.asarray(env.reset(seed), np.float32)) for env, seed in zip(envs, seeds)]
         self.stopping = False
         self.done = False
@@ -123,7 +125,11 @@ class ActorWorker:
         slot.v_min, slot.v_max = min(slot.v_min, version), max(slot.v_max, version)
         view["action"][t] = action
         view["logp"][t] = reply["logp"]
-        obs, reward, terminated, truncated, info = slot.env.step(action)
+        out = slot.env.step(action)
+        slot.steps += 1
+        if self.guard is not None and not self.guard.finite(out[0], out[1], out[4]["final_obs"]):
+            out = self.guard.handle(self.slots.index(slot), slot.steps, slot.env, slot.obs, out)
+        obs, reward, terminated, truncated, info = out
         view["reward"][t] = reward
         view["terminated"][t] = terminated
         view["truncated"][t] = truncated
@@ -141,6 +147,7 @@ class ActorWorker:
         if slot.t == self.T:
             meta = view[META]
             meta[2], meta[3] = slot.episodes, slot.v_max
+            view["env_resets"][0] = self.guard.take_unreported() if self.guard is not None else 0
             self.poster.post(slot.buf, slot.v_min)
             slot.buf = self.poster.acquire()
             if slot.buf is not None:
