@@ -17,6 +17,7 @@ from flax import struct
 
 from srljax import envs
 from srljax.envs.core import JaxEnv, State
+from srljax.envs.spaces import Box
 from srljax.errors import UserError
 from srljax.learners.learner import Learner, LearnerState
 from srljax.learners.ppo import make_algorithm
@@ -74,21 +75,17 @@ class FusedTrainer:
                           env_steps=jnp.zeros((), jnp.int32))
 
     def _rollout_shapes(self, env_state):
-        """A one-step batch with the rollout's structure, for `init`."""
-        policy_out = jax.eval_shape(lambda: self._rollout(None, env_state, jax.random.PRNGKey(0), length=1))
-        return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), policy_out[1])
+        """A one-step batch with the rollout's structure (zeros), for `init`."""
+        space = self.env.action_space
+        action = jnp.zeros((1, self.local_envs) + space.shape, jnp.float32 if isinstance(space, Box) else jnp.int32)
+        zeros = jnp.zeros((1, self.local_envs), jnp.float32)
+        obs = jax.tree.map(lambda x: x[None], env_state.obs)
+        return {"obs": obs, "action": action, "logp": zeros, "reward": zeros, "terminated": zeros,
+                "truncated": zeros, "final_obs": obs}
 
-    def _rollout(self, policy, env_state, key, length=None):
-        act = self.algo.act if policy is not None else None
-
-        def step(carry, k):
-            state = carry
-            if act is not None:
-                action, logp, _ = act(policy, state.obs, k)
-            else:  # shapes only
-                action = jnp.zeros((self.local_envs,) + self.env.action_space.shape,
-                                   jnp.float32 if self.env.action_space.__class__.__name__ == "Box" else jnp.int32)
-                logp = jnp.zeros((self.local_envs,))
+    def _rollout(self, policy, env_state, key):
+        def step(state, k):
+            action, logp, _ = self.algo.act(policy, state.obs, k)
             nxt = self.env.step(state, action)
             out = {"obs": state.obs, "action": action, "logp": logp, "reward": nxt.reward,
                    "terminated": nxt.done.astype(jnp.float32), "truncated": nxt.truncated.astype(jnp.float32),
@@ -96,7 +93,7 @@ class FusedTrainer:
             ep = (nxt.metrics["episode_return"], nxt.metrics["episode_ended"])
             return nxt, (out, ep)
 
-        env_state, (batch, ep) = jax.lax.scan(step, env_state, jax.random.split(key, length or self.T))
+        env_state, (batch, ep) = jax.lax.scan(step, env_state, jax.random.split(key, self.T))
         return env_state, batch, ep
 
     def _record_episodes(self, fs: FusedState, returns, ended):
