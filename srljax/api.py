@@ -29,12 +29,12 @@ class TrainResult:
         pts = [(h["env_steps"], h[key]) for h in self.history if h.get(key) is not None]
         return [p[0] for p in pts], [p[1] for p in pts]
 
-    def plot(self, key: str = "episode_return", ax=None):
-        """Plot `key` against env steps (inline in a notebook)."""
+    def plot(self, key: str = "episode_return", ax=None, label: Optional[str] = None):
+        """Plot `key` against env steps (inline in a notebook); `label` defaults to the config name."""
         import matplotlib.pyplot as plt
 
         ax = ax or plt.subplots(figsize=(5, 3))[1]
-        ax.plot(*self.curve(key), label=self.config.name)
+        ax.plot(*self.curve(key), label=label or self.config.name)
         ax.set_xlabel("env steps")
         ax.set_ylabel(key.replace("_", " "))
         ax.grid(alpha=0.3)

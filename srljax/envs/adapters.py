@@ -36,20 +36,23 @@ class GymnaxEnv(JaxEnv):
         else:
             raise TypeError(f"{self.name}: unsupported action space {type(act).__name__}")
 
+    # The adapter's state is (gymnax state, episode key, step count). Step t of an episode draws
+    # with fold_in(episode key, t): no key is split per step, and an env whose dynamics draw no
+    # random numbers (CartPole, Acrobot, ...) costs none, since the unused key is compiled away.
     def reset(self, key):
-        key, sub = jax.random.split(key)
-        obs, inner = self._env.reset_env(sub, self._params)
-        return _first_state(obs.astype(jnp.float32), (inner, key))
+        reset_key, episode_key = jax.random.split(key)
+        obs, inner = self._env.reset_env(reset_key, self._params)
+        return _first_state(obs.astype(jnp.float32), (inner, episode_key, jnp.zeros((), jnp.int32)))
 
     def step(self, state, action):
-        inner, key = state.inner
-        key, sub = jax.random.split(key)
+        inner, key, t = state.inner
+        sub = jax.random.fold_in(key, t)
         obs, inner, reward, terminated, _ = self._env.step_env(sub, inner, action, self._params)
         terminated = jnp.asarray(terminated, jnp.bool_)
         truncated = jnp.logical_and(self._env.is_truncated(inner, self._params), ~terminated)
         obs = obs.astype(jnp.float32)
         return state.replace(obs=obs, final_obs=obs, reward=jnp.asarray(reward, jnp.float32),
-                             done=terminated, truncated=truncated, inner=(inner, key))
+                             done=terminated, truncated=truncated, inner=(inner, key, t + 1))
 
 
 # Brax backends that run fastest on a CPU for each env, measured with brax 0.14 (the same choice
