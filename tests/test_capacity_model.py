@@ -1,0 +1,74 @@
+"""The capacity model's arithmetic on a fixed bench result (no timing is measured or asserted)."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("capacity_model", ROOT / "scripts" / "capacity_model.py")
+cm = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cm)
+
+BENCH = {
+    "machine": {"cores": 4},
+    "latency": {"shared_memory": {"rows": [{"bytes": 64, "GBps": 0.01}, {"bytes": 1 << 20, "GBps": 1.0}]}},
+    "envs": {"toy": {
+        # actor: 1e4 steps per CPU second, 100 bytes per step (message 2 MB: 1 GB/s applies)
+        "actor": {"env_steps_per_cpu_s": 1e4, "sample_bytes_per_env_step": 100.0, "sample_message_bytes": 2 << 20},
+        "policy": {"batches": [{"requests_per_call": 1, "env_steps_per_cpu_s": 1e5},
+                               {"requests_per_call": 4, "env_steps_per_cpu_s": 4e5}]},
+        "trainer": {"env_steps_per_cpu_s": 5e4},
+        "scaling": [{"mode": "sampling", "actors": 1, "env_steps_per_s": 1e4, "cores_available": 4.0},
+                    {"mode": "sampling", "actors": 7, "env_steps_per_s": 4e4, "cores_available": 4.0}]}},
+}
+
+
+def test_role_costs_add_the_stream_copies():
+    r = cm.Roles(BENCH, "toy")
+    assert r.copy == pytest.approx(100 / 1e9)
+    assert r.a == pytest.approx(1e-4 + 1e-7) and r.i == pytest.approx(2e-7) and r.t == pytest.approx(2e-5)
+    assert r.p(1) == pytest.approx(1e-5) and r.p(4) == pytest.approx(2.5e-6)
+    assert r.p(2) == pytest.approx((1e-5 + 2.5e-6) / 2)           # halfway in log k
+    assert r.p(100) == pytest.approx(2.5e-6) and r.best_p() == (4, pytest.approx(2.5e-6))
+
+
+def test_actor_bound_until_the_cores_run_out():
+    r = cm.Roles(BENCH, "toy")
+    one = cm.predict(r, "sampling", 1, cores=4)
+    assert one["bottleneck"] == "actors" and one["env_steps_per_s"] == pytest.approx(1 / r.a)
+    three = cm.predict(r, "sampling", 3, cores=4)
+    assert three["env_steps_per_s"] == pytest.approx(3 / r.a)       # linear: 4 ranks on 4 cores
+    seven = cm.predict(r, "sampling", 7, cores=4)                    # 8 ranks share 4 cores
+    assert seven["env_steps_per_s"] == pytest.approx(4 / (r.a + r.i))   # all of them, nearly all to actors
+    assert seven["bottleneck"] == "cpu"
+
+
+def test_train_layout_moves_the_bottleneck_to_the_trainer():
+    r = cm.Roles(BENCH, "toy")
+    out = cm.predict(r, "train", 2, cores=64)
+    assert out["bottleneck"] == "actors"
+    out = cm.predict(r, "train", 40, cores=64)
+    assert out["bottleneck"] == "trainer"
+    assert out["env_steps_per_s"] == pytest.approx(1 / (r.t + r.i))
+
+
+def test_check_reports_the_error_of_each_measured_point(tmp_path, capsys):
+    rows = cm.check(BENCH)
+    assert [x["actors"] for x in rows] == [1, 7]
+    assert rows[0]["error"] == pytest.approx((1 / (1e-4 + 1e-7) - 1e4) / 1e4)
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(BENCH))
+    assert cm.main([str(path)]) == 0
+    assert "worst error" in capsys.readouterr().out
+
+
+def test_cluster_plan_balances_gpus_and_keeps_actors_busy():
+    r = cm.Roles(BENCH, "toy")
+    plan = cm.plan_cluster(r, cores=100, gpus=1, gpu_speedup=10)
+    actor_rate = 100 / r.a
+    gpu_rate = 1 / (r.best_p()[1] / 10 + (r.t + r.i) / 10)
+    assert plan["env_steps_per_s"] == pytest.approx(min(actor_rate, gpu_rate))
+    assert plan["policy_gpus"] + plan["trainer_gpus"] == pytest.approx(1.0)
+    cpu_only = cm.plan_cluster(r, cores=100, gpus=0, gpu_speedup=10)
+    assert cpu_only["actors"] + cpu_only["policy_cores"] + cpu_only["trainer_cores"] == pytest.approx(100)
