@@ -162,3 +162,40 @@ def test_recurrent_update_equals_direct_computation(problem):
     head = model.network.apply(new_state.params, obs0, method="value")
     np.testing.assert_allclose(v, head * vn.std + vn.mean, rtol=1e-4, atol=1e-5)
     assert s.shape == (B * A, model.state_size)
+
+
+def test_packed_observations_and_requests_round_trip():
+    """The dataflow's packing of dict observations (one row per agent) and recurrent requests."""
+    from srljax.dataflow.multiagent import ObsPacker, RequestCodec, StageStats, episode_keys, episode_row
+    from srljax.envs.hide_and_seek.observations import observation_space
+    space = observation_space(4, 2, 1)
+    rng = np.random.default_rng(0)
+    obs = {k: rng.normal(size=(3, 4) + s.shape).astype(np.float32) for k, s in space.items()}
+    packer = ObsPacker(space)
+    rows = packer.pack(obs, np.zeros((3, 4, packer.size), np.float32))
+    back = packer.unpack(rows)
+    for k in space:
+        np.testing.assert_array_equal(back[k], obs[k])
+    back_jax = packer.unpack(jnp.asarray(rows))
+    np.testing.assert_array_equal(back_jax["boxes"], obs["boxes"])
+    codec = RequestCodec(packer, 6)
+    state = rng.normal(size=(3, 4, 6)).astype(np.float32)
+    first = np.array([1.0, 0.0, 1.0], np.float32)
+    req = np.zeros((3, 4, codec.width), np.float32)
+    codec.pack(obs, state, first, req)
+    o, s, f = codec.unpack(req)
+    np.testing.assert_array_equal(o["lidar"], obs["lidar"].reshape(12, 30))
+    np.testing.assert_array_equal(s, state.reshape(12, 6))
+    np.testing.assert_array_equal(f, np.repeat(first, 4))
+    # stage statistics: means per interval, unstable episodes left out
+    keys = episode_keys("hns/quadrant")
+    stats = StageStats(keys)
+    eps = [{"return": 0.0, "length": 80, "hider_return": 10.0, "seeker_return": -10.0, "hider_seen_frac": 0.25},
+           {"return": 0.0, "length": 80, "hider_return": -20.0, "seeker_return": 20.0, "hider_seen_frac": 0.75},
+           {"return": 0.0, "length": 3, "hider_return": 99.0, "hider_seen_frac": 1.0, "unstable": True}]
+    stats.add(np.array([episode_row(ep, keys) for ep in eps], np.float32))
+    out = stats.flush()
+    assert out["hider_return"] == pytest.approx(-5.0) and out["seeker_return"] == pytest.approx(5.0)
+    assert out["stage/hider_seen_frac"] == pytest.approx(0.5) and out["stage/max_box_move_prep"] == 0.0
+    assert stats.flush()["stage/hider_seen_frac"] is None
+    assert episode_keys("gym/CartPole-v1") == ("return", "length")
