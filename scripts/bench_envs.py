@@ -1,13 +1,25 @@
-"""Environment throughput: env steps per second on one CPU core.
+"""Environment throughput: env steps per second, JAX envs against batch size and CPU envs per core.
 
-CPU section (this file): the MuJoCo hide-and-seek vector env with random actions (full rules and
+JAX section (`jax`): gymnax and brax envs stepped inside one jitted `lax.scan` on whatever device
+JAX finds, at batch sizes from 1 to 65,536, with random actions and with a policy (an MLP
+actor-critic, actions sampled) in the loop. Each env is measured twice in the same run: through
+srljax's wrappers (batched, auto-reset keeping the final observation, episode statistics) and
+plain (gymnax: its own `step`, with its own auto-reset, under `vmap`; brax: brax's own training
+wrappers). The two are timed in alternating repeats and the ratio of medians is reported;
+compile time is measured apart and excluded from steps/s.
+
+Gymnasium section (`gym`): srljax's gymnasium vector env (CPU, numpy, one core) with random actions.
+
+CPU section (`cpu`): the MuJoCo hide-and-seek vector env with random actions (full rules and
 observations), next to MuJoCo physics alone on the very same models and layouts (`mj_step` with 15
 substeps and random controls, no rules, rays or observations), and their ratio.
 
-    python scripts/bench_envs.py --variants quadrant full --num-envs 16 --out bench_envs.json
+    python scripts/bench_envs.py                       # all sections, short budgets (~3 min on 2 cores)
+    python scripts/bench_envs.py --sections jax --batch-sizes 1 4 16 64 256 1024 4096 16384 65536
+    python scripts/bench_envs.py --quick               # a few seconds: smoke test
+    python scripts/bench_envs.py --sections cpu --variants quadrant full --num-envs 16
 
-Sections are functions returning rows of a table; a JAX-env section can be added next to
-`cpu_section` and selected with `--sections`.
+Writes the rows as JSON (`--out`) and a log-log plot of steps/s against batch size (`--plot`).
 """
 from __future__ import annotations
 
@@ -78,6 +90,7 @@ def bench_hns(variant: str, num_envs: int, env_steps: int, chunk: int = 400, see
 
 
 def cpu_section(args) -> List[Dict]:
+    print_header()
     rows = []
     for variant in args.variants:
         for e in args.num_envs:
@@ -86,7 +99,321 @@ def cpu_section(args) -> List[Dict]:
     return rows
 
 
-SECTIONS = {"cpu": cpu_section}
+# ------------------------------------------------------------------------------------------ JAX
+
+def _jax():
+    import jax
+    return jax
+
+
+def device_name() -> str:
+    jax = _jax()
+    d = jax.devices()[0]
+    if d.platform == "cpu":
+        return f"cpu: {cpu_model()} ({os.cpu_count()} cores)"
+    return f"{d.platform}: {d.device_kind}"
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def random_actions(key, space, batch: int):
+    """Uniform random actions for a batch: the one draw used by srljax and plain runs alike."""
+    import jax.numpy as jnp
+    from srljax.envs.spaces import Box, Discrete
+
+    jax = _jax()
+    if isinstance(space, Discrete):
+        return jax.random.randint(key, (batch,), 0, space.n)
+    if isinstance(space, Box):
+        low = jnp.maximum(jnp.asarray(space.low, jnp.float32), -1.0)
+        high = jnp.minimum(jnp.asarray(space.high, jnp.float32), 1.0)
+        return jax.random.uniform(key, (batch,) + tuple(space.shape), minval=low, maxval=high)
+    raise TypeError(f"no random actions for {space!r}")
+
+
+def make_policy(obs_space, action_space, seed: int = 0):
+    """An MLP actor-critic (64, 64, tanh) with random weights: `act(obs, key) -> action`."""
+    from srljax.learners import distributions
+    from srljax.learners.networks import ActorCritic
+
+    jax = _jax()
+    dist = distributions.for_space(action_space)
+    net = ActorCritic(dist=dist, obs_ndim=len(obs_space.shape))
+    params = net.init(jax.random.PRNGKey(seed), jax.numpy.zeros((1,) + tuple(obs_space.shape)))
+
+    def act(obs, key):
+        out, _ = net.apply(params, obs)
+        return dist.sample(out, key)
+    return act
+
+
+class Runner:
+    """One way of stepping `batch` envs: `init(key) -> carry`, `step(carry, key) -> carry` (one env
+    step of every env); `run` scans `steps` of them inside one jitted call."""
+
+    def __init__(self, init, step, batch: int, steps: int):
+        jax = _jax()
+        self.batch, self.steps = batch, steps
+
+        def run(carry, key):
+            def body(c, k):
+                c, reward = step(c, k)
+                return c, reward.sum()
+            carry, rewards = jax.lax.scan(body, carry, jax.random.split(key, steps))
+            return carry, rewards.sum()
+
+        t0 = time.perf_counter()
+        self.carry = jax.block_until_ready(jax.jit(init)(jax.random.PRNGKey(0)))
+        self.setup_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self._run = jax.jit(run, donate_argnums=0).lower(self.carry, jax.random.PRNGKey(1)).compile()
+        self.compile_s = time.perf_counter() - t0
+        self.calls = 0
+        self.once()                                     # first call: warm-up, not timed
+        self.checksum = 0.0
+
+    def once(self):
+        jax = _jax()
+        self.calls += 1
+        self.carry, r = self._run(self.carry, jax.random.PRNGKey(self.calls + 1))
+        jax.block_until_ready(r)
+        return r
+
+    def timed(self, min_time: float) -> float:
+        """Env steps per second over whole calls lasting at least `min_time` together."""
+        n, t0 = 0, time.perf_counter()
+        while True:
+            self.checksum += float(self.once())
+            n += 1
+            dt = time.perf_counter() - t0
+            if dt >= min_time:
+                return n * self.steps * self.batch / dt
+
+
+def srljax_runner(name: str, batch: int, steps: int, policy: bool) -> Runner:
+    """srljax's stack: EpisodeStats(AutoReset(Batched(adapter)))."""
+    from srljax.envs import make
+
+    jax = _jax()
+    env = make(name, num_envs=batch)
+    act = make_policy(env.observation_space, env.action_space) if policy else None
+
+    def step(state, key):
+        if act is None:
+            action = random_actions(jax.random.split(key)[0], env.action_space, batch)
+        else:
+            action = act(state.obs, key)
+        state = env.step(state, action)
+        return state, state.reward + state.metrics["episode_return"]
+    return Runner(env.reset, step, batch, steps)
+
+
+def plain_gymnax_runner(name: str, batch: int, steps: int, policy: bool) -> Runner:
+    """Plain gymnax: `vmap` of gymnax's own `step` (which auto-resets), per-env keys split each step."""
+    import gymnax
+    from srljax.envs.adapters import GymnaxEnv
+
+    jax = _jax()
+    spec = GymnaxEnv(name.split("/", 1)[1])       # for the spaces only
+    env, params = gymnax.make(name.split("/", 1)[1])
+    act = make_policy(spec.observation_space, spec.action_space) if policy else None
+
+    def init(key):
+        return jax.vmap(env.reset, (0, None))(jax.random.split(key, batch), params)
+
+    def step(carry, key):
+        obs, state = carry
+        k_act, k_env = jax.random.split(key)
+        if act is None:
+            action = random_actions(k_act, spec.action_space, batch)
+        else:
+            action = act(obs, key)
+        obs, state, reward, _, _, _ = jax.vmap(env.step, (0, 0, 0, None))(
+            jax.random.split(k_env, batch), state, action, params)
+        return (obs, state), reward
+    return Runner(init, step, batch, steps)
+
+
+def plain_brax_runner(name: str, batch: int, steps: int, policy: bool) -> Runner:
+    """Plain brax: brax's own training wrappers (episode limit, vmap, auto-reset to the first state)."""
+    from brax.envs.wrappers.training import wrap
+    from srljax.envs.adapters import BraxEnv
+
+    jax = _jax()
+    spec = BraxEnv(name.split("/", 1)[1])
+    env = wrap(spec._env, episode_length=spec.episode_length)
+    act = make_policy(spec.observation_space, spec.action_space) if policy else None
+
+    def init(key):
+        return env.reset(jax.random.split(key, batch))
+
+    def step(state, key):
+        if act is None:
+            action = random_actions(jax.random.split(key)[0], spec.action_space, batch)
+        else:
+            action = act(state.obs, key)
+        state = env.step(state, action)
+        return state, state.reward
+    return Runner(init, step, batch, steps)
+
+
+PLAIN = {"gymnax": plain_gymnax_runner, "brax": plain_brax_runner}
+
+
+def steps_per_call(family: str, batch: int, args) -> int:
+    """Scan length: about `--env-steps-per-call` env steps per jitted call (brax: `--brax-...`)."""
+    budget = args.brax_env_steps_per_call if family == "brax" else args.env_steps_per_call
+    return int(min(args.max_scan, max(args.min_scan, budget // batch)))
+
+
+def bench_jax(name: str, batch: int, actions: str, args) -> List[Dict]:
+    """srljax and plain runs of one env at one batch size, timed in alternating repeats."""
+    family = name.split("/", 1)[0]
+    policy = actions == "policy"
+    steps = steps_per_call(family, batch, args)
+    runners = {"srljax": srljax_runner(name, batch, steps, policy)}
+    if not args.no_plain:
+        runners["plain"] = PLAIN[family](name, batch, steps, policy)
+    rates: Dict[str, List[float]] = {k: [] for k in runners}
+    for _ in range(args.repeats):
+        for impl, runner in runners.items():
+            rates[impl].append(runner.timed(args.min_time))
+    device = device_name()
+    rows = []
+    for impl, runner in runners.items():
+        rows.append({"section": "jax", "env": name, "impl": impl, "actions": actions, "batch": batch,
+                     "device": device, "scan_steps": steps, "repeats": args.repeats,
+                     "steps_per_s": float(np.median(rates[impl])), "best_steps_per_s": max(rates[impl]),
+                     "all_steps_per_s": rates[impl], "compile_s": runner.compile_s, "setup_s": runner.setup_s})
+    if "plain" in rates:
+        med = rows[0]["steps_per_s"] / rows[1]["steps_per_s"]
+        per_repeat = [a / b for a, b in zip(rates["srljax"], rates["plain"])]
+        for r in rows:
+            r["srljax_over_plain"] = med
+            r["srljax_over_plain_best"] = rows[0]["best_steps_per_s"] / rows[1]["best_steps_per_s"]
+            r["srljax_over_plain_repeats"] = per_repeat
+    return rows
+
+
+def jax_section(args) -> List[Dict]:
+    jax = _jax()
+    on_cpu = jax.devices()[0].platform == "cpu"
+    print(f"# JAX envs on {device_name()} (jax {jax.__version__}); steps/s median of {args.repeats} "
+          f"alternating repeats, compile excluded", flush=True)
+    print(f"{'env':<22} {'actions':<7} {'batch':>6} {'srljax/s':>12} {'plain/s':>12} {'ratio':>6} "
+          f"{'compile s':>9}", flush=True)
+    rows = []
+    for name in args.jax_envs:
+        family = name.split("/", 1)[0]
+        batches, actions_list = args.batch_sizes, args.actions
+        if family == "brax":
+            batches = args.brax_batch_sizes or (BRAX_CPU_BATCHES if on_cpu else args.batch_sizes)
+            actions_list = args.brax_actions or args.actions
+        for actions in actions_list:
+            for b in batches:
+                got = bench_jax(name, b, actions, args)
+                rows += got
+                print_jax_row(got)
+    return rows
+
+
+def print_jax_row(rows: List[Dict]) -> None:
+    r = rows[0]
+    plain = f"{rows[1]['steps_per_s']:>12,.0f}" if len(rows) > 1 else f"{'-':>12}"
+    ratio = f"{r['srljax_over_plain']:>6.2f}" if len(rows) > 1 else f"{'-':>6}"
+    print(f"{r['env']:<22} {r['actions']:<7} {r['batch']:>6} {r['steps_per_s']:>12,.0f} {plain} {ratio} "
+          f"{r['compile_s']:>9.1f}", flush=True)
+
+
+# ------------------------------------------------------------------------------------ gymnasium
+
+def bench_gym(env_id: str, num_envs: int, env_steps: int, seed: int = 0) -> Dict:
+    """srljax's gymnasium vector env on one core, random actions drawn up front."""
+    from srljax.envs import make
+
+    env = make(f"gym/{env_id}", num_envs=num_envs, seed=seed)
+    env.reset(seed)
+    rng = np.random.default_rng(seed)
+    space = env.action_space
+    steps = max(1, env_steps // num_envs)
+    if hasattr(space, "n"):
+        actions = rng.integers(0, space.n, size=(steps, num_envs))
+    else:
+        actions = rng.uniform(np.maximum(space.low, -1), np.minimum(space.high, 1),
+                              size=(steps, num_envs) + tuple(space.shape)).astype(np.float32)
+    env.step(actions[0])
+    t0 = time.perf_counter()
+    for a in actions:
+        env.step(a)
+    dt = time.perf_counter() - t0
+    env.close()
+    return {"section": "gym", "env": f"gym/{env_id}", "num_envs": num_envs, "env_steps": steps * num_envs,
+            "env_steps_per_s": steps * num_envs / dt, "us_per_env_step": 1e6 * dt / (steps * num_envs)}
+
+
+def gym_section(args) -> List[Dict]:
+    print(f"# gymnasium vector envs, one core ({cpu_model()})", flush=True)
+    rows = []
+    for env_id in args.gym_envs:
+        for n in args.gym_num_envs:
+            rows.append(bench_gym(env_id, n, args.gym_env_steps, args.seed))
+            r = rows[-1]
+            print(f"{r['env']:<22} envs {n:>5} {r['env_steps_per_s']:>12,.0f} steps/s "
+                  f"{r['us_per_env_step']:>7.1f} us/step", flush=True)
+    return rows
+
+
+# ----------------------------------------------------------------------------------------- plot
+
+def plot(rows: List[Dict], path: str, title: str) -> None:
+    """Steps/s against batch size, log-log: one line per (env, impl, actions); CPU envs as points."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    lines: Dict[tuple, List] = {}
+    for r in rows:
+        if r["section"] == "jax":
+            lines.setdefault((r["env"], r["impl"], r["actions"]), []).append((r["batch"], r["steps_per_s"]))
+    styles = {("srljax", "random"): "-", ("plain", "random"): "--", ("srljax", "policy"): ":",
+              ("plain", "policy"): "-."}
+    colors: Dict[str, str] = {}
+    for (env, impl, actions), pts in sorted(lines.items()):
+        color = colors.setdefault(env, f"C{len(colors)}")
+        pts.sort()
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], styles[(impl, actions)], color=color,
+                marker="o" if impl == "srljax" else "x", markersize=4, label=f"{env} {impl} {actions}")
+    for r in rows:
+        if r["section"] in ("gym", "cpu"):
+            color = colors.setdefault(r["env"], f"C{len(colors)}")
+            ax.plot([r["num_envs"]], [r["env_steps_per_s"]], "s", color=color, label=f"{r['env']} (1 core)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size (envs stepped together)")
+    ax.set_ylabel("env steps / s")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+BRAX_CPU_BATCHES = [256]
+DEFAULT_BATCHES = [1, 16, 256, 4096, 65536]
+
+
+SECTIONS = {"jax": jax_section, "gym": gym_section, "cpu": cpu_section}
 
 
 def print_header() -> None:
@@ -100,28 +427,78 @@ def print_row(r: Dict) -> None:
           f"{r['us_per_physics_step']:>8.0f}", flush=True)
 
 
-def main(argv=None) -> int:
+QUICK = {"sections": ["jax", "gym"], "jax_envs": ["gymnax/CartPole-v1"], "batch_sizes": [8],
+         "repeats": 2, "min_time": 0.0, "env_steps_per_call": 4096, "max_scan": 64, "gym_num_envs": [4],
+         "gym_env_steps": 200}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sections", nargs="+", default=["cpu"], choices=sorted(SECTIONS))
-    p.add_argument("--variants", nargs="+", default=["quadrant", "full"], choices=["quadrant", "full"])
-    p.add_argument("--num-envs", nargs="+", type=int, default=[16],
-                   help="batch sizes (envs stepped by one core)")
-    p.add_argument("--env-steps", type=int, default=4800, help="env steps timed per row (each of env "
-                   "and physics alone)")
-    p.add_argument("--chunk", type=int, default=400, help="env steps per alternating timed chunk")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sections", nargs="+", default=["jax", "gym", "cpu"], choices=sorted(SECTIONS))
+    p.add_argument("--quick", action="store_true", help="tiny budgets (smoke test): " + ", ".join(QUICK))
     p.add_argument("--out", default=None, help="write the rows as JSON here")
-    args = p.parse_args(argv)
-    print_header()
+    p.add_argument("--plot", default=None, help="write the log-log plot here (default: --out with .png)")
+    p.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group("jax section")
+    g.add_argument("--jax-envs", nargs="+", default=["gymnax/CartPole-v1", "gymnax/Acrobot-v1", "brax/ant"])
+    g.add_argument("--batch-sizes", nargs="+", type=int, default=DEFAULT_BATCHES)
+    g.add_argument("--brax-batch-sizes", nargs="+", type=int, default=None,
+                   help=f"brax batch sizes (default: {BRAX_CPU_BATCHES} on a CPU, --batch-sizes elsewhere)")
+    g.add_argument("--actions", nargs="+", default=["random", "policy"], choices=["random", "policy"])
+    g.add_argument("--brax-actions", nargs="+", default=None, choices=["random", "policy"],
+                   help="actions for brax envs (default: random on a CPU, --actions elsewhere)")
+    g.add_argument("--repeats", type=int, default=3, help="alternating timed repeats of srljax and plain")
+    g.add_argument("--min-time", type=float, default=0.2, help="seconds timed per repeat (whole calls)")
+    g.add_argument("--env-steps-per-call", type=int, default=2 ** 19, help="env steps per jitted call")
+    g.add_argument("--brax-env-steps-per-call", type=int, default=2 ** 14)
+    g.add_argument("--min-scan", type=int, default=8, help="fewest env steps per env in one call")
+    g.add_argument("--max-scan", type=int, default=1000, help="most env steps per env in one call")
+    g.add_argument("--no-plain", action="store_true", help="time srljax's wrappers only")
+    g.add_argument("--xla-threads", type=int, default=None,
+                   help="on a CPU, XLA threads per op (default: XLA's own, all cores)")
+    g = p.add_argument_group("gym section")
+    g.add_argument("--gym-envs", nargs="+", default=["CartPole-v1", "Pendulum-v1"])
+    g.add_argument("--gym-num-envs", nargs="+", type=int, default=[16, 256])
+    g.add_argument("--gym-env-steps", type=int, default=40_000, help="env steps timed per row")
+    g = p.add_argument_group("cpu section (hide-and-seek)")
+    g.add_argument("--variants", nargs="+", default=["quadrant", "full"], choices=["quadrant", "full"])
+    g.add_argument("--num-envs", nargs="+", type=int, default=[16],
+                   help="batch sizes (envs stepped by one core)")
+    g.add_argument("--env-steps", type=int, default=4800, help="env steps timed per row (each of env "
+                   "and physics alone)")
+    g.add_argument("--chunk", type=int, default=400, help="env steps per alternating timed chunk")
+    first = p.parse_args(argv)
+    if first.quick:
+        p.set_defaults(**QUICK)
+        return p.parse_args(argv)
+    return first
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.xla_threads is not None:        # read when JAX's CPU backend starts, i.e. at first use
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                                   f"intra_op_parallelism_threads={args.xla_threads}").strip()
+    jax = _jax()
+    if args.brax_actions is None and jax.devices()[0].platform == "cpu":
+        args.brax_actions = ["random"]
+    t0 = time.perf_counter()
     rows = []
     for s in args.sections:
         rows += SECTIONS[s](args)
+    wall = time.perf_counter() - t0
+    print(f"# {wall:.0f} s in all", flush=True)
+    meta = {"python": platform.python_version(), "jax": jax.__version__, "mujoco": mujoco.__version__,
+            "device": device_name(), "cpu": cpu_model(), "cores": os.cpu_count(),
+            "machine": platform.machine(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "threads": os.environ.get("OMP_NUM_THREADS"), "argv": sys.argv[1:] if argv is None else list(argv),
+            "wall_s": wall}
     if args.out:
-        meta = {"python": platform.python_version(), "mujoco": mujoco.__version__,
-                "machine": platform.machine(), "processor": platform.processor(),
-                "threads": os.environ.get("OMP_NUM_THREADS"), "argv": sys.argv[1:]}
         with open(args.out, "w") as f:
             json.dump({"meta": meta, "rows": rows}, f, indent=2)
+    plot_path = args.plot or (os.path.splitext(args.out)[0] + ".png" if args.out else None)
+    if plot_path and rows:
+        plot(rows, plot_path, f"env steps/s, {meta['device']}, jax {jax.__version__}")
     return 0
 
 
