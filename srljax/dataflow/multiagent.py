@@ -57,26 +57,57 @@ class ObsPacker:
                 for k in self.keys}
 
 
+class PackedObsEnv:
+    """A CPU vector env with dict observations, seen by actors as arrays [E, A, D] (`ObsPacker` rows).
+
+    Steps, rewards, flags and episode reports pass through; `info["final_obs"]` is packed too."""
+
+    def __init__(self, env):
+        self.env = env
+        self.packer = ObsPacker(env.observation_space)
+        self.num_envs, self.num_agents = env.num_envs, env.num_agents
+        self.action_space = env.action_space
+
+    def _pack(self, obs) -> np.ndarray:
+        return self.packer.pack(obs, np.empty((self.num_envs, self.num_agents, self.packer.size), np.float32))
+
+    def reset(self, seed: int) -> np.ndarray:
+        return self._pack(self.env.reset(seed))
+
+    def step(self, actions):
+        obs, reward, terminated, truncated, info = self.env.step(actions)
+        return self._pack(obs), reward, terminated, truncated, {**info, "final_obs": self._pack(info["final_obs"])}
+
+    def close(self) -> None:
+        self.env.close()
+
+
 class RequestCodec:
-    """An inference request row per agent: [observation (D) | carry (S) | first (1)]."""
+    """An inference request row per agent for a recurrent policy: [packed obs (D) | carry (S) | first (1)]."""
 
     def __init__(self, packer: ObsPacker, state_size: int):
         self.packer, self.S = packer, int(state_size)
         self.width = packer.size + self.S + 1
 
-    def pack(self, obs, state: np.ndarray, first: np.ndarray, out: np.ndarray) -> None:
-        """obs leaves [B, A, ...], state [B, A, S], first [B] -> out [B, A, width]."""
+    def pack(self, obs: np.ndarray, state: np.ndarray, first: np.ndarray, out: np.ndarray) -> None:
+        """obs [B, A, D] (packed), state [B, A, S], first [B] -> out [B, A, width]."""
         D = self.packer.size
-        self.packer.pack(obs, out)
+        out[..., :D] = obs
         out[..., D:D + self.S] = state
         out[..., -1] = first[:, None]
 
     def unpack(self, rows):
-        """rows [B, A, width] -> (obs leaves [B * A, ...], state [B * A, S], first [B * A])."""
+        """rows [B, A, width] -> (obs dict, leaves [B * A, ...]; state [B * A, S]; first [B * A])."""
         B, A = rows.shape[:2]
         flat = rows.reshape((B * A, self.width))
         D = self.packer.size
         return self.packer.unpack(flat[:, :D]), flat[:, D:D + self.S], flat[:, -1]
+
+
+def recurrent_state_size(cfg, obs_space) -> int:
+    """Width of the policy's recurrent carry (0: feedforward), known without importing jax: the
+    entity network (dict observations) carries LSTM (c, h) of `network.hidden[-1]` each."""
+    return 2 * int(cfg.network.hidden[-1]) if isinstance(obs_space, dict) else 0
 
 
 def learner_batch(batch: Mapping[str, Any], packer: Optional[ObsPacker]) -> Dict[str, Any]:

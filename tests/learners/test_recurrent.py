@@ -166,7 +166,9 @@ def test_recurrent_update_equals_direct_computation(problem):
 
 def test_packed_observations_and_requests_round_trip():
     """The dataflow's packing of dict observations (one row per agent) and recurrent requests."""
-    from srljax.dataflow.multiagent import ObsPacker, RequestCodec, StageStats, episode_keys, episode_row
+    from srljax.dataflow.multiagent import (ObsPacker, PackedObsEnv, RequestCodec, StageStats, episode_keys,
+                                            episode_row)
+    from srljax.envs.hide_and_seek import make_vec_env
     from srljax.envs.hide_and_seek.observations import observation_space
     space = observation_space(4, 2, 1)
     rng = np.random.default_rng(0)
@@ -182,11 +184,19 @@ def test_packed_observations_and_requests_round_trip():
     state = rng.normal(size=(3, 4, 6)).astype(np.float32)
     first = np.array([1.0, 0.0, 1.0], np.float32)
     req = np.zeros((3, 4, codec.width), np.float32)
-    codec.pack(obs, state, first, req)
+    codec.pack(rows, state, first, req)
     o, s, f = codec.unpack(req)
     np.testing.assert_array_equal(o["lidar"], obs["lidar"].reshape(12, 30))
     np.testing.assert_array_equal(s, state.reshape(12, 6))
     np.testing.assert_array_equal(f, np.repeat(first, 4))
+    env = PackedObsEnv(make_vec_env("quadrant", num_envs=2, seed=1))
+    raw = make_vec_env("quadrant", num_envs=2, seed=1)
+    np.testing.assert_array_equal(packer.unpack(env.reset(1))["boxes"], raw.reset(1)["boxes"])
+    act = np.zeros((2, 4, 5), np.int64)
+    packed, raw_out = env.step(act), raw.step(act)
+    np.testing.assert_array_equal(packer.unpack(packed[4]["final_obs"])["lidar"], raw_out[4]["final_obs"]["lidar"])
+    np.testing.assert_array_equal(packed[1], raw_out[1])
+    env.close(), raw.close()
     # stage statistics: means per interval, unstable episodes left out
     keys = episode_keys("hns/quadrant")
     stats = StageStats(keys)
