@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from srljax.dataflow.launch import configure_process, enable_compile_cache, under_mpirun  # noqa: E402
-from srljax.errors import UserError  # noqa: E402
+from srljax.errors import RunError, UserError  # noqa: E402
 
 # Before anything imports jax: under mpirun, single-threaded ranks; always, the compile cache.
 if under_mpirun():
@@ -116,6 +116,9 @@ def cli() -> int:
         if os.environ.get("PMI_RANK", "0") == "0":  # under mpirun every rank fails alike; one says so
             print(f"srljax: error: {e}", file=sys.stderr)
         return 2
+    except RunError as e:
+        print(f"srljax: error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("srljax: interrupted", file=sys.stderr)
         return 130

@@ -18,7 +18,7 @@ from flax import struct
 from srljax import envs
 from srljax.envs.core import JaxEnv, State
 from srljax.envs.spaces import Box
-from srljax.errors import UserError
+from srljax.errors import NonFiniteError, UserError  # noqa: F401  (NonFiniteError re-exported)
 from srljax.learners.learner import Learner, LearnerState
 from srljax.learners.ppo import make_algorithm
 
@@ -35,10 +35,6 @@ class FusedState:
     ring_ptr: jax.Array
     ring_count: jax.Array
     env_steps: jax.Array      # global, identical on every device
-
-
-class NonFiniteError(RuntimeError):
-    """Too many consecutive updates were skipped for non-finite gradients."""
 
 
 class FusedTrainer:

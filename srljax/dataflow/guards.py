@@ -12,10 +12,12 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
+from srljax.errors import RunError
+
 ON_NONFINITE = ("stop", "reset")
 
 
-class NonFiniteEnvError(RuntimeError):
+class NonFiniteEnvError(RunError):
     """A CPU env returned a NaN or infinite observation or reward."""
 
 
