@@ -32,7 +32,9 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
+from typing import Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -41,7 +43,7 @@ import numpy as np  # noqa: E402
 
 ENVS = {   # env id, preset, rollout length T, envs per ring slot B (ring of 2)
     "cartpole": {"id": "gym/CartPole-v1", "preset": "gym_cartpole", "T": 32, "B": 32},
-    "quadrant": {"id": "hns/quadrant", "preset": "hns_quadrant", "T": 80, "B": 8},
+    "quadrant": {"id": "hns/quadrant", "preset": "hns_quadrant", "T": 80, "B": 8, "window": 2.5},
 }
 RING = 2
 POSTS_PER_UPDATE = 2
@@ -162,21 +164,64 @@ def _own_cpu_s() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+def _tree_cpu_s(root: int) -> float:
+    """CPU seconds of `root`'s live descendants, with what their own finished children used."""
+    procs = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                v = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        procs[int(pid)] = (int(v[1]), sum(int(x) for x in v[11:15]))     # ppid, utime+stime+cutime+cstime
+    ours, grew = {root}, True
+    while grew:
+        more = {p for p, (pp, _) in procs.items() if pp in ours and p not in ours}
+        ours |= more
+        grew = bool(more)
+    return sum(procs[p][1] for p in ours if p != root and p in procs) / os.sysconf("SC_CLK_TCK")
+
+
 class LoadProbe:
-    """What other jobs used of the machine while a measurement ran: `others_cores` (cores busy with
-    processes not ours, from /proc/stat less this process and its finished children) and
-    `cores_available` = cores - others_cores, what the measured job could have used."""
+    """The machine's load while a measurement runs (it is shared with other engineers' jobs):
+
+    - `others_cores`: cores busy with processes not ours (/proc/stat less this process and its
+      children), so `cores_available` = cores - others_cores;
+    - `cores_used(window)`: cores our child processes used in the last `window` seconds before
+      they ended (sampled 10 times a second), what the job really got.
+    """
 
     def __enter__(self):
         self.t0, self.busy0, self.own0 = time.perf_counter(), _busy_cpu_s(), _own_cpu_s()
+        self.series, self.stop = [], threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
         return self
 
+    def _sample(self):
+        while not self.stop.wait(0.1):
+            self.series.append((time.perf_counter(), _tree_cpu_s(os.getpid())))
+
     def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
         wall = max(time.perf_counter() - self.t0, 1e-9)
         others = (_busy_cpu_s() - self.busy0 - (_own_cpu_s() - self.own0)) / wall
         cores = os.cpu_count() or 1
         self.others_cores = min(max(others, 0.0), cores)
         self.cores_available = cores - self.others_cores
+
+    def cores_used(self, window: float, skip_end: float = 0.3) -> Optional[float]:
+        pts = [p for p in self.series if p[1] > 0]
+        if len(pts) < 3:
+            return None
+        end = pts[-1][0] - skip_end
+        inside = [p for p in pts if end - window <= p[0] <= end]
+        if len(inside) < 2 or inside[-1][0] - inside[0][0] < 0.5:
+            return None
+        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
 
 
 # ----------------------------------------------------------------------------- roles, in process
@@ -370,19 +415,25 @@ def mpi_sampling(name: str, seconds: float, warmup: float) -> None:
             consumer.consume()
         consumer.consume()
         consumer.close()
+        own = comm.gather(None, root=0)[1:]
         print(json.dumps({"env_steps_per_s": steps / wall, "ingest_cpu_frac": cpu / wall, "wall_s": wall,
-                          "bytes_per_s": steps / (T * B) * samples.nbytes / wall}), flush=True)
+                          "bytes_per_s": steps / (T * B) * samples.nbytes / wall,
+                          "actor_cpu_us_per_step": 1e6 * sum(o[0] for o in own) / max(sum(o[1] for o in own), 1),
+                          "actor_cores": sum(o[0] / o[2] for o in own)}),
+              flush=True)
     else:
         poster = MpiSamplePoster(comm, 0, samples, RING + 2)
         actor, _ = make_actor(name, poster, control, seed=1000 * comm.rank, fin_to=[0])
+        c0, w0, n0 = time.process_time(), time.perf_counter(), actor.env_steps
         while not actor.done:
             backoff.busy() if actor.poll() else backoff.idle()
+        comm.gather((time.process_time() - c0, actor.env_steps - n0, time.perf_counter() - w0), root=0)
     control.finish()
 
 
 # ----------------------------------------------------------------------------- driver
 
-def run_json(cmd, timeout, env=None):
+def run_json(cmd, timeout, env=None, window=None, skip_end=0.3):
     """Run a command: its last stdout line that is JSON, the load of other jobs meanwhile, seconds."""
     with LoadProbe() as probe:
         t = time.perf_counter()
@@ -391,7 +442,13 @@ def run_json(cmd, timeout, env=None):
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     line = [l for l in proc.stdout.splitlines() if l.startswith(("{", "["))][-1]
-    return json.loads(line), {"others_cores": probe.others_cores, "cores_available": probe.cores_available}, secs
+    fig = json.loads(line)
+    window = window(fig) if callable(window) else window
+    if window is None and isinstance(fig, dict):
+        window = fig.get("wall_s")
+    used = probe.cores_used(window, skip_end) if window else None
+    return fig, {"others_cores": probe.others_cores, "cores_available": probe.cores_available,
+                 "cores_used": used}, secs
 
 
 def mpirun(n):
@@ -417,6 +474,7 @@ def latency(seconds: float) -> dict:
 
 
 def scaling(name: str, actors, seconds: float) -> list:
+    seconds *= ENVS[name].get("window", 1.0)
     rows = []
     for n in actors:
         fig, load, secs = run_json(mpirun(n + 1) + [__file__, "--mpi-worker", "sampling", "--envs", name,
@@ -434,7 +492,8 @@ def scaling_full(actors, steps: int) -> list:
         cmd = mpirun(n + 2) + ["-m", "srljax.dataflow.run", "--config", "gym_cartpole", "--quiet",
                                "--set", "distributed.stop_at_return=null", "--set", f"total_env_steps={steps}",
                                "--set", "distributed.log_interval_s=5"]
-        s, load, secs = run_json(cmd, 300)
+        s, load, secs = run_json(cmd, 300, skip_end=1.5,       # after training: shutdown, summary, plot
+                                 window=lambda s: s["wall_s"] - s.get("first_update_s", 0.0))
         rows.append({"mode": "train", "actors": n, "ranks": n + 2, **load,
                      "loadavg": os.getloadavg()[0], "command_s": secs, "env_steps_per_s": s["steps_per_s"],
                      "env_steps": s["env_steps"], "dropped_env_steps": s["dropped_env_steps"],
@@ -475,7 +534,7 @@ def main() -> int:
     p.add_argument("--actors", default=None, help="actor counts (default 1, 2, 4, ... up to cores, plus cores+1)")
     p.add_argument("--seconds", type=float, default=8.0, help="measuring time per scaling point")
     p.add_argument("--role-seconds", type=float, default=3.0, help="time per role benchmark")
-    p.add_argument("--train-steps", type=int, default=60000, help="env steps of each CartPole training run")
+    p.add_argument("--train-steps", type=int, default=150000, help="env steps of each CartPole training run")
     p.add_argument("--skip", default="", help="comma list of parts to skip: roles,latency,sampling,train")
     p.add_argument("--out", default="runs/bench_scaling.json")
     p.add_argument("--plot", default=None, help="PNG path (default: --out with .png)")

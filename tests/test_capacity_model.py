@@ -27,7 +27,9 @@ BENCH = {
 def test_role_costs_add_the_stream_copies():
     r = cm.Roles(BENCH, "toy")
     assert r.copy == pytest.approx(100 / 1e9)
-    assert r.a == pytest.approx(1e-4 + 1e-7) and r.i == pytest.approx(2e-7) and r.t == pytest.approx(2e-5)
+    assert r.a == pytest.approx(1e-4 + 1e-7) and r.t == pytest.approx(2e-5)
+    assert r.i == pytest.approx(2e-7 + cm.SPIN_S / (32 * 32))      # copies, and a spin per message
+    assert r.handoff == pytest.approx(2 * cm.SPIN_S / 32)           # two spins per inference round
     assert r.p(1) == pytest.approx(1e-5) and r.p(4) == pytest.approx(2.5e-6)
     assert r.p(2) == pytest.approx((1e-5 + 2.5e-6) / 2)           # halfway in log k
     assert r.p(100) == pytest.approx(2.5e-6) and r.best_p() == (4, pytest.approx(2.5e-6))
@@ -47,7 +49,7 @@ def test_actor_bound_until_the_cores_run_out():
 def test_train_layout_moves_the_bottleneck_to_the_trainer():
     r = cm.Roles(BENCH, "toy")
     out = cm.predict(r, "train", 2, cores=64)
-    assert out["bottleneck"] == "actors"
+    assert out["bottleneck"] == "actors" and out["env_steps_per_s"] == pytest.approx(2 / r.a)
     out = cm.predict(r, "train", 40, cores=64)
     assert out["bottleneck"] == "trainer"
     assert out["env_steps_per_s"] == pytest.approx(1 / (r.t + r.i))
@@ -72,3 +74,17 @@ def test_cluster_plan_balances_gpus_and_keeps_actors_busy():
     assert plan["policy_gpus"] + plan["trainer_gpus"] == pytest.approx(1.0)
     cpu_only = cm.plan_cluster(r, cores=100, gpus=0, gpu_speedup=10)
     assert cpu_only["actors"] + cpu_only["policy_cores"] + cpu_only["trainer_cores"] == pytest.approx(100)
+
+
+def test_srl_scale_arithmetic():
+    bench = json.loads(json.dumps(BENCH))
+    bench["envs"]["quadrant"] = bench["envs"].pop("toy")
+    out = cm.srl_scale(bench, gpu_speedup=100, width_factor=1.0)
+    q, r = out["quadrant"], cm.Roles(bench, "quadrant")
+    assert q["env_steps_per_s"] == pytest.approx(960 / r.a_alone)
+    assert q["sample_bytes_per_env_step"] == 4 * (2 * 132 * 4 + 28) + 8
+    assert q["sample_GBps"] == pytest.approx(q["env_steps_per_s"] * q["sample_bytes_per_env_step"] / 1e9)
+    assert q["trainer_cpu_cores"] == pytest.approx(q["agent_steps_per_s"] * r.t / 4)
+    assert q["updates_per_s"] == pytest.approx(q["agent_steps_per_s"] / 655360)
+    assert out["full"]["env_steps_per_s"] == pytest.approx(960 * cm.FULL_STEPS_PER_CORE)
+    assert q["breaks_first"] in q["loads"]
