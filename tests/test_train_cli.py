@@ -108,3 +108,20 @@ def test_list_configs(subprocess_env):
     names = [line.split()[0] for line in out.stdout.strip().splitlines()]
     for name in ("cartpole", "brax_inverted_pendulum", "brax_ant", "gym_cartpole"):
         assert name in names
+
+
+def test_resume_on_another_device_count(finished_run, subprocess_env, tmp_path):
+    """A run checkpointed on 1 device continues on 4 (forced host devices): the learner comes back,
+    env steps continue, and the 4 replicas start from the checkpointed parameters."""
+    import shutil
+    run = tmp_path / "four"
+    shutil.copytree(finished_run, run)
+    env = dict(subprocess_env)
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4 --xla_cpu_multi_thread_eigen=false"
+    out = train(["--run-dir", str(run), "--resume", "--set", "total_env_steps=16384", "--quiet"], env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["devices"] == 4 and summary["env_steps"] == 16384
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["env_steps"] for r in rows] == [4096, 8192, 12288, 16384]
+    assert rows[-1]["policy_version"] == 16
