@@ -81,11 +81,7 @@ class Batched(Wrapper):
         self.num_envs = num_envs
 
     def reset(self, key):
-        return self.reset_each(jax.random.split(key, self.num_envs))
-
-    def reset_each(self, keys):
-        """Reset every env with its own key, `keys` [num_envs, ...]."""
-        return jax.vmap(self.env.reset)(keys)
+        return jax.vmap(self.env.reset)(jax.random.split(key, self.num_envs))
 
     def step(self, state, action):
         return jax.vmap(self.env.step)(state, action)
@@ -118,11 +114,8 @@ class AutoReset(Wrapper):
     def step(self, state, action):
         inner, key = state.inner
         stepped = self.env.step(state.replace(inner=inner), action)
-        # One split per step gives the next key and every env's reset key (a threefry call costs
-        # a loop of its own on a CPU, which counts at small batch sizes).
-        keys = jax.random.split(key, self.num_envs + 1)
-        key = keys[0]
-        fresh = self.env.reset_each(keys[1:])
+        key, sub = jax.random.split(key)
+        fresh = self.env.reset(sub)
         ended = jnp.logical_or(stepped.done, stepped.truncated)
         obs = _where(ended, fresh.obs, stepped.obs)
         new_inner = _where(ended, fresh.inner, stepped.inner)
