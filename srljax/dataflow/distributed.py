@@ -49,14 +49,29 @@ class _Plan:
         self.obs_space, self.action_space = probe.observation_space, probe.action_space
         agents = getattr(probe, "num_agents", None)
         probe.close()
-        if agents is not None or not hasattr(self.obs_space, "shape"):
-            raise UserError(f"{cfg.env.id}: distributed mode supports single-agent envs with array "
-                            "observations so far (multi-agent and dict observations are not wired yet)")
-        self.obs_shape = tuple(self.obs_space.shape)
-        self.samples = sample_layout(self.T, self.B, self.obs_shape, self.action_space)
-        self.replies = reply_layout(self.B, self.action_space)
+        from srljax.dataflow import multiagent as ma
+        self.agents, self.packer, self.recurrent = agents, None, None
+        if isinstance(self.obs_space, dict):       # entity observations: packed rows [B, A, D]
+            if agents is None:
+                raise UserError(f"{cfg.env.id}: dict observations are supported for multi-agent games only")
+            self.packer = ma.ObsPacker(self.obs_space)
+            self.obs_shape = (agents, self.packer.size)
+        elif agents is not None:
+            raise UserError(f"{cfg.env.id}: multi-agent games with array observations are not supported")
+        else:
+            self.obs_shape = tuple(self.obs_space.shape)
+        S = ma.recurrent_state_size(cfg, self.obs_space)
+        self.chunk_len = cfg.ppo.chunk_len or self.T
+        if S:
+            self.recurrent = ma.RequestCodec(self.packer, S)
+        self.episode_keys = ma.episode_keys(cfg.env.id)
+        self.samples = sample_layout(self.T, self.B, self.obs_shape, self.action_space, agents=agents,
+                                     chunks=self.T // self.chunk_len, state_size=S,
+                                     episode_width=len(self.episode_keys))
+        self.replies = reply_layout(self.B, self.action_space, agents, S)
+        self.request_shape = (agents, self.recurrent.width) if S else self.obs_shape
         n_sinks = len(self.layout.trainers)
-        self.steps_per_update = self.T * self.B * d.posts_per_update * n_sinks
+        self.steps_per_update = self.T * self.B * d.posts_per_update * n_sinks   # env steps
         self.num_updates = max(1, -(-cfg.total_env_steps // self.steps_per_update))
 
     def make_envs(self, actor_index: int):
@@ -65,15 +80,20 @@ class _Plan:
         envs, seeds = [], []
         for k in range(d.ring_size):
             seed = cfg.seed * 1_000_003 + (actor_index * d.ring_size + k) * self.B + self.resume_version * 7919
-            envs.append(make_env(cfg.env.id, num_envs=self.B, seed=seed, **dict(cfg.env.kwargs)))
+            env = make_env(cfg.env.id, num_envs=self.B, seed=seed, **dict(cfg.env.kwargs))
+            if self.packer is not None:
+                from srljax.dataflow.multiagent import PackedObsEnv
+                env = PackedObsEnv(env)
+            envs.append(env)
             seeds.append(seed)
         return envs, seeds
 
     def algorithm(self, grad_reduce=None):
         algo = self._algorithm(grad_reduce)
-        if getattr(algo.model, "recurrent", False):
-            raise UserError("distributed mode does not support recurrent networks yet (the actors and "
-                            "policy workers keep no recurrent state); use a feedforward network")
+        S = self.recurrent.S if self.recurrent is not None else 0
+        if getattr(algo.model, "state_size", 0) != S:
+            raise UserError(f"the network's recurrent state ({getattr(algo.model, 'state_size', 0)}) does not "
+                            f"match the dataflow's ({S}): recurrent networks are the entity network on dict observations")
         return algo
 
     def _algorithm(self, grad_reduce=None):
@@ -88,7 +108,7 @@ class _Plan:
 
     def codec(self, algo, init_state: bool = False):
         from srljax.dataflow.policy import ParamCodec, example_batch
-        return ParamCodec(algo, example_batch(self.samples), self.cfg.seed, init_state)
+        return ParamCodec(algo, example_batch(self.samples, self.packer), self.cfg.seed, init_state)
 
 
 # ------------------------------------------------------------------------------------- transports
@@ -174,7 +194,7 @@ def build_worker(plan: _Plan, role: Role, transport, *, logger=None, trainer_com
     """
     d, L, rank = plan.d, plan.layout, role.rank
     control = transport.control(rank)
-    replies_shape = (plan.B,) + plan.obs_shape
+    replies_shape = (plan.B,) + plan.request_shape
     if role.kind == "actor":
         envs, seeds = plan.make_envs(role.index)
         server = L.policy_of(rank)
@@ -183,14 +203,16 @@ def build_worker(plan: _Plan, role: Role, transport, *, logger=None, trainer_com
             algo = plan.algorithm()
             codec = plan.codec(algo)
             policy = InlinePolicy(algo, codec, transport.reader(rank, L.trainers[0], codec.size),
-                                  plan.replies, d.ring_size, replies_shape, plan.cfg.seed + 7919 * (rank + 1))
+                                  plan.replies, d.ring_size, replies_shape, plan.cfg.seed + 7919 * (rank + 1),
+                                  recurrent=plan.recurrent)
         else:
             policy = transport.client(rank, server, d.ring_size, replies_shape, plan.replies)
         poster = transport.poster(rank, L.sink_of(rank), plan.samples, d.ring_size + d.send_slots)
         fin_to = [L.sink_of(rank)] + ([server] if server is not None else [])
         from srljax.dataflow.guards import EnvGuard
         guard = EnvGuard(plan.cfg.env.id, plan.cfg.env.on_nonfinite, role.index, plan.B, seeds)
-        return ActorWorker(envs, seeds, policy, poster, control, plan.T, fin_to, guard=guard)
+        return ActorWorker(envs, seeds, policy, poster, control, plan.T, fin_to, guard=guard,
+                           recurrent=plan.recurrent, chunk_len=plan.chunk_len, episode_keys=plan.episode_keys)
     if role.kind == "policy":
         from srljax.dataflow.policy import PolicyWorker
         algo = plan.algorithm()
@@ -198,8 +220,8 @@ def build_worker(plan: _Plan, role: Role, transport, *, logger=None, trainer_com
         clients = L.clients_of(rank)
         server = transport.server(rank, clients, d.ring_size, replies_shape, plan.replies)
         reader = transport.reader(rank, L.trainers[0], codec.size)
-        return PolicyWorker(algo, codec, server, reader, control, clients, plan.B, d.ring_size, plan.obs_shape,
-                            plan.cfg.seed + 7919 * (rank + 1))
+        return PolicyWorker(algo, codec, server, reader, control, clients, plan.B, d.ring_size, plan.request_shape,
+                            plan.cfg.seed + 7919 * (rank + 1), recurrent=plan.recurrent)
     if role.kind == "buffer":
         consumer = transport.consumer(rank, plan.samples, 2 * len(L.sources_of(rank)) + 2)
         poster = transport.poster(rank, L.sink_of(rank), plan.samples, d.send_slots + 2)
@@ -223,7 +245,7 @@ def build_worker(plan: _Plan, role: Role, transport, *, logger=None, trainer_com
         logger=logger if lead else None, log_interval_s=d.log_interval_s, stop_at_return=d.stop_at_return,
         comm=trainer_comm, start_time=start, max_nonfinite_updates=plan.cfg.ppo.max_nonfinite_updates,
         checkpointer=checkpointer if lead else None, checkpoint_every_logs=plan.cfg.checkpoint_every_logs,
-        resume_meta=meta)
+        resume_meta=meta, packer=plan.packer, episode_keys=plan.episode_keys)
     trainer.start_publishing()
     return trainer
 

@@ -13,12 +13,14 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from srljax.dataflow.streams import META, InferenceServer, MessageLayout, ParamReader
-from srljax.dataflow.workers import LEARNER_FIELDS
+from srljax.dataflow.workers import learner_fields
 
 
-def example_batch(layout: MessageLayout) -> Dict[str, np.ndarray]:
-    """Zeros shaped like one posted sample (what `algo.init` needs to size its state)."""
-    return {name: np.zeros(*layout.spec[name]) for name in LEARNER_FIELDS}
+def example_batch(layout: MessageLayout, packer=None) -> Dict[str, np.ndarray]:
+    """Zeros shaped like one posted sample (what `algo.init` needs to size its state); packed
+    observations (`multiagent.ObsPacker`) as the dicts the learner reads."""
+    from srljax.dataflow.multiagent import learner_batch
+    return learner_batch({name: np.zeros(*layout.spec[name]) for name in learner_fields(layout)}, packer)
 
 
 class ParamCodec:
@@ -46,10 +48,20 @@ class ParamCodec:
         return np.asarray(self._flatten(state))
 
 
-def _jit_act(algo):
+def _jit_act(algo, recurrent=None):
+    """The jitted policy call on a request batch -> dict of reply fields. With `recurrent` (a
+    `multiagent.RequestCodec`), request rows [N, A, width] carry each agent's packed observation,
+    carry and episode-start flag, and the reply carries the next carry."""
     def act(params, obs, key, count):
-        action, logp, value = algo.act(params, obs, jax.random.fold_in(key, count))
-        return action, logp.astype(jnp.float32), value.astype(jnp.float32)
+        key = jax.random.fold_in(key, count)
+        if recurrent is None:
+            action, logp, value = algo.act(params, obs, key)
+            return {"action": action, "logp": logp.astype(jnp.float32), "value": value.astype(jnp.float32)}
+        N, A = obs.shape[:2]
+        o, state, first = recurrent.unpack(obs)
+        action, logp, value, state = algo.act_step(params, o, state, first, key)
+        return {"action": action.reshape((N, A) + action.shape[1:]), "logp": logp.reshape(N, A).astype(jnp.float32),
+                "value": value.reshape(N, A).astype(jnp.float32), "state": state.reshape(N, A, -1)}
     return jax.jit(act)
 
 
@@ -57,12 +69,13 @@ class PolicyWorker:
     """Answers many actors' requests with one jitted call per turn, padded to a fixed batch."""
 
     def __init__(self, algo, codec: ParamCodec, server: InferenceServer, reader: ParamReader, control,
-                 clients: Sequence[int], envs_per_request: int, slots: int, obs_shape: Sequence[int], seed: int):
+                 clients: Sequence[int], envs_per_request: int, slots: int, obs_shape: Sequence[int], seed: int,
+                 recurrent=None):
         self.codec, self.server, self.reader, self.control = codec, server, reader, control
         self.clients = set(clients)
         self.B = envs_per_request
         self.batch = np.zeros((len(clients) * slots * envs_per_request,) + tuple(obs_shape), np.float32)
-        self.act = _jit_act(algo)
+        self.act = _jit_act(algo, recurrent)
         self.key = jax.random.PRNGKey(seed)
         self.count = 0
         self.params: Any = None
@@ -89,11 +102,10 @@ class PolicyWorker:
             for j, req in enumerate(requests):
                 self.batch[j * B:(j + 1) * B] = req.obs
             self.count += 1
-            action, logp, value = jax.device_get(self.act(self.params, self.batch, self.key, self.count))
+            out = jax.device_get(self.act(self.params, self.batch, self.key, self.count))
             for j, req in enumerate(requests):
                 rows = slice(j * B, (j + 1) * B)
-                self.server.reply(req, {"action": action[rows], "logp": logp[rows], "value": value[rows]},
-                                  self.version)
+                self.server.reply(req, {k: v[rows] for k, v in out.items()}, self.version)
             self.calls += 1
             self.requests_served += len(requests)
             return True
@@ -111,13 +123,13 @@ class InlinePolicy:
     """The inference stream's client end, answered inside the actor (jax on the actor's CPU)."""
 
     def __init__(self, algo, codec: ParamCodec, reader: ParamReader, reply: MessageLayout, slots: int,
-                 obs_shape: Sequence[int], seed: int):
+                 obs_shape: Sequence[int], seed: int, recurrent=None):
         self.codec, self.reader = codec, reader
         self._obs = [np.zeros(tuple(obs_shape), np.float32) for _ in range(slots)]
         self._reply = [reply.views(reply.alloc()) for _ in range(slots)]
         self._ready = [False] * slots
         self._pending = [False] * slots
-        self.act = _jit_act(algo)
+        self.act = _jit_act(algo, recurrent)
         self.key = jax.random.PRNGKey(seed)
         self.count = 0
         self.params: Any = None
@@ -141,11 +153,10 @@ class InlinePolicy:
         if self.params is None:
             return              # answered by a later `response` call, once parameters arrive
         self.count += 1
-        action, logp, value = jax.device_get(self.act(self.params, self._obs[slot], self.key, self.count))
+        out = jax.device_get(self.act(self.params, self._obs[slot], self.key, self.count))
         views = self._reply[slot]
-        views["action"][...] = action
-        views["logp"][...] = logp
-        views["value"][...] = value
+        for k, v in out.items():
+            views[k][...] = v
         views[META][0] = self.version
         self._pending[slot], self._ready[slot] = False, True
 

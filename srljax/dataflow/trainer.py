@@ -22,7 +22,7 @@ from jax.flatten_util import ravel_pytree
 
 from srljax.dataflow.launch import wait_for
 from srljax.dataflow.streams import META, MessageLayout, SampleConsumer
-from srljax.dataflow.workers import LEARNER_FIELDS
+from srljax.dataflow.workers import learner_fields
 
 
 def mpi_grad_reduce(comm):
@@ -82,19 +82,23 @@ class TrainerWorker:
                  publisher=None, publish_every: int = 1, stop_ranks: Sequence[int] = (), logger=None,
                  log_interval_s: float = 1.0, stop_at_return: Optional[float] = None, comm=None,
                  start_time: Optional[float] = None, max_nonfinite_updates: int = 10, checkpointer=None,
-                 checkpoint_every_logs: int = 10, resume_meta: Optional[Dict[str, Any]] = None):
+                 checkpoint_every_logs: int = 10, resume_meta: Optional[Dict[str, Any]] = None, packer=None,
+                 episode_keys: Sequence[str] = ("return", "length")):
         self.state, self.codec, self.consumer, self.control = state, codec, consumer, control
         self.publisher, self.publish_every, self.stop_ranks = publisher, publish_every, list(stop_ranks)
         self.sources = set(sources)
         self.k_needed, self.max_staleness = posts_per_update, max_staleness
         self.total_env_steps, self.stop_at_return = total_env_steps, stop_at_return
         self.logger, self.log_interval_s, self.comm = logger, log_interval_s, comm
-        T, B = layout.spec["reward"][0]
+        B = layout.spec["terminated"][0][1]
         self.B = B
-        self.staging = {f: np.zeros((T, B * posts_per_update) + layout.spec[f][0][2:], layout.spec[f][1])
-                        for f in LEARNER_FIELDS}
+        self.fields = learner_fields(layout)
+        self.staging = {f: np.zeros((layout.spec[f][0][0], B * posts_per_update) + layout.spec[f][0][2:],
+                                    layout.spec[f][1]) for f in self.fields}
         self.k = 0
-        self.update = jax.jit(algo.update)
+        from srljax.dataflow.multiagent import StageStats, learner_batch
+        self.update = jax.jit(lambda state, batch: algo.update(state, learner_batch(batch, packer)))
+        self.stage = StageStats(episode_keys)
         self.version = 0
         self.start = time.perf_counter() if start_time is None else start_time
         # Counters: this trainer's own, and the totals over trainers (equal when there is one).
@@ -150,7 +154,7 @@ class TrainerWorker:
 
     def _take(self, sample) -> None:
         data = sample.data
-        steps = data["reward"].size
+        steps = data["terminated"].size        # env steps: [T, B] (rewards may be per agent)
         self.env_steps += steps
         self._pending_totals[0] += steps
         if "env_resets" in data:
@@ -158,6 +162,7 @@ class TrainerWorker:
         n_eps = int(data[META][2])
         if n_eps:
             returns = data["episodes"][:n_eps, 0].tolist()
+            self.stage.add(data["episodes"][:n_eps])
             self.interval_returns += returns
             self.last100.extend(returns)
             self._pending_totals[3] += n_eps
@@ -169,7 +174,7 @@ class TrainerWorker:
             return
         self.staleness.append(lag)
         cols = slice(self.k * self.B, (self.k + 1) * self.B)
-        for f in LEARNER_FIELDS:
+        for f in self.fields:
             self.staging[f][:, cols] = data[f]
         self.k += 1
 
@@ -239,7 +244,7 @@ class TrainerWorker:
                "staleness_max": int(np.max(self.staleness)) if self.staleness else None,
                "dropped_samples": self.dropped, "dropped_env_steps": self.dropped_steps,
                "skipped_steps_total": int(self.state.skipped), "nonfinite_env_resets": self.env_resets,
-               **self.last_metrics}
+               **self.last_metrics, **self.stage.flush()}
         self.interval_returns, self.staleness = [], []
         self.logger.log(row)
         self.logs += 1
@@ -255,6 +260,10 @@ class TrainerWorker:
                 "last100": [float(x) for x in self.last100]}
         self.checkpointer.save(self.version, {"learner": jax.device_get(self.state)}, meta=meta)
         self.saved_version = self.version
+        run_dir = getattr(self.logger, "run_dir", None)
+        if run_dir is not None:
+            from srljax.dataflow.multiagent import plot_stage_stats
+            plot_stage_stats(run_dir)          # stage_stats.png, for games that report stage statistics
 
     def _begin_stop(self) -> None:
         self.stopping = True

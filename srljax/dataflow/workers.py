@@ -20,6 +20,7 @@ from srljax.dataflow.streams import META, InferenceClient, MessageLayout, Sample
 from srljax.envs import spaces
 
 LEARNER_FIELDS = ("obs", "action", "reward", "terminated", "truncated", "logp", "final_obs")
+RECURRENT_FIELDS = ("first", "state")   # episode-start flags [T, B] and the carry at chunk starts
 EPISODES_PER_ENV = 4     # per rollout; more episodes than this per env are counted but not reported
 
 
@@ -30,26 +31,46 @@ def action_spec(action_space: spaces.Space) -> Tuple[Tuple[int, ...], Any]:
     return tuple(action_space.shape), np.int32
 
 
-def sample_layout(T: int, B: int, obs_shape: Sequence[int], action_space: spaces.Space) -> MessageLayout:
+def sample_layout(T: int, B: int, obs_shape: Sequence[int], action_space: spaces.Space, agents: Optional[int] = None,
+                  chunks: int = 0, state_size: int = 0, episode_width: int = 2) -> MessageLayout:
     """One posted sample: a [T, B] rollout of one env batch, plus the episodes it finished.
 
+    Multi-agent games (`agents`) add an agent axis to actions, rewards and log-probs (`obs_shape`
+    then starts with it too); recurrent policies (`state_size`) add `first` [T, B] and `state`
+    [chunks, B, agents, state_size], the carry at each chunk start. `episodes` rows hold
+    `episode_width` statistics (`multiagent.episode_keys`).
     `_meta` = (oldest policy version used, source rank, episodes reported, newest version used).
     """
     obs_shape = tuple(obs_shape)
     act_shape, act_dtype = action_spec(action_space)
     tb = (T, B)
-    return MessageLayout({
-        "obs": (tb + obs_shape, np.float32), "action": (tb + act_shape, act_dtype),
-        "reward": (tb, np.float32), "terminated": (tb, np.float32), "truncated": (tb, np.float32),
-        "logp": (tb, np.float32), "final_obs": (tb + obs_shape, np.float32),
-        "episodes": ((EPISODES_PER_ENV * B, 2), np.float32), "env_resets": ((1,), np.int32)})
+    tba = tb + ((agents,) if agents is not None else ())
+    spec = {
+        "obs": (tb + obs_shape, np.float32), "action": (tba + act_shape, act_dtype),
+        "reward": (tba, np.float32), "terminated": (tb, np.float32), "truncated": (tb, np.float32),
+        "logp": (tba, np.float32), "final_obs": (tb + obs_shape, np.float32),
+        "episodes": ((EPISODES_PER_ENV * B, episode_width), np.float32), "env_resets": ((1,), np.int32)}
+    if state_size:
+        spec["first"] = (tb, np.float32)
+        spec["state"] = ((chunks,) + tba[1:] + (state_size,), np.float32)
+    return MessageLayout(spec)
 
 
-def reply_layout(B: int, action_space: spaces.Space) -> MessageLayout:
-    """A policy worker's answer to one env batch: actions, their log-probs and value estimates."""
+def reply_layout(B: int, action_space: spaces.Space, agents: Optional[int] = None,
+                 state_size: int = 0) -> MessageLayout:
+    """A policy worker's answer to one env batch: actions, their log-probs and value estimates
+    (per agent for multi-agent games), and the next recurrent carry for recurrent policies."""
     act_shape, act_dtype = action_spec(action_space)
-    return MessageLayout({"action": ((B,) + act_shape, act_dtype), "logp": ((B,), np.float32),
-                          "value": ((B,), np.float32)})
+    ba = (B,) + ((agents,) if agents is not None else ())
+    spec = {"action": (ba + act_shape, act_dtype), "logp": (ba, np.float32), "value": (ba, np.float32)}
+    if state_size:
+        spec["state"] = (ba + (state_size,), np.float32)
+    return MessageLayout(spec)
+
+
+def learner_fields(layout: MessageLayout) -> Tuple[str, ...]:
+    """The fields of a sample the learner reads."""
+    return LEARNER_FIELDS + tuple(f for f in RECURRENT_FIELDS if f in layout.spec)
 
 
 @dataclasses.dataclass
@@ -63,6 +84,8 @@ class _RingSlot:
     v_max: int = -1
     waiting: bool = False            # a request is out and its reply not yet seen
     steps: int = 0                   # steps of this env batch so far
+    state: Optional[np.ndarray] = None   # recurrent policies: the carry per env and agent
+    first: Optional[np.ndarray] = None   # recurrent policies: which envs start an episode now
 
 
 class ActorWorker:
@@ -74,12 +97,20 @@ class ActorWorker:
     """
 
     def __init__(self, envs: Sequence[Any], seeds: Sequence[int], policy: InferenceClient, poster: SamplePoster,
-                 control, rollout_len: int, fin_to: Sequence[int], guard=None):
+                 control, rollout_len: int, fin_to: Sequence[int], guard=None, recurrent=None, chunk_len: int = 0,
+                 episode_keys: Sequence[str] = ("return", "length")):
         self.policy, self.poster, self.control = policy, poster, control
         self.T = rollout_len
         self.fin_to = list(fin_to)
         self.guard = guard               # dataflow.guards.EnvGuard: non-finite observations and rewards
+        self.recurrent = recurrent       # multiagent.RequestCodec: requests carry the carry and `first`
+        self.chunk_len = chunk_len or rollout_len
+        self.episode_keys = tuple(episode_keys)
         self.slots = [_RingSlot(env, np.asarray(env.reset(seed), np.float32)) for env, seed in zip(envs, seeds)]
+        if recurrent is not None:
+            for slot in self.slots:
+                slot.state = np.zeros(slot.obs.shape[:2] + (recurrent.S,), np.float32)
+                slot.first = np.ones(slot.obs.shape[0], np.float32)
         self.stopping = False
         self.done = False
         self.env_steps = 0
@@ -113,8 +144,15 @@ class ActorWorker:
         return progress
 
     def _request(self, k: int, slot: _RingSlot) -> None:
-        self.poster.views[slot.buf]["obs"][slot.t] = slot.obs
-        self.policy.obs(k)[...] = slot.obs
+        view, t = self.poster.views[slot.buf], slot.t
+        view["obs"][t] = slot.obs
+        if self.recurrent is None:
+            self.policy.obs(k)[...] = slot.obs
+        else:
+            view["first"][t] = slot.first
+            if t % self.chunk_len == 0:
+                view["state"][t // self.chunk_len] = slot.state
+            self.recurrent.pack(slot.obs, slot.state, slot.first, self.policy.obs(k))
         self.policy.request(k)
         slot.waiting = True
 
@@ -137,10 +175,13 @@ class ActorWorker:
         room = view["episodes"].shape[0]
         for ep in info["episodes"]:
             if slot.episodes < room:
-                view["episodes"][slot.episodes] = (ep["return"], ep["length"])
+                view["episodes"][slot.episodes] = [float(ep.get(k, 0.0)) for k in self.episode_keys]
                 slot.episodes += 1
             else:
                 self.episodes_unreported += 1
+        if self.recurrent is not None:
+            slot.state = np.array(reply["state"], np.float32)
+            slot.first = (np.asarray(terminated, bool) | np.asarray(truncated, bool)).astype(np.float32)
         slot.obs = np.asarray(obs, np.float32)
         slot.t += 1
         self.env_steps += len(reward)

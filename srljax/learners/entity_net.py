@@ -5,9 +5,9 @@ Policy (what an agent may see):
     lidar [30] --circular conv1d--> flatten --+
     self [11] ---------------------------------+--> self features s
     s                    --Dense--> self embedding            \
-    [agent_j, s]         --Dense_agents--> embeddings          \  masked residual self-attention
-    [box_j,   s]         --Dense_boxes --> embeddings           >  (keys masked by *_visible),
-    [ramp_j,  s]         --Dense_ramps --> embeddings          /   masked average pooling
+    [agent_j, self]      --Dense_agents--> embeddings          \  masked residual self-attention
+    [box_j,   self]      --Dense_boxes --> embeddings           >  (keys masked by *_visible),
+    [ramp_j,  self]      --Dense_ramps --> embeddings          /   masked average pooling
     [pooled, self embedding] --Dense(hidden)--> LSTM(hidden) --> five heads (x, y, turn, grab, lock)
 
 Value (omniscient critic): the same encoder with its own weights, entities masked by `*_exists`
@@ -75,7 +75,8 @@ class CircularConv(nn.Module):
 
 
 class EntityEncoder(nn.Module):
-    """Self features and per-type entity embeddings -> masked self-attention -> pooled features [..., hidden].
+    """Self features (own obs + lidar conv) and per-type embeddings of [entity, own obs] -> masked
+    self-attention -> pooled features [..., hidden].
 
     `mask` picks the entity masks: "visible" (policy) or "exists" (critic).
     """
@@ -102,7 +103,7 @@ class EntityEncoder(nn.Module):
                 continue
             n = ents.shape[-2]
             chex.assert_shape(obs[f"{kind}_{self.mask}"], lead + (n,))
-            x = jnp.concatenate([ents, jnp.broadcast_to(s[..., None, :], lead + (n, s.shape[-1]))], axis=-1)
+            x = jnp.concatenate([ents, jnp.broadcast_to(own[..., None, :], lead + (n, own.shape[-1]))], axis=-1)
             tokens.append(nn.relu(_dense(self.embed, name=f"embed_{kind}")(x)))
             masks.append(obs[f"{kind}_{self.mask}"].astype(s.dtype))
         x = jnp.concatenate(tokens, axis=-2)           # [..., E, embed]
