@@ -3,11 +3,13 @@
 `srljax.config` registers these beside its own presets. The defaults fit the shared 2-core machine
 (`mpirun -n 4`: 1 trainer, 1 policy worker, 2 actors); docs/hns_training.md gives the settings of
 SRL's cluster run. The network is the entity-attention policy of `srljax.learners.entity_net`
-(`network.hidden` = [entity embedding, dense/LSTM width]; the paper's is [128, 256]).
+(`network.hidden` = [entity embedding, dense/LSTM width]: [32, 64] here, the paper's [128, 256] on a
+cluster; on 2 cores the learner and inference cost as much CPU per env step as the simulator,
+see docs/hns_training.md).
 
-Per update: `env.num_envs` envs per actor x `ppo.rollout_len` steps x agents per game, cut into
-`ppo.chunk_len`-step chunks. Quadrant defaults: 2 actors x 16 games x 80 steps x 4 agents x
-`distributed.posts_per_update` / ring_size = 10,240 agent-steps = 1,024 chunks per update.
+Per update: `distributed.posts_per_update` samples, each `env.num_envs / ring_size` games x
+`ppo.rollout_len` steps x agents per game, cut into `ppo.chunk_len`-step chunks. Quadrant
+defaults: 2 posts x 8 games x 80 steps x 4 agents = 5,120 agent-steps = 512 chunks per update.
 
 This module imports nothing, so `srljax.config` stays free of jax.
 """
@@ -18,9 +20,9 @@ _COMMON = {
     "ppo.clip_eps": 0.2, "ppo.ent_coef": 0.01, "ppo.vf_coef": 0.5, "ppo.max_grad_norm": 5.0,
     "ppo.normalize_obs": True, "ppo.normalize_value": True, "ppo.normalize_adv": True,
     "ppo.chunk_len": 10, "ppo.epochs": 2, "ppo.minibatches": 4,
-    "network.hidden": [64, 128],
+    "network.hidden": [32, 64],
     "distributed.trainers": 1, "distributed.policy_workers": 1, "distributed.ring_size": 2,
-    "distributed.posts_per_update": 2, "distributed.max_staleness": 2,
+    "distributed.posts_per_update": 2, "distributed.max_staleness": 4,
     "distributed.log_interval_s": 10.0,
 }
 
