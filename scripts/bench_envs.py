@@ -14,7 +14,7 @@ CPU section (`cpu`): the MuJoCo hide-and-seek vector env with random actions (fu
 observations), next to MuJoCo physics alone on the very same models and layouts (`mj_step` with 15
 substeps and random controls, no rules, rays or observations), and their ratio.
 
-    python scripts/bench_envs.py                       # all sections, short budgets (~3 min on 2 cores)
+    python scripts/bench_envs.py                       # all sections, short budgets (~3 min on 2 idle cores)
     python scripts/bench_envs.py --sections jax --batch-sizes 1 4 16 64 256 1024 4096 16384 65536
     python scripts/bench_envs.py --quick               # a few seconds: smoke test
     python scripts/bench_envs.py --sections cpu --variants quadrant full --num-envs 16
@@ -188,15 +188,18 @@ class Runner:
         jax.block_until_ready(r)
         return r
 
-    def timed(self, min_time: float) -> float:
-        """Env steps per second over whole calls lasting at least `min_time` together."""
-        n, t0 = 0, time.perf_counter()
+    def timed(self, min_time: float):
+        """Env steps per second of wall time and per second of this process's CPU time, over whole
+        calls lasting at least `min_time` together. With one XLA thread, the CPU-time figure is
+        what an idle core gives, even while other processes share the machine."""
+        n, t0, c0 = 0, time.perf_counter(), time.process_time()
         while True:
             self.checksum += float(self.once())
             n += 1
             dt = time.perf_counter() - t0
             if dt >= min_time:
-                return n * self.steps * self.batch / dt
+                steps = n * self.steps * self.batch
+                return steps / dt, steps / max(time.process_time() - c0, 1e-9)
 
 
 def srljax_runner(name: str, batch: int, steps: int, policy: bool) -> Runner:
@@ -276,30 +279,45 @@ def steps_per_call(family: str, batch: int, args) -> int:
 
 
 def bench_jax(name: str, batch: int, actions: str, args) -> List[Dict]:
-    """srljax and plain runs of one env at one batch size, timed in alternating repeats."""
+    """srljax and plain runs of one env at one batch size, timed in alternating repeats.
+
+    `steps_per_s` is per second of wall time. On a CPU, `steps_per_cpu_s` is per second of this
+    process's CPU time: with one XLA thread (`--xla-threads 1`) it is what one idle core gives,
+    even on a machine shared with other processes, and the ratio is taken from it.
+    """
     family = name.split("/", 1)[0]
     policy = actions == "policy"
     steps = steps_per_call(family, batch, args)
     runners = {"srljax": srljax_runner(name, batch, steps, policy)}
     if not args.no_plain:
         runners["plain"] = PLAIN[family](name, batch, steps, policy)
-    rates: Dict[str, List[float]] = {k: [] for k in runners}
+    wall: Dict[str, List[float]] = {k: [] for k in runners}
+    cpu: Dict[str, List[float]] = {k: [] for k in runners}
     for _ in range(args.repeats):
         for impl, runner in runners.items():
-            rates[impl].append(runner.timed(args.min_time))
+            w, c = runner.timed(args.min_time)
+            wall[impl].append(w)
+            cpu[impl].append(c)
+    on_cpu = _jax().devices()[0].platform == "cpu"
+    basis = cpu if on_cpu else wall
     device = device_name()
     rows = []
     for impl, runner in runners.items():
         rows.append({"section": "jax", "env": name, "impl": impl, "actions": actions, "batch": batch,
                      "device": device, "scan_steps": steps, "repeats": args.repeats,
-                     "steps_per_s": float(np.median(rates[impl])), "best_steps_per_s": max(rates[impl]),
-                     "all_steps_per_s": rates[impl], "compile_s": runner.compile_s, "setup_s": runner.setup_s})
-    if "plain" in rates:
-        med = rows[0]["steps_per_s"] / rows[1]["steps_per_s"]
-        per_repeat = [a / b for a, b in zip(rates["srljax"], rates["plain"])]
+                     "steps_per_s": float(np.median(wall[impl])), "best_steps_per_s": max(wall[impl]),
+                     "all_steps_per_s": wall[impl],
+                     "steps_per_cpu_s": float(np.median(cpu[impl])) if on_cpu else None,
+                     "all_steps_per_cpu_s": cpu[impl] if on_cpu else None,
+                     "ratio_basis": "cpu_time" if on_cpu else "wall_time",
+                     "compile_s": runner.compile_s, "setup_s": runner.setup_s})
+    if "plain" in runners:
+        # Each repeat times srljax and plain back to back, so their ratio sees the same load from
+        # other processes; the median of those ratios is the figure reported.
+        per_repeat = [a / b for a, b in zip(basis["srljax"], basis["plain"])]
         for r in rows:
-            r["srljax_over_plain"] = med
-            r["srljax_over_plain_best"] = rows[0]["best_steps_per_s"] / rows[1]["best_steps_per_s"]
+            r["srljax_over_plain"] = float(np.median(per_repeat))
+            r["srljax_over_plain_best"] = max(basis["srljax"]) / max(basis["plain"])
             r["srljax_over_plain_repeats"] = per_repeat
     return rows
 
@@ -307,10 +325,12 @@ def bench_jax(name: str, batch: int, actions: str, args) -> List[Dict]:
 def jax_section(args) -> List[Dict]:
     jax = _jax()
     on_cpu = jax.devices()[0].platform == "cpu"
-    print(f"# JAX envs on {device_name()} (jax {jax.__version__}); steps/s median of {args.repeats} "
-          f"alternating repeats, compile excluded", flush=True)
-    print(f"{'env':<22} {'actions':<7} {'batch':>6} {'srljax/s':>12} {'plain/s':>12} {'ratio':>6} "
-          f"{'compile s':>9}", flush=True)
+    print(f"# JAX envs on {device_name()} (jax {jax.__version__}, XLA threads: {args.xla_threads or 'default'}); "
+          f"median of {args.repeats} alternating repeats, compile excluded; ratio srljax/plain: median of "
+          f"the repeats' ratios and ratio of the best, {'per CPU second' if on_cpu else 'wall time'}", flush=True)
+    cpu_cols = f" {'srljax/cpu-s':>12} {'plain/cpu-s':>12}" if on_cpu else ""
+    print(f"{'env':<22} {'actions':<7} {'batch':>6} {'srljax/s':>12} {'plain/s':>12}{cpu_cols} {'ratio':>6} "
+          f"{'best':>6} {'compile s':>9}", flush=True)
     rows = []
     for name in args.jax_envs:
         family = name.split("/", 1)[0]
@@ -327,11 +347,15 @@ def jax_section(args) -> List[Dict]:
 
 
 def print_jax_row(rows: List[Dict]) -> None:
-    r = rows[0]
-    plain = f"{rows[1]['steps_per_s']:>12,.0f}" if len(rows) > 1 else f"{'-':>12}"
-    ratio = f"{r['srljax_over_plain']:>6.2f}" if len(rows) > 1 else f"{'-':>6}"
-    print(f"{r['env']:<22} {r['actions']:<7} {r['batch']:>6} {r['steps_per_s']:>12,.0f} {plain} {ratio} "
-          f"{r['compile_s']:>9.1f}", flush=True)
+    def num(r, key):
+        return f"{r[key]:>12,.0f}" if r is not None and r.get(key) is not None else f"{'-':>12}"
+
+    r, p = rows[0], (rows[1] if len(rows) > 1 else None)
+    cpu_cols = f" {num(r, 'steps_per_cpu_s')} {num(p, 'steps_per_cpu_s')}" if r["steps_per_cpu_s"] else ""
+    ratio = (f"{r['srljax_over_plain']:>6.2f} {r['srljax_over_plain_best']:>6.2f}" if p is not None
+             else f"{'-':>6} {'-':>6}")
+    print(f"{r['env']:<22} {r['actions']:<7} {r['batch']:>6} {num(r, 'steps_per_s')} {num(p, 'steps_per_s')}"
+          f"{cpu_cols} {ratio} {r['compile_s']:>9.1f}", flush=True)
 
 
 # ------------------------------------------------------------------------------------ gymnasium
@@ -351,13 +375,14 @@ def bench_gym(env_id: str, num_envs: int, env_steps: int, seed: int = 0) -> Dict
         actions = rng.uniform(np.maximum(space.low, -1), np.minimum(space.high, 1),
                               size=(steps, num_envs) + tuple(space.shape)).astype(np.float32)
     env.step(actions[0])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for a in actions:
         env.step(a)
-    dt = time.perf_counter() - t0
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
     env.close()
-    return {"section": "gym", "env": f"gym/{env_id}", "num_envs": num_envs, "env_steps": steps * num_envs,
-            "env_steps_per_s": steps * num_envs / dt, "us_per_env_step": 1e6 * dt / (steps * num_envs)}
+    n = steps * num_envs
+    return {"section": "gym", "env": f"gym/{env_id}", "num_envs": num_envs, "env_steps": n,
+            "env_steps_per_s": n / dt, "env_steps_per_cpu_s": n / max(dc, 1e-9), "us_per_env_step": 1e6 * dt / n}
 
 
 def gym_section(args) -> List[Dict]:
@@ -368,7 +393,7 @@ def gym_section(args) -> List[Dict]:
             rows.append(bench_gym(env_id, n, args.gym_env_steps, args.seed))
             r = rows[-1]
             print(f"{r['env']:<22} envs {n:>5} {r['env_steps_per_s']:>12,.0f} steps/s "
-                  f"{r['us_per_env_step']:>7.1f} us/step", flush=True)
+                  f"{r['env_steps_per_cpu_s']:>12,.0f} per CPU-s {r['us_per_env_step']:>7.1f} us/step", flush=True)
     return rows
 
 
@@ -384,7 +409,8 @@ def plot(rows: List[Dict], path: str, title: str) -> None:
     lines: Dict[tuple, List] = {}
     for r in rows:
         if r["section"] == "jax":
-            lines.setdefault((r["env"], r["impl"], r["actions"]), []).append((r["batch"], r["steps_per_s"]))
+            rate = r.get("steps_per_cpu_s") or r["steps_per_s"]
+            lines.setdefault((r["env"], r["impl"], r["actions"]), []).append((r["batch"], rate))
     styles = {("srljax", "random"): "-", ("plain", "random"): "--", ("srljax", "policy"): ":",
               ("plain", "policy"): "-."}
     colors: Dict[str, str] = {}
@@ -395,12 +421,14 @@ def plot(rows: List[Dict], path: str, title: str) -> None:
                 marker="o" if impl == "srljax" else "x", markersize=4, label=f"{env} {impl} {actions}")
     for r in rows:
         if r["section"] in ("gym", "cpu"):
+            label = None if r["env"] in colors else f"{r['env']} (1 core)"
             color = colors.setdefault(r["env"], f"C{len(colors)}")
-            ax.plot([r["num_envs"]], [r["env_steps_per_s"]], "s", color=color, label=f"{r['env']} (1 core)")
+            rate = r.get("env_steps_per_cpu_s") or r["env_steps_per_s"]
+            ax.plot([r["num_envs"]], [rate], "s", color=color, label=label)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("batch size (envs stepped together)")
-    ax.set_ylabel("env steps / s")
+    ax.set_ylabel("env steps / s (on a CPU: per CPU-second)")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=6, ncol=2)
@@ -410,7 +438,7 @@ def plot(rows: List[Dict], path: str, title: str) -> None:
 
 
 BRAX_CPU_BATCHES = [256]
-DEFAULT_BATCHES = [1, 16, 256, 4096, 65536]
+DEFAULT_BATCHES = [1, 64, 4096, 65536]
 
 
 SECTIONS = {"jax": jax_section, "gym": gym_section, "cpu": cpu_section}
@@ -447,8 +475,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--actions", nargs="+", default=["random", "policy"], choices=["random", "policy"])
     g.add_argument("--brax-actions", nargs="+", default=None, choices=["random", "policy"],
                    help="actions for brax envs (default: random on a CPU, --actions elsewhere)")
-    g.add_argument("--repeats", type=int, default=3, help="alternating timed repeats of srljax and plain")
-    g.add_argument("--min-time", type=float, default=0.2, help="seconds timed per repeat (whole calls)")
+    g.add_argument("--repeats", type=int, default=5, help="alternating timed repeats of srljax and plain")
+    g.add_argument("--min-time", type=float, default=0.1, help="seconds timed per repeat (whole calls)")
     g.add_argument("--env-steps-per-call", type=int, default=2 ** 19, help="env steps per jitted call")
     g.add_argument("--brax-env-steps-per-call", type=int, default=2 ** 14)
     g.add_argument("--min-scan", type=int, default=8, help="fewest env steps per env in one call")
