@@ -1,17 +1,15 @@
-"""scripts/evaluate.py on a freshly initialised hide-and-seek checkpoint."""
+"""Hide-and-seek end to end: a tiny distributed-mode run (stage statistics), then scripts/evaluate.py
+on its checkpoint (two updates from initialisation)."""
 import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-import jax
 import pytest
 
 from srljax import config as C
 from srljax.checkpoint import Checkpointer
-from srljax.envs.hide_and_seek import make_vec_env
-from srljax.learners import make_algorithm
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "evaluate.py"
@@ -26,17 +24,27 @@ def _load_script():
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """A run directory as training writes it: config.json and one checkpoint of a fresh learner."""
+    """A run directory written by a real (tiny) distributed-mode training run, in one process:
+    actors with packed observations and recurrent carries, a policy worker, a trainer, 2 updates."""
     path = tmp_path_factory.mktemp("hns_run")
-    cfg = C.override(C.get("hns_quadrant"), {"network.hidden": [8, 8], "env.kwargs": {"horizon": 40}})
+    cfg = C.override(C.get("hns_quadrant"), {
+        "network.hidden": [8, 8], "env.kwargs": {"horizon": 20}, "env.num_envs": 4, "ppo.rollout_len": 20,
+        "ppo.minibatches": 2, "ppo.epochs": 1, "total_env_steps": 160, "distributed.log_interval_s": 0.01})
+    from srljax.dataflow.distributed import run_local
+    from srljax.runlog import RunLogger
     (path / "config.json").write_text(json.dumps(C.to_dict(cfg)))
-    ev = _load_script()
-    env = make_vec_env("quadrant", num_envs=1, seed=0)
-    algo = make_algorithm(cfg, env.observation_space, env.action_space)
-    state = jax.jit(algo.init)(jax.random.PRNGKey(0), ev.example_batch(env, algo.model.state_size, 10))
-    env.close()
-    Checkpointer(path).save(1, {"learner": state, "env_steps": 0})
+    logger = RunLogger(path, cfg.total_env_steps, quiet=True)
+    summary = run_local(cfg, logger, checkpointer=Checkpointer(path))
+    assert summary["updates"] == 2 and summary["env_steps"] == 160
     return path
+
+
+def test_training_writes_stage_statistics(run_dir):
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert {"stage/hider_seen_frac", "stage/max_box_move_prep", "hider_return", "seeker_return"} <= set(rows[-1])
+    eps = [r for r in rows if r["stage/hider_seen_frac"] is not None]
+    assert eps and all(0.0 <= r["stage/hider_seen_frac"] <= 1.0 for r in eps)
+    assert (run_dir / "stage_stats.png").stat().st_size > 1000
 
 
 def test_evaluate_plays_matchups_and_writes_a_gif(run_dir, tmp_path, capsys):
@@ -46,11 +54,11 @@ def test_evaluate_plays_matchups_and_writes_a_gif(run_dir, tmp_path, capsys):
                   "--out", str(tmp_path / "eval.json")])
     assert rc == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["checkpoint"].endswith("ckpt_0000000001.msgpack")
+    assert result["checkpoint"].endswith("ckpt_0000000002.msgpack")
     assert set(result["matchups"]) == {"self", "seekers", "hiders", "random"}
     for stats in result["matchups"].values():
         assert stats["episodes"] == 2
-        assert stats["length"] == 40
+        assert stats["length"] == 20
         assert 0.0 <= stats["hider_seen_frac"] <= 1.0
         # zero-sum outside penalties: a team's return is minus the other's
         assert stats["hider_return"] == pytest.approx(-stats["seeker_return"], abs=1e-6) or stats["hider_return"] < -5
