@@ -1,6 +1,6 @@
 """Named distributed-mode configs, as overrides of the default `srljax.config.Config`.
 
-`srljax.config` registers these beside its fused-mode presets (see docs/distributed_integration.md).
+`srljax.config` registers these beside its fused-mode presets.
 """
 
 DISTRIBUTED_PRESETS = {
