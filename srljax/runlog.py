@@ -80,6 +80,8 @@ class RunLogger:
         ret = row.get("episode_return")
         ret_s = "n/a" if ret is None else f"{ret:.1f}"
         if self._bar is not None:
+            if row["env_steps"] > self._bar.total:   # the last update may overshoot the budget a little
+                self._bar.total = row["env_steps"]
             self._bar.update(max(0, row["env_steps"] - self._bar.n))
             self._bar.set_postfix_str(f"return {ret_s}  {row.get('steps_per_s', 0):,.0f} steps/s")
         elif not self.quiet:
