@@ -62,6 +62,10 @@ class _Plan:
             self.obs_shape = tuple(self.obs_space.shape)
         S = ma.recurrent_state_size(cfg, self.obs_space)
         self.chunk_len = cfg.ppo.chunk_len or self.T
+        chunks = (self.T // self.chunk_len) * self.B * d.posts_per_update * (agents or 1)
+        if S and chunks % cfg.ppo.minibatches:
+            raise UserError(f"{chunks} chunks per update (rollout_len / chunk_len x envs per post x posts_per_update "
+                            f"x agents) do not split into ppo.minibatches ({cfg.ppo.minibatches})")
         if S:
             self.recurrent = ma.RequestCodec(self.packer, S)
         self.episode_keys = ma.episode_keys(cfg.env.id)
