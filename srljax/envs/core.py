@@ -87,6 +87,24 @@ class Batched(Wrapper):
         return jax.vmap(self.env.step)(state, action)
 
 
+def episode_ended(done: jax.Array, truncated: jax.Array) -> jax.Array:
+    """`done | truncated`, computed once per step on a CPU.
+
+    XLA's CPU fusion copies an elementwise flag into every fusion that reads it, and with it the
+    env's end test: Acrobot's takes two cosines of the new angles, recomputed in each of
+    `AutoReset`'s selects (one per state leaf) and in `EpisodeStats`' updates (57 cosines in the
+    compiled step against 37 for plain gymnax). A dot is never fused into its elementwise
+    consumers, so the flag is computed once here and read from memory (38 cosines; Acrobot at
+    4,096 envs went from about 0.8x to 0.94-0.98x of plain gymnax). Other backends (not measured)
+    keep the plain `or`.
+    The sum of two 0/1 values is exact in any float type.
+    """
+    if jax.default_backend() != "cpu":
+        return jnp.logical_or(done, truncated)
+    flags = jnp.stack([done, truncated], axis=-1).astype(jnp.float32)
+    return jnp.dot(flags, jnp.ones((2,), jnp.float32)) > 0.5
+
+
 def _where(mask, a, b):
     """Select per env between two pytrees whose leaves have a leading env axis."""
     def sel(x, y):
@@ -116,7 +134,7 @@ class AutoReset(Wrapper):
         stepped = self.env.step(state.replace(inner=inner), action)
         key, sub = jax.random.split(key)
         fresh = self.env.reset(sub)
-        ended = jnp.logical_or(stepped.done, stepped.truncated)
+        ended = episode_ended(stepped.done, stepped.truncated)
         obs = _where(ended, fresh.obs, stepped.obs)
         new_inner = _where(ended, fresh.inner, stepped.inner)
         return stepped.replace(obs=obs, final_obs=stepped.obs, inner=(new_inner, key))
@@ -140,7 +158,7 @@ class EpisodeStats(Wrapper):
         stepped = self.env.step(state.replace(inner=inner), action)
         ret = ret + stepped.reward
         length = length + 1.0
-        ended = jnp.logical_or(stepped.done, stepped.truncated).astype(jnp.float32)
+        ended = episode_ended(stepped.done, stepped.truncated).astype(jnp.float32)
         metrics = self._metrics(ret * ended, length * ended, ended)
         keep = 1.0 - ended
         return stepped.replace(inner=(stepped.inner, (ret * keep, length * keep)), metrics=metrics)
