@@ -338,7 +338,7 @@ class Learner:
         finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-        metrics = {**metrics, "loss": loss, "grad_norm": optax.global_norm(grads),
+        metrics = {**metrics, "loss": loss, "grad_norm": optax.tree.norm(grads),
                    "grads_finite": finite.astype(jnp.float32)}
         return (params, opt_state), metrics
 
