@@ -8,7 +8,7 @@ by `pmean`. A run is a sequence of `chunk(n)` calls, each `n` updates inside one
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -180,8 +180,7 @@ class FusedTrainer:
         return jax.tree.map(lambda x: np.asarray(x[0]), fs.learner)
 
 
-def train(cfg, logger=None, loss: Optional[Callable] = None, checkpointer=None, resume_from: Optional[dict] = None,
-          log_fn: Optional[Callable[[Dict[str, Any]], None]] = None):
+def train(cfg, logger=None, loss: Optional[Callable] = None, checkpointer=None, resume_from: Optional[dict] = None):
     """Run a fused-mode experiment to `cfg.total_env_steps`; returns (trainer, final state, summary).
 
     `resume_from` is a checkpoint's state dict: the run continues from its update count.
@@ -194,7 +193,8 @@ def train(cfg, logger=None, loss: Optional[Callable] = None, checkpointer=None, 
     per_log = max(1, cfg.log_every_env_steps // per_update)
     done_updates = int(np.asarray(fs.learner.updates)[0])
     compile_s = 0.0
-    train_s = 0.0
+    train_s = 0.0        # time and env steps of every call after the first (which compiles)
+    timed_steps = 0
     logs = 0
     while done_updates < total_updates:
         n = min(per_log, total_updates - done_updates)
@@ -203,10 +203,10 @@ def train(cfg, logger=None, loss: Optional[Callable] = None, checkpointer=None, 
         jax.block_until_ready(fs.env_steps)
         dt = time.perf_counter() - t
         if logs == 0:
-            # The first call compiles; time one more identical-size call's worth as an estimate.
             compile_s = dt
         else:
             train_s += dt
+            timed_steps += m["updates"] * per_update
         done_updates += m["updates"]
         logs += 1
         env_steps = int(np.asarray(fs.env_steps)[0])
@@ -215,8 +215,6 @@ def train(cfg, logger=None, loss: Optional[Callable] = None, checkpointer=None, 
                "policy_version": done_updates, **{k: v for k, v in m.items() if k != "episode_return"}}
         if logger is not None:
             logger.log(row)
-        if log_fn is not None:
-            log_fn(row)
         skips = int(np.asarray(fs.learner.consecutive_skips)[0])
         if skips >= trainer.max_skips:
             raise NonFiniteError(f"stopped at update {done_updates}: {skips} consecutive gradient steps had "
@@ -226,7 +224,6 @@ def train(cfg, logger=None, loss: Optional[Callable] = None, checkpointer=None, 
             checkpointer.save(done_updates, fs, meta={"env_steps": env_steps})
     env_steps = int(np.asarray(fs.env_steps)[0])
     wall = time.perf_counter() - t0
-    timed_steps = env_steps - (per_log * per_update if logs > 1 else 0)
     summary = {"env_steps": env_steps, "wall_s": wall,
                "steps_per_s": (timed_steps / train_s) if train_s > 0 else env_steps / wall,
                "steps_per_s_overall": env_steps / wall, "compile_s": compile_s,
