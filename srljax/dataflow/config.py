@@ -37,6 +37,10 @@ class DistributedConfig:
     """V-trace: clip of the trace-cutting weights (c bar)."""
     send_slots: int = 2
     """Sample buffers per actor in flight or being filled, beyond the ring (backpressure bound)."""
+    actor_nice: int = 0
+    """Niceness actor ranks give themselves (0-19). Where ranks outnumber cores, a positive value
+    lets trainers and policy workers run as soon as they have work, and actors use what is left:
+    samples simulated while the trainer is starved would only be dropped as stale."""
     publish_every: int = 1
     """Trainer publishes parameters every this many updates."""
     log_interval_s: float = 1.0
@@ -53,6 +57,8 @@ class DistributedConfig:
         for name in ("policy_workers", "buffers", "max_staleness", "actors"):
             if getattr(self, name) < 0:
                 raise UserError(f"distributed.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.actor_nice <= 19:
+            raise UserError(f"distributed.actor_nice must be in 0..19, got {self.actor_nice}")
         if self.vtrace_rho_clip <= 0 or self.vtrace_c_clip <= 0:
             raise UserError("distributed.vtrace_rho_clip and distributed.vtrace_c_clip must be > 0")
         if self.log_interval_s <= 0:

@@ -397,6 +397,10 @@ def _record_ranks(comm, role: Role, logger) -> None:
 
 def _run_rank(plan: _Plan, role: Role, comm, trainer_comm, logger, start, checkpointer=None, resume=None):
     from srljax.dataflow import mpi_streams
+    if role.kind in ("trainer", "policy") or (role.kind == "actor" and plan.cfg.distributed.inline_inference):
+        launch.start_jax_on_one_core()
+    if role.kind == "actor" and plan.cfg.distributed.actor_nice:
+        os.nice(plan.cfg.distributed.actor_nice)
     mpi_streams.check_same(comm, plan.samples.signature(), "the sample message layout")
     transport = _MpiTransport(comm)
     lead = comm.rank == 0

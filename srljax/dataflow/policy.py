@@ -51,7 +51,9 @@ class ParamCodec:
 def _jit_act(algo, recurrent=None):
     """The jitted policy call on a request batch -> dict of reply fields. With `recurrent` (a
     `multiagent.RequestCodec`), request rows [N, A, width] carry each agent's packed observation,
-    carry and episode-start flag, and the reply carries the next carry."""
+    carry and episode-start flag, and the reply carries the next carry. A recurrent policy's step
+    skips the critic (the reply's value is 0): the learner recomputes values when it prepares a
+    batch, and on a CPU the critic would cost as much again as the policy."""
     def act(params, obs, key, count):
         key = jax.random.fold_in(key, count)
         if recurrent is None:
@@ -59,14 +61,25 @@ def _jit_act(algo, recurrent=None):
             return {"action": action, "logp": logp.astype(jnp.float32), "value": value.astype(jnp.float32)}
         N, A = obs.shape[:2]
         o, state, first = recurrent.unpack(obs)
-        action, logp, value, state = algo.act_step(params, o, state, first, key)
+        action, logp, value, state = algo.act_step(params, o, state, first, key, value=False)
         return {"action": action.reshape((N, A) + action.shape[1:]), "logp": logp.reshape(N, A).astype(jnp.float32),
                 "value": value.reshape(N, A).astype(jnp.float32), "state": state.reshape(N, A, -1)}
     return jax.jit(act)
 
 
+def batch_buckets(most: int):
+    """Request counts a policy worker compiles its call for: powers of two below `most`, and `most`."""
+    sizes, n = [], 1
+    while n < most:
+        sizes.append(n)
+        n *= 2
+    return tuple(sizes) + (most,)
+
+
 class PolicyWorker:
-    """Answers many actors' requests with one jitted call per turn, padded to a fixed batch."""
+    """Answers many actors' requests with one jitted call per turn. The call is compiled for a few
+    request counts (`batch_buckets`: 1, 2, 4, ... and every client's every slot) and the waiting
+    requests are padded to the next of them, so one waiting request does not pay for all."""
 
     def __init__(self, algo, codec: ParamCodec, server: InferenceServer, reader: ParamReader, control,
                  clients: Sequence[int], envs_per_request: int, slots: int, obs_shape: Sequence[int], seed: int,
@@ -75,6 +88,7 @@ class PolicyWorker:
         self.clients = set(clients)
         self.B = envs_per_request
         self.batch = np.zeros((len(clients) * slots * envs_per_request,) + tuple(obs_shape), np.float32)
+        self.buckets = batch_buckets(len(clients) * slots)
         self.act = _jit_act(algo, recurrent)
         self.key = jax.random.PRNGKey(seed)
         self.count = 0
@@ -85,8 +99,10 @@ class PolicyWorker:
         self.requests_served = 0
 
     def warmup(self) -> None:
-        """Compile the act call before the first request arrives (needs the first parameters)."""
-        jax.block_until_ready(self.act(self.codec.unflatten(jnp.zeros(self.codec.size)), self.batch, self.key, 0))
+        """Compile the act call for every bucket before the first request arrives."""
+        params = self.codec.unflatten(jnp.zeros(self.codec.size))
+        for n in self.buckets:
+            jax.block_until_ready(self.act(params, self.batch[:n * self.B], self.key, 0))
 
     def poll(self) -> bool:
         progress = False
@@ -102,7 +118,8 @@ class PolicyWorker:
             for j, req in enumerate(requests):
                 self.batch[j * B:(j + 1) * B] = req.obs
             self.count += 1
-            out = jax.device_get(self.act(self.params, self.batch, self.key, self.count))
+            n = next(b for b in self.buckets if b >= len(requests))
+            out = jax.device_get(self.act(self.params, self.batch[:n * B], self.key, self.count))
             for j, req in enumerate(requests):
                 rows = slice(j * B, (j + 1) * B)
                 self.server.reply(req, {k: v[rows] for k, v in out.items()}, self.version)

@@ -19,17 +19,17 @@ _COMMON = {
     "ppo.gamma": 0.998, "ppo.gae_lambda": 0.95, "ppo.lr": 3e-4, "ppo.anneal_lr": False,
     "ppo.clip_eps": 0.2, "ppo.ent_coef": 0.01, "ppo.vf_coef": 0.5, "ppo.max_grad_norm": 5.0,
     "ppo.normalize_obs": True, "ppo.normalize_value": True, "ppo.normalize_adv": True,
-    "ppo.chunk_len": 10, "ppo.epochs": 2, "ppo.minibatches": 4,
-    "network.hidden": [32, 64],
+    "ppo.chunk_len": 10, "ppo.epochs": 1, "ppo.minibatches": 4,
+    "network.hidden": [16, 64],
     "distributed.trainers": 1, "distributed.policy_workers": 1, "distributed.ring_size": 2,
-    "distributed.posts_per_update": 2, "distributed.max_staleness": 4,
+    "distributed.posts_per_update": 2, "distributed.max_staleness": 4, "distributed.actor_nice": 5,
     "distributed.log_interval_s": 10.0,
 }
 
 HNS_PRESETS = {
     "hns_quadrant": (
         "Hide-and-seek quadrant game (2 v 2), entity-attention LSTM PPO: mpirun -n 4 on 2 cores",
-        {**_COMMON, "env.id": "hns/quadrant", "env.num_envs": 16, "ppo.rollout_len": 80,
+        {**_COMMON, "env.id": "hns/quadrant", "env.num_envs": 32, "ppo.rollout_len": 40,
          "total_env_steps": 20_000_000, "log_every_env_steps": 50_000},
     ),
     "hns_full": (

@@ -117,11 +117,18 @@ class RecurrentModel(Model):
         one = jax.tree.map(lambda x: x[None], obs)
         return self.network.init(key, one, jnp.ones((1, n), jnp.float32), self.initial_state(n))
 
-    def step(self, params, obs, state, first):
-        """One step of N columns: obs leaves [N, ...], state [N, S], first [N] -> (out, value, state)."""
+    def step(self, params, obs, state, first, value: bool = True):
+        """One step of N columns: obs leaves [N, ...], state [N, S], first [N] -> (out, value, state).
+
+        With `value=False` the critic is not evaluated (value is None): acting needs only the
+        policy, and the learner recomputes values when it prepares a batch."""
         one = jax.tree.map(lambda x: x[None], obs)
-        out, value, state = self.network.apply(params, one, first[None].astype(jnp.float32), state)
-        return out[0], self._value_out(value[0]), state
+        first = first[None].astype(jnp.float32)
+        if not value:
+            out, state = self.network.apply(params, one, first, state, method="policy")
+            return out[0], None, state
+        out, v, state = self.network.apply(params, one, first, state)
+        return out[0], self._value_out(v[0]), state
 
     def forward(self, params, batch):
         """Over chunks: batch["state"] [1, N, S] is the carry before step 0 of each column."""
@@ -130,8 +137,12 @@ class RecurrentModel(Model):
         return out, self._value_out(value)
 
     def values(self, params, batch):
-        value = lambda obs: self._value_out(self.network.apply(params, obs, method="value"))  # noqa: E731
-        return value(batch["obs"]), value(batch["final_obs"])
+        # One critic pass after the other (lax.map), not both in one program: on a CPU the fused
+        # pair ran 1.5x slower than two passes, its intermediates no longer fitting in cache.
+        both = jax.tree.map(lambda a, b: jnp.stack([a, b]), batch["obs"], batch["final_obs"])
+        value = jax.lax.map(lambda obs: self.network.apply(params, obs, method="value"), both)
+        value = self._value_out(value)
+        return value[0], value[1]
 
     def apply(self, params, obs):
         raise TypeError("a recurrent model has no stateless apply: use step(params, obs, state, first)")
@@ -233,11 +244,13 @@ class Learner:
         action = self.model.dist.sample(out, key)
         return action, self.model.dist.log_prob(out, action), value
 
-    def act_step(self, policy: PolicyParams, obs, state, first, key):
+    def act_step(self, policy: PolicyParams, obs, state, first, key, value: bool = True):
         """A recurrent model's step: obs leaves [N, ...], state [N, S], first [N] (1: an episode
-        starts here, the carry is reset) -> (action, logp, value, state)."""
+        starts here, the carry is reset) -> (action, logp, value, state). `value=False` skips the
+        critic (value is then zeros: `update` recomputes values from the batch's observations)."""
         model = self._valued(policy.value_norm)
-        out, value, state = model.step(policy.params, self._norm(policy.obs_norm, obs), state, first)
+        out, v, state = model.step(policy.params, self._norm(policy.obs_norm, obs), state, first, value=value)
+        value = jnp.zeros(state.shape[:1], jnp.float32) if v is None else v
         action = self.model.dist.sample(out, key)
         return action, self.model.dist.log_prob(out, action), value, state
 
