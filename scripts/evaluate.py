@@ -26,6 +26,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import time  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Dict, List, Optional  # noqa: E402
@@ -83,7 +84,7 @@ def make_act(algo, greedy: bool):
 
     def act(policy, obs, state, first, key):
         if not greedy:
-            action, _, _, state = algo.act_step(policy, obs, state, first, key)
+            action, _, _, state = algo.act_step(policy, obs, state, first, key, value=False)
             return action, state
         out, _, state = algo.model.step(policy.params, algo._norm(policy.obs_norm, obs), state, first)
         return algo.model.dist.mode(out), state
@@ -124,7 +125,8 @@ def play(cfg, algo, policy, act, matchup: str, episodes: int, num_envs: int, see
     obs = env.reset(seed)
     first = np.ones((num_envs, env.num_agents), bool)
     done: List[dict] = []
-    unstable = 0
+    unstable = steps = 0
+    sim_s = 0.0
     if recording:
         frames.append(snapshot(env, 0))
     while len(done) < episodes:
@@ -132,7 +134,10 @@ def play(cfg, algo, policy, act, matchup: str, episodes: int, num_envs: int, see
         if player is not None:
             trained = {"self": env.agent_exists, "seekers": ~env.hider, "hiders": env.hider}[matchup]
             actions = np.where(trained[..., None], player(obs, first), actions)
+        t0 = time.thread_time()
         obs, _, terminated, truncated, info = env.step(actions)
+        sim_s += time.thread_time() - t0
+        steps += num_envs
         ended = terminated | truncated
         first = np.repeat(ended[:, None], env.num_agents, axis=1)
         for ep in info["episodes"]:
@@ -150,7 +155,9 @@ def play(cfg, algo, policy, act, matchup: str, episodes: int, num_envs: int, see
         write_gif(frames, gif)
     env.close()
     out = {k: float(np.mean([ep[k] for ep in done])) for k in STATS if k in done[0]}
-    out.update(episodes=len(done), unstable_episodes=unstable)
+    # The simulator's own cost under this matchup's behaviour (CPU time inside env.step): trained
+    # agents move boxes and collide more than random ones, and the physics costs more per step.
+    out.update(episodes=len(done), unstable_episodes=unstable, sim_steps_per_cpu_s=steps / max(sim_s, 1e-9))
     return out
 
 

@@ -22,7 +22,7 @@ depend on the order of entities; a masked-out entity has exactly zero attention 
 pooling weight, so its features cannot change the output.
 
 Sizes: `embed` (entity embedding and attention width) and `hidden` (dense layer and LSTM). The paper
-used 128 / 256 with 4 heads; the 2-core defaults in the presets are 64 / 128.
+used 128 / 256 with 4 heads; the 2-core presets use 16 / 64.
 
 Inputs are the per-agent observation dict of `srljax.envs.hide_and_seek` with any leading axes;
 `__call__` is time-major: obs leaves [T, N, ...], first [T, N], state [N, 2 * hidden].

@@ -3,13 +3,15 @@
 `srljax.config` registers these beside its own presets. The defaults fit the shared 2-core machine
 (`mpirun -n 4`: 1 trainer, 1 policy worker, 2 actors); docs/hns_training.md gives the settings of
 SRL's cluster run. The network is the entity-attention policy of `srljax.learners.entity_net`
-(`network.hidden` = [entity embedding, dense/LSTM width]: [32, 64] here, the paper's [128, 256] on a
-cluster; on 2 cores the learner and inference cost as much CPU per env step as the simulator,
-see docs/hns_training.md).
+(`network.hidden` = [entity embedding, dense/LSTM width]: [16, 64] here, the paper's [128, 256] on
+a cluster). On 2 cores the trainer and the policy worker share the CPU with the simulators, so the
+quadrant defaults are sized for the simulators to stay busy (docs/hns_training.md, "Throughput"):
+one epoch, 32 games per actor in two batches of 16 (64 agent rows per inference call), 40-step
+rollouts, and actors at niceness 5 so the trainer never waits for a core.
 
 Per update: `distributed.posts_per_update` samples, each `env.num_envs / ring_size` games x
 `ppo.rollout_len` steps x agents per game, cut into `ppo.chunk_len`-step chunks. Quadrant
-defaults: 2 posts x 8 games x 80 steps x 4 agents = 5,120 agent-steps = 512 chunks per update.
+defaults: 2 posts x 16 games x 40 steps x 4 agents = 5,120 agent-steps = 512 chunks per update.
 
 This module imports nothing, so `srljax.config` stays free of jax.
 """

@@ -273,6 +273,10 @@ class Learner:
         """
         s = self.settings
         batch, env_ids = merge_agents(batch, env_ids)
+        if isinstance(batch["obs"], dict) and "agent_exists" in batch["obs"]:
+            # Games with a varying number of agents (hide-and-seek's full game) fill absent agent
+            # slots with zeros: a per-sample weight keeps them out of the loss and its statistics.
+            batch = {**batch, "weight": batch["obs"]["agent_exists"].astype(jnp.float32)}
         obs_norm = state.obs_norm
         if obs_norm is not None:
             obs_norm = jax.tree.map(lambda st, x: st if st is None else normalizer.update(st, x, self.axis_name),
@@ -328,9 +332,14 @@ class Learner:
 
         return epoch
 
-    def _standardize(self, x):
-        """(x - mean) / std over the minibatch, the statistics taken over every device's share."""
-        mean, sq = jnp.mean(x), jnp.mean(x * x)
+    def _standardize(self, x, weight=None):
+        """(x - mean) / std over the minibatch (the samples with weight 1, when weighted), the
+        statistics taken over every device's share."""
+        if weight is None:
+            mean, sq = jnp.mean(x), jnp.mean(x * x)
+        else:
+            n = jnp.maximum(jnp.sum(weight), 1.0)
+            mean, sq = jnp.sum(x * weight) / n, jnp.sum(x * x * weight) / n
         if self.axis_name is not None:
             mean, sq = jax.lax.pmean((mean, sq), self.axis_name)
         return (x - mean) / jnp.sqrt(jnp.maximum(sq - mean * mean, 0.0) + 1e-8)
@@ -339,7 +348,7 @@ class Learner:
         params, opt_state = carry
         mb, key = xs
         if self.settings.normalize_adv and "advantage" in mb:
-            mb = {**mb, "advantage": self._standardize(mb["advantage"])}
+            mb = {**mb, "advantage": self._standardize(mb["advantage"], mb.get("weight"))}
         grad_fn = jax.value_and_grad(lambda p: self.loss(self.model, p, mb, key), has_aux=True)
         (loss, metrics), grads = grad_fn(params)
         if self.axis_name is not None:

@@ -10,24 +10,33 @@ from srljax.learners.learner import Learner, LearnerSettings, Model, RecurrentMo
 from srljax.learners.networks import ActorCritic
 
 
+def weighted_mean(weight):
+    """The mean over a minibatch, or, with per-sample `weight` (the learner's `weight` field: 0 for
+    absent agent slots), the mean over the samples that count."""
+    if weight is None:
+        return jnp.mean
+    return lambda x: jnp.sum(x * weight) / jnp.maximum(jnp.sum(weight), 1.0)
+
+
 def ppo_loss(clip_eps: float = 0.2, vf_coef: float = 0.5, ent_coef: float = 0.01, clip_value: bool = True):
     """The PPO-clip loss over a minibatch with `advantage`, `target`, `value` (old) and `logp` (behaviour)."""
 
     def loss(model: Model, params, mb, key):
+        mean = weighted_mean(mb.get("weight"))
         out, value = model.forward(params, mb)
         logp = model.dist.log_prob(out, mb["action"])
         ratio = jnp.exp(logp - mb["logp"])
         adv = mb["advantage"]
-        pg_loss = -jnp.mean(jnp.minimum(ratio * adv, jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * adv))
+        pg_loss = -mean(jnp.minimum(ratio * adv, jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * adv))
         v_err = jnp.square(value - mb["target"])
         if clip_value:
             v_clipped = mb["value"] + jnp.clip(value - mb["value"], -clip_eps, clip_eps)
             v_err = jnp.maximum(v_err, jnp.square(v_clipped - mb["target"]))
-        v_loss = 0.5 * jnp.mean(v_err)
-        entropy = jnp.mean(model.dist.entropy(out))
+        v_loss = 0.5 * mean(v_err)
+        entropy = mean(model.dist.entropy(out))
         total = pg_loss + vf_coef * v_loss - ent_coef * entropy
-        approx_kl = jnp.mean((ratio - 1.0) - (logp - mb["logp"]))
-        clip_frac = jnp.mean((jnp.abs(ratio - 1.0) > clip_eps).astype(jnp.float32))
+        approx_kl = mean((ratio - 1.0) - (logp - mb["logp"]))
+        clip_frac = mean((jnp.abs(ratio - 1.0) > clip_eps).astype(jnp.float32))
         return total, {"policy_loss": pg_loss, "value_loss": v_loss, "entropy": entropy,
                        "approx_kl": approx_kl, "clip_frac": clip_frac}
 

@@ -35,7 +35,21 @@ def test_inline_inference_reads_parameters_in_every_actor():
     (DistributedConfig(policy_workers=1, inline_inference=True), 4, "policy_workers=0"),
     (DistributedConfig(algorithm="a3c"), 4, "algorithm"),
     (DistributedConfig(trainers=2, buffers=1, policy_workers=1), 6, "every trainer needs a buffer"),
+    (DistributedConfig(actor_nice=20), 4, "actor_nice must be in 0..19"),
+    (DistributedConfig(actor_nice=-1), 4, "actor_nice must be in 0..19"),
 ])
 def test_bad_layouts_are_user_errors(cfg, n, words):
     with pytest.raises(UserError, match=words):
         make_layout(cfg, n)
+
+
+def test_policy_worker_batch_buckets():
+    """A policy worker compiles its call for 1, 2, 4, ... requests and for all of its clients' slots."""
+    from srljax.dataflow.policy import batch_buckets
+    assert batch_buckets(1) == (1,)
+    assert batch_buckets(4) == (1, 2, 4)
+    assert batch_buckets(6) == (1, 2, 4, 6)
+    for most in range(1, 40):
+        b = batch_buckets(most)
+        assert b[-1] == most and list(b) == sorted(set(b))
+        assert all(next(x for x in b if x >= n) < 2 * n for n in range(1, most + 1))   # padding < 2x

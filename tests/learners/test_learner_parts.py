@@ -84,3 +84,39 @@ def test_normalizer_merges_batches_like_one_pass():
     np.testing.assert_allclose(s.mean, both.mean(0), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(s.std, both.std(0), rtol=1e-4)
     assert float(s.count) == 120
+
+
+def test_ppo_loss_leaves_out_absent_agent_slots():
+    """Weight 0 (an absent agent slot of the full hide-and-seek game) removes a sample from every
+    term of the PPO loss: the weighted loss equals the loss over the present samples alone."""
+    import dataclasses
+    from srljax.learners.ppo import ppo_loss
+
+    @dataclasses.dataclass(frozen=True)
+    class Fixed:                      # a "model" whose forward pass is its parameters
+        dist: object
+
+        def forward(self, params, mb):
+            return params["logits"], params["value"]
+
+    rng = np.random.default_rng(0)
+    T, N = 5, 6
+    present = np.array([1, 1, 0, 1, 0, 1], np.float32)
+    mb = {"action": rng.integers(0, 3, (T, N)), "logp": rng.normal(size=(T, N)) - 1.0,
+          "advantage": rng.normal(size=(T, N)), "target": rng.normal(size=(T, N)), "value": rng.normal(size=(T, N)),
+          "weight": np.broadcast_to(present, (T, N))}
+    params = {"logits": rng.normal(size=(T, N, 3)), "value": rng.normal(size=(T, N))}
+    mb = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32) if x.dtype.kind == "f" else jnp.asarray(x), mb)
+    params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
+    model = Fixed(distributions.Categorical(3))
+    loss = ppo_loss(0.2, 0.5, 0.01)
+    keep = np.flatnonzero(present)
+    sub = lambda x: x[:, keep]                                            # noqa: E731
+    weighted, wm = loss(model, params, mb, None)
+    alone, am = loss(model, jax.tree.map(sub, params), {k: sub(v) for k, v in mb.items() if k != "weight"}, None)
+    np.testing.assert_allclose(weighted, alone, rtol=1e-5)
+    for k in am:
+        np.testing.assert_allclose(wm[k], am[k], rtol=1e-5, atol=1e-7)
+    # and the absent samples' data cannot change it
+    garbage = {**mb, "advantage": mb["advantage"].at[:, 2].set(1e3), "target": mb["target"].at[:, 4].set(-1e3)}
+    np.testing.assert_allclose(loss(model, params, garbage, None)[0], weighted, rtol=1e-5)

@@ -162,6 +162,14 @@ def test_recurrent_update_equals_direct_computation(problem):
     head = model.network.apply(new_state.params, obs0, method="value")
     np.testing.assert_allclose(v, head * vn.std + vn.mean, rtol=1e-4, atol=1e-5)
     assert s.shape == (B * A, model.state_size)
+    # acting without the critic (what policy workers do): same actions, log-probs and carry
+    a1, lp1, v1, s1 = jax.jit(learner.act_step)(pol, obs0, s, jnp.zeros(B * A), jax.random.PRNGKey(2))
+    a0, lp0, v0, s0 = jax.jit(lambda *xs: learner.act_step(*xs, value=False))(pol, obs0, s, jnp.zeros(B * A),
+                                                                            jax.random.PRNGKey(2))
+    np.testing.assert_array_equal(a0, a1)
+    np.testing.assert_allclose(lp0, lp1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(s0, s1, rtol=1e-5, atol=1e-6)
+    assert v0.shape == v1.shape and not np.any(v0)
 
 
 def test_packed_observations_and_requests_round_trip():
