@@ -14,6 +14,9 @@ For gymnasium CartPole (`gym/CartPole-v1`, the `gym_cartpole` preset) and hide-a
     requests/s and env steps/s at each batch;
   - trainer: the jitted update on one update's batch (`posts_per_update` messages): samples
     (env steps)/s and bytes/s it can ingest;
+- concurrency: the actor alone in 1 process and in as many processes as the machine has cores, at
+  once: how much busy cores slow each other (`efficiency`; a VM's vCPUs or SMT siblings share a
+  core's execution units, so two busy "cores" do less than twice the work of one);
 - message latency and bandwidth: `mpirun -n 2` ping-pong over shared memory and, where network
   namespaces can be made (`srljax.dataflow.netns`), over TCP on a veth between two "hosts";
 - scaling: `mpirun -n N+1`, N actor ranks (the real `ActorWorker`, random actions) posting over the
@@ -251,6 +254,37 @@ def bench_actor(name: str, seconds: float) -> dict:
     return {"env_steps_per_cpu_s": steps / cpu, "env_steps_per_s": steps / wall, "cpu_s": cpu, "wall_s": wall,
             "sample_bytes_per_env_step": per_step, "bytes_per_s": per_step * steps / wall,
             "sample_message_bytes": samples.nbytes, "envs_per_actor": RING * e["B"]}
+
+
+def actor_loop(name: str, seconds: float) -> None:
+    """One process of the concurrency probe: the actor alone (as `bench_actor`), its rate as JSON."""
+    fig = bench_actor(name, seconds)
+    print(json.dumps({"env_steps_per_s": fig["env_steps_per_s"], "env_steps_per_cpu_s": fig["env_steps_per_cpu_s"]}),
+          flush=True)
+
+
+def concurrency(name: str, seconds: float, processes: int) -> dict:
+    """How much one more busy process slows the others: the actor alone in 1 process, then in
+    `processes` at once. `efficiency` = rate(P) / (P x rate(1)); 1.0 where cores are independent,
+    lower where they share execution units, caches or memory bandwidth (SMT siblings, a VM's
+    vCPUs). The capacity model scales a job's cores by it."""
+    rows = []
+    for n in sorted({1, processes}):
+        cmd = [sys.executable, __file__, "--mpi-worker", "actor_loop", "--envs", name, "--seconds", str(seconds)]
+        with LoadProbe() as probe:
+            procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                     for _ in range(n)]
+            outs = [pr.communicate(timeout=120 + 4 * seconds) for pr in procs]
+        for pr, (out, err) in zip(procs, outs):
+            if pr.returncode != 0:
+                raise RuntimeError(f"actor_loop failed ({pr.returncode}):\n{err[-2000:]}")
+        rates = [json.loads(out.strip().splitlines()[-1])["env_steps_per_s"] for out, _ in outs]
+        rows.append({"processes": n, "env_steps_per_s": sum(rates), "per_process": rates,
+                     "others_cores": probe.others_cores})
+    one = rows[0]["env_steps_per_s"]
+    eff = rows[-1]["env_steps_per_s"] / (rows[-1]["processes"] * one)
+    print(f"  {name}: {processes} processes at once run at {eff:.2f} of {processes} x one", file=sys.stderr)
+    return {"rows": rows, "processes": rows[-1]["processes"], "efficiency": eff}
 
 
 def _algorithm(name: str):
@@ -535,7 +569,8 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=8.0, help="measuring time per scaling point")
     p.add_argument("--role-seconds", type=float, default=3.0, help="time per role benchmark")
     p.add_argument("--train-steps", type=int, default=150000, help="env steps of each CartPole training run")
-    p.add_argument("--skip", default="", help="comma list of parts to skip: roles,latency,sampling,train")
+    p.add_argument("--skip", default="", help="comma list of parts to skip: roles,latency,sampling,train "
+                                               "(roles includes the concurrency probe)")
     p.add_argument("--out", default="runs/bench_scaling.json")
     p.add_argument("--plot", default=None, help="PNG path (default: --out with .png)")
     p.add_argument("--mpi-worker", default=None, help=argparse.SUPPRESS)
@@ -544,6 +579,9 @@ def main() -> int:
     launch.configure_process()
     if args.mpi_worker == "pingpong":
         mpi_pingpong()
+        return 0
+    if args.mpi_worker == "actor_loop":
+        actor_loop(args.envs, args.seconds)
         return 0
     if args.mpi_worker == "sampling":
         mpi_sampling(args.envs, args.seconds, warmup=2.0)
@@ -578,6 +616,8 @@ def main() -> int:
                     except Exception as exc:  # noqa: BLE001 - record and go on with the rest
                         r[role] = {"error": f"{type(exc).__name__}: {exc}"}
             r["roles_others_cores"] = probe.others_cores
+            if cores > 1:
+                r["concurrency"] = concurrency(name, args.role_seconds * ENVS[name].get("window", 1.0), cores)
         r["scaling"] = []
         if "sampling" not in skip:
             r["scaling"] += scaling(name, counts, args.seconds)

@@ -10,9 +10,11 @@ actor `a` (simulation, plus one copy of its sample bytes into the stream), polic
 sample and copying it into the update batch). A job whose ranks get `c` cores between them (the
 machine's cores less what other jobs used meanwhile) runs at
 
-    X = min( min(N, c) / a,  P / (p(k) + h),  T / (t + i),  c / (a + p(k) + h + t + i) )
+    X = s(c) x min( min(N, c) / a,  P / (p(k) + h),  T / (t + i),  c / (a + p(k) + h + t + i) )
 
-with N actors, P policy workers, T trainers (sampling runs: one ingesting rank, cost i, no policy
+where s(c) is how fast each busy core works when c are busy at once, relative to one alone
+(measured by bench_scaling's concurrency probe: 1 at one core, its `efficiency` with every core
+busy, linear between), with N actors, P policy workers, T trainers (sampling runs: one ingesting rank, cost i, no policy
 or trainer): each stage's own limit (a rank is at most one core busy), and the shared CPU. `h` is
 the cost of the waits around one inference round (the policy worker and the actor each re-test
 for 200 us before sleeping, `launch.Backoff`), per env step: 2 x 200 us / B. The smallest term
@@ -59,6 +61,17 @@ class Roles:
         self.handoff = 2 * SPIN_S / self.B
         self.t = 1.0 / r["trainer"]["env_steps_per_cpu_s"] if "env_steps_per_cpu_s" in r.get("trainer", {}) else None
         self.policy_rows = sorted(r.get("policy", {}).get("batches", []), key=lambda x: x["requests_per_call"])
+        conc = r.get("concurrency") or {}
+        self.conc_procs, self.conc_eff = conc.get("processes", 1), conc.get("efficiency", 1.0)
+
+    def speed(self, cores: float) -> float:
+        """Work per busy core when `cores` cores are busy at once, relative to one alone: 1 at one
+        core, the measured concurrency efficiency at the probe's process count, linear between
+        (a job that used 1.3 of 2 cores had both busy about 30% of the time)."""
+        if cores <= 1 or self.conc_procs <= 1:
+            return 1.0
+        w = min((cores - 1) / (self.conc_procs - 1), 1.0)
+        return 1.0 - w * (1.0 - self.conc_eff)
 
     def p(self, k: float) -> Optional[float]:
         """Policy CPU s per env step when a call answers k requests (log-linear between measured k)."""
@@ -103,10 +116,14 @@ def predict(roles: Roles, mode: str, actors: int, cores: float, policy_workers: 
                   "trainer": (trainers, roles.t + roles.i)}
     # A work-conserving scheduler: any load with every rank at most one core busy and the ranks
     # together within the cores is served (ranks waiting on others leave their share to them).
-    limits = {name: min(n, cores) / cost for name, (n, cost) in stages.items()}
-    limits["cpu"] = cores / sum(cost for _, cost in stages.values())
+    # Per-step costs are measured with one core busy; with several busy at once each does less
+    # (`Roles.speed`, the machine's measured concurrency efficiency).
+    speed = roles.speed(cores)
+    limits = {name: min(n, cores) * speed / cost for name, (n, cost) in stages.items()}
+    limits["cpu"] = cores * speed / sum(cost for _, cost in stages.values())
     bottleneck = min(limits, key=limits.get)
     return {"env_steps_per_s": limits[bottleneck], "bottleneck": bottleneck, "ranks": ranks, "cores": cores,
+            "speed": speed,
             **{f"limit_{k}": v for k, v in limits.items()}}
 
 

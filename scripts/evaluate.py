@@ -161,6 +161,65 @@ def play(cfg, algo, policy, act, matchup: str, episodes: int, num_envs: int, see
     return out
 
 
+def cfg_nvec(cfg) -> np.ndarray:
+    from srljax.envs.registry import make as make_env
+    env = make_env(cfg.env.id, num_envs=1, seed=0, **dict(cfg.env.kwargs))
+    nvec = np.array(env.action_space.nvec)
+    env.close()
+    return nvec
+
+
+def record_actions(cfg, algo, policy, act, num_envs: int, steps: int, seed: int) -> np.ndarray:
+    """The checkpoint's own actions in self-play for `steps` steps of `num_envs` games: [steps, E, A, 5]."""
+    from srljax.envs.registry import make as make_env
+
+    env = make_env(cfg.env.id, num_envs=num_envs, seed=seed, **dict(cfg.env.kwargs))
+    player = Player(act, algo, policy, num_envs * env.num_agents, seed)
+    obs = env.reset(seed)
+    first = np.ones((num_envs, env.num_agents), bool)
+    out = np.zeros((steps, num_envs, env.num_agents, len(env.action_space.nvec)), np.int8)
+    for t in range(steps):
+        out[t] = player(obs, first)
+        obs, _, terminated, truncated, _ = env.step(out[t])
+        first = np.repeat((terminated | truncated)[:, None], env.num_agents, axis=1)
+    env.close()
+    return out
+
+
+def _replay(env_id: str, kwargs: dict, seed: int, actions: np.ndarray, barrier, results) -> None:
+    """One simulator process: reset with `seed` and step through `actions` (no policy, no learning)."""
+    from srljax.dataflow.launch import THREAD_ENV
+    for k, v in THREAD_ENV.items():
+        os.environ.setdefault(k, v)
+    from srljax.envs.registry import make as make_env
+
+    env = make_env(env_id, num_envs=actions.shape[1], seed=seed, **kwargs)
+    env.reset(seed)
+    barrier.wait()
+    t0 = time.perf_counter()
+    for a in actions:
+        env.step(a)
+    results.put(actions.shape[0] * actions.shape[1] / (time.perf_counter() - t0))
+    env.close()
+
+
+def simulator_alone(cfg, actions: np.ndarray, processes: int, seed: int) -> float:
+    """Env steps/s of `processes` simulator processes at once, each replaying `actions` from the
+    same start (the dynamics are deterministic, so each replays the recorded games exactly)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(processes), ctx.Queue()
+    procs = [ctx.Process(target=_replay, args=(cfg.env.id, dict(cfg.env.kwargs), seed, actions, barrier, results))
+             for _ in range(processes)]
+    for pr in procs:
+        pr.start()
+    rates = [results.get(timeout=600) for _ in procs]
+    for pr in procs:
+        pr.join()
+    return float(sum(rates))
+
+
 def latest_checkpoint(run_dir: Path) -> Path:
     from srljax.checkpoint import Checkpointer
     found = Checkpointer(run_dir).latest()
@@ -181,6 +240,11 @@ def main(argv=None) -> int:
     p.add_argument("--greedy", action="store_true", help="most likely actions instead of sampling")
     p.add_argument("--gif", help="write a GIF of env 0's first episode of the first matchup played")
     p.add_argument("--horizon", type=int, help="episode length override (short checks)")
+    p.add_argument("--sim-alone", type=int, metavar="P", default=0,
+                   help="also time the simulator alone in P processes at once (no policy, no learning), "
+                        "replaying this checkpoint's own self-play actions and uniformly random ones: the "
+                        "yardstick for a training run's throughput on the same cores")
+    p.add_argument("--sim-steps", type=int, default=800, help="steps per process for --sim-alone")
     p.add_argument("--out", help="also write the JSON here")
     args = p.parse_args(argv)
     try:
@@ -195,6 +259,8 @@ def main(argv=None) -> int:
             raise UserError(f"evaluate.py plays hide-and-seek; this run's env is {cfg.env.id!r}")
         if args.episodes < 1 or args.num_envs < 1:
             raise UserError("--episodes and --num-envs must be >= 1")
+        if args.sim_alone < 0 or args.sim_steps < 1:
+            raise UserError("--sim-alone must be >= 0 and --sim-steps >= 1")
         ckpt = None if args.fresh else (Path(args.checkpoint) if args.checkpoint else latest_checkpoint(run_dir))
         from srljax.envs.registry import make as make_env
         probe = make_env(cfg.env.id, num_envs=1, seed=0, **dict(cfg.env.kwargs))
@@ -216,6 +282,15 @@ def main(argv=None) -> int:
         base = got["random"]["hider_seen_frac"]
         result["learning_check"] = {"seekers_gain": got["seekers"]["hider_seen_frac"] - base,
                                     "hiders_gain": base - got["hiders"]["hider_seen_frac"], "required": 0.15}
+    if args.sim_alone:
+        E = cfg.env.num_envs // cfg.distributed.ring_size      # the games an actor steps at once
+        trained = record_actions(cfg, algo, policy, act, E, args.sim_steps, args.seed)
+        rng = np.random.default_rng(args.seed)
+        random = rng.integers(0, cfg_nvec(cfg), size=trained.shape).astype(np.int8)
+        result["simulator_alone"] = {
+            "processes": args.sim_alone, "games_per_process": E, "steps_per_process": args.sim_steps,
+            "env_steps_per_s_trained_actions": simulator_alone(cfg, trained, args.sim_alone, args.seed),
+            "env_steps_per_s_random_actions": simulator_alone(cfg, random, args.sim_alone, args.seed)}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

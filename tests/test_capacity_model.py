@@ -88,3 +88,18 @@ def test_srl_scale_arithmetic():
     assert q["updates_per_s"] == pytest.approx(q["agent_steps_per_s"] / 655360)
     assert out["full"]["env_steps_per_s"] == pytest.approx(960 * cm.FULL_STEPS_PER_CORE)
     assert q["breaks_first"] in q["loads"]
+
+
+def test_busy_cores_slow_each_other_by_the_measured_concurrency_efficiency():
+    """With the concurrency probe's result (4 processes at once did 0.6 of 4 x one), every stage's
+    limit is scaled by the speed of a busy core: 1 at one core, 0.6 at four, linear between."""
+    bench = json.loads(json.dumps(BENCH))
+    bench["envs"]["toy"]["concurrency"] = {"processes": 4, "efficiency": 0.6}
+    r, plain = cm.Roles(bench, "toy"), cm.Roles(BENCH, "toy")
+    assert r.speed(1) == 1.0 and r.speed(0.5) == 1.0 and plain.speed(4) == 1.0
+    assert r.speed(4) == pytest.approx(0.6) and r.speed(8) == pytest.approx(0.6)
+    assert r.speed(2.5) == pytest.approx(0.8)
+    for mode, n, cores in (("sampling", 1, 1), ("sampling", 3, 4), ("sampling", 7, 2.5), ("train", 40, 4)):
+        got, base = cm.predict(r, mode, n, cores), cm.predict(plain, mode, n, cores)
+        assert got["env_steps_per_s"] == pytest.approx(base["env_steps_per_s"] * r.speed(cores))
+        assert got["bottleneck"] == base["bottleneck"]

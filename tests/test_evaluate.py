@@ -72,3 +72,32 @@ def test_bad_run_dir_is_one_line_and_exit_2(tmp_path, subprocess_env):
                           capture_output=True, text=True, env=subprocess_env, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "no config.json" in proc.stderr
+
+
+def test_simulator_alone_replays_the_checkpoints_games(run_dir, capsys):
+    """--sim-alone: the checkpoint's self-play actions are recorded, and replaying them with no
+    policy from the same start is deterministic (two replays agree step for step: the yardstick
+    times the recorded games, not new ones), and the replays are timed."""
+    ev = _load_script()
+    cfg = C.from_dict(json.loads((run_dir / "config.json").read_text()))
+    from srljax.envs.registry import make as make_env
+    probe = make_env(cfg.env.id, num_envs=1, seed=0, **dict(cfg.env.kwargs))
+    algo, policy = ev.load_policy(cfg, probe, None)
+    act = ev.make_act(algo, greedy=False)
+    actions = ev.record_actions(cfg, algo, policy, act, 2, 12, seed=3)
+    assert actions.shape == (12, 2, probe.num_agents, 5) and actions.any()
+    runs = []
+    for _ in range(2):
+        env = make_env(cfg.env.id, num_envs=2, seed=3, **dict(cfg.env.kwargs))
+        env.reset(3)
+        for a in actions:
+            obs = env.step(a)[0]
+        runs.append(obs)
+    for k in runs[0]:
+        assert (runs[0][k] == runs[1][k]).all(), k
+    rc = ev.main(["--run-dir", str(run_dir), "--episodes", "1", "--num-envs", "2", "--matchup", "random",
+                  "--sim-alone", "1", "--sim-steps", "4"])
+    assert rc == 0
+    sim = json.loads(capsys.readouterr().out)["simulator_alone"]
+    assert sim["processes"] == 1 and sim["games_per_process"] == cfg.env.num_envs // cfg.distributed.ring_size
+    assert sim["env_steps_per_s_trained_actions"] > 0 and sim["env_steps_per_s_random_actions"] > 0

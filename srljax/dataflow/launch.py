@@ -48,8 +48,8 @@ def start_jax_on_one_core() -> None:
     `XLA_FLAGS` cannot shrink it: independent parts of a program (the policy and the critic of the
     hide-and-seek network) then run on pool threads at once, and ranks sharing the cores pay for
     it (measured: 1.3x the CPU time for the same update). Pinning the process to one core while
-    the backend starts gives a pool of one; the affinity is restored right after, so the OS still
-    places the rank on any core. Does nothing once jax's backend has started, or without affinity
+    the backend starts gives a pool of one; the affinity of every thread is restored right after,
+    so the OS still places the rank's threads on any core. Does nothing once jax's backend has started, or without affinity
     support.
     """
     if not hasattr(os, "sched_getaffinity"):
@@ -63,7 +63,14 @@ def start_jax_on_one_core() -> None:
         os.sched_setaffinity(0, {min(allowed)})
         jax.devices()
     finally:
-        os.sched_setaffinity(0, allowed)
+        # Every thread started meanwhile (XLA's compute thread, the runtime's helpers) inherited the
+        # one-core mask: give each of them, and this thread, every allowed core again.
+        tasks = os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else []
+        for tid in [0] + [int(t) for t in tasks]:
+            try:
+                os.sched_setaffinity(tid, allowed)
+            except OSError:
+                pass                 # a thread that has ended since
 
 
 def enable_compile_cache() -> None:
