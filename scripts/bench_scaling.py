@@ -46,7 +46,7 @@ import numpy as np  # noqa: E402
 
 ENVS = {   # env id, preset, rollout length T, envs per ring slot B (ring of 2)
     "cartpole": {"id": "gym/CartPole-v1", "preset": "gym_cartpole", "T": 32, "B": 32},
-    "quadrant": {"id": "hns/quadrant", "preset": "hns_quadrant", "T": 80, "B": 8, "window": 2.5},
+    "quadrant": {"id": "hns/quadrant", "preset": "hns_quadrant", "T": 40, "B": 16, "window": 2.5},
 }
 RING = 2
 POSTS_PER_UPDATE = 2

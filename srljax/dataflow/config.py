@@ -37,6 +37,11 @@ class DistributedConfig:
     """V-trace: clip of the trace-cutting weights (c bar)."""
     send_slots: int = 2
     """Sample buffers per actor in flight or being filled, beyond the ring (backpressure bound)."""
+    random_opponents: float = 0.0
+    """Two-team games (hide-and-seek): the fraction of episodes in which one team, drawn at random,
+    plays uniformly random actions instead of the policy; those agents' steps are not learned from.
+    Self-play alone can fit each team to the other's habits only; random opponents keep the
+    policy good against behaviour it has not co-evolved with."""
     actor_nice: int = 0
     """Niceness actor ranks give themselves (0-19). Where ranks outnumber cores, a positive value
     lets trainers and policy workers run as soon as they have work, and actors use what is left:
@@ -57,6 +62,8 @@ class DistributedConfig:
         for name in ("policy_workers", "buffers", "max_staleness", "actors"):
             if getattr(self, name) < 0:
                 raise UserError(f"distributed.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.random_opponents <= 1.0:
+            raise UserError(f"distributed.random_opponents must be in [0, 1], got {self.random_opponents}")
         if not 0 <= self.actor_nice <= 19:
             raise UserError(f"distributed.actor_nice must be in 0..19, got {self.actor_nice}")
         if self.vtrace_rho_clip <= 0 or self.vtrace_c_clip <= 0:

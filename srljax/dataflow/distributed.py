@@ -216,7 +216,8 @@ def build_worker(plan: _Plan, role: Role, transport, *, logger=None, trainer_com
         from srljax.dataflow.guards import EnvGuard
         guard = EnvGuard(plan.cfg.env.id, plan.cfg.env.on_nonfinite, role.index, plan.B, seeds)
         return ActorWorker(envs, seeds, policy, poster, control, plan.T, fin_to, guard=guard,
-                           recurrent=plan.recurrent, chunk_len=plan.chunk_len, episode_keys=plan.episode_keys)
+                           recurrent=plan.recurrent, chunk_len=plan.chunk_len, episode_keys=plan.episode_keys,
+                           random_opponents=d.random_opponents)
     if role.kind == "policy":
         from srljax.dataflow.policy import PolicyWorker
         algo = plan.algorithm()

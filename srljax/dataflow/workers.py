@@ -18,10 +18,21 @@ import numpy as np
 
 from srljax.dataflow.streams import META, InferenceClient, MessageLayout, SampleConsumer, SamplePoster
 from srljax.envs import spaces
+from srljax.errors import UserError
 
 LEARNER_FIELDS = ("obs", "action", "reward", "terminated", "truncated", "logp", "final_obs")
 RECURRENT_FIELDS = ("first", "state")   # episode-start flags [T, B] and the carry at chunk starts
 EPISODES_PER_ENV = 4     # per rollout; more episodes than this per env are counted but not reported
+
+
+def team_mask(env) -> Optional[np.ndarray]:
+    """[E, A] True for the hiders of a two-team game's current episodes (through wrappers), else None."""
+    while env is not None:
+        hider = getattr(env, "hider", None)
+        if hider is not None:
+            return np.asarray(hider, bool)
+        env = getattr(env, "env", None)
+    return None
 
 
 def action_spec(action_space: spaces.Space) -> Tuple[Tuple[int, ...], Any]:
@@ -53,6 +64,8 @@ def sample_layout(T: int, B: int, obs_shape: Sequence[int], action_space: spaces
     if state_size:
         spec["first"] = (tb, np.float32)
         spec["state"] = ((chunks,) + tba[1:] + (state_size,), np.float32)
+    if agents is not None:
+        spec["learn"] = (tba, np.float32)     # 0 for agents a scripted opponent played (not learned from)
     return MessageLayout(spec)
 
 
@@ -70,7 +83,7 @@ def reply_layout(B: int, action_space: spaces.Space, agents: Optional[int] = Non
 
 def learner_fields(layout: MessageLayout) -> Tuple[str, ...]:
     """The fields of a sample the learner reads."""
-    return LEARNER_FIELDS + tuple(f for f in RECURRENT_FIELDS if f in layout.spec)
+    return LEARNER_FIELDS + tuple(f for f in RECURRENT_FIELDS + ("learn",) if f in layout.spec)
 
 
 @dataclasses.dataclass
@@ -86,6 +99,7 @@ class _RingSlot:
     steps: int = 0                   # steps of this env batch so far
     state: Optional[np.ndarray] = None   # recurrent policies: the carry per env and agent
     first: Optional[np.ndarray] = None   # recurrent policies: which envs start an episode now
+    scripted: Optional[np.ndarray] = None  # multi-agent: [B, A], agents playing uniformly random actions
 
 
 class ActorWorker:
@@ -98,7 +112,7 @@ class ActorWorker:
 
     def __init__(self, envs: Sequence[Any], seeds: Sequence[int], policy: InferenceClient, poster: SamplePoster,
                  control, rollout_len: int, fin_to: Sequence[int], guard=None, recurrent=None, chunk_len: int = 0,
-                 episode_keys: Sequence[str] = ("return", "length")):
+                 episode_keys: Sequence[str] = ("return", "length"), random_opponents: float = 0.0):
         self.policy, self.poster, self.control = policy, poster, control
         self.T = rollout_len
         self.fin_to = list(fin_to)
@@ -115,6 +129,16 @@ class ActorWorker:
         self.done = False
         self.env_steps = 0
         self.episodes_unreported = 0
+        # Opponent variety for two-team games: in this fraction of episodes one team, drawn at
+        # random, plays uniformly random actions and is not learned from (`learn` = 0).
+        self.random_opponents = float(random_opponents)
+        self.rng = np.random.default_rng(list(seeds) + [7])
+        if self.random_opponents > 0:
+            for slot in self.slots:
+                if team_mask(slot.env) is None:
+                    raise UserError("distributed.random_opponents needs a two-team game (hide-and-seek)")
+                slot.scripted = np.zeros(slot.obs.shape[:2], bool)
+                self._draw_opponents(slot, np.ones(slot.obs.shape[0], bool))
 
     def poll(self) -> bool:
         if self.stopping:
@@ -143,6 +167,14 @@ class ActorWorker:
                 self._request(k, slot)
         return progress
 
+    def _draw_opponents(self, slot: _RingSlot, starting: np.ndarray) -> None:
+        """For the envs starting an episode: which team (if any) plays random actions in it."""
+        hider = team_mask(slot.env)
+        for e in np.flatnonzero(starting):
+            slot.scripted[e] = False
+            if self.rng.random() < self.random_opponents:
+                slot.scripted[e] = hider[e] if self.rng.random() < 0.5 else ~hider[e]
+
     def _request(self, k: int, slot: _RingSlot) -> None:
         view, t = self.poster.views[slot.buf], slot.t
         view["obs"][t] = slot.obs
@@ -161,8 +193,14 @@ class ActorWorker:
         action = reply["action"]
         version = int(reply[META][0])
         slot.v_min, slot.v_max = min(slot.v_min, version), max(slot.v_max, version)
+        if slot.scripted is not None and slot.scripted.any():
+            nvec = np.asarray(slot.env.action_space.nvec)
+            random = self.rng.integers(0, nvec, size=np.shape(action)).astype(np.asarray(action).dtype)
+            action = np.where(slot.scripted[..., None], random, action)
         view["action"][t] = action
         view["logp"][t] = reply["logp"]
+        if "learn" in view:
+            view["learn"][t] = 1.0 if slot.scripted is None else ~slot.scripted
         out = slot.env.step(action)
         slot.steps += 1
         if self.guard is not None and not self.guard.finite(out[0], out[1], out[4]["final_obs"]):
@@ -183,6 +221,8 @@ class ActorWorker:
             slot.state = np.array(reply["state"], np.float32)
             slot.first = (np.asarray(terminated, bool) | np.asarray(truncated, bool)).astype(np.float32)
         slot.obs = np.asarray(obs, np.float32)
+        if slot.scripted is not None:
+            self._draw_opponents(slot, np.asarray(terminated, bool) | np.asarray(truncated, bool))
         slot.t += 1
         self.env_steps += len(reward)
         if slot.t == self.T:

@@ -134,3 +134,63 @@ def test_actor_ring_posts_consistent_time_major_rollouts():
         if actor.done:
             break
     assert actor.done and control.hub["fins"] == {0: [3]}
+
+
+class _ZeroServer:
+    """Answers every request with action 0 for every agent: the policy's moves are recognisable."""
+
+    def __init__(self, server):
+        self.server = server
+
+    def poll(self):
+        for req in self.server.requests():
+            B, A = req.obs.shape[:2]
+            self.server.reply(req, {"action": np.zeros((B, A, 5), np.int32), "logp": np.zeros((B, A)),
+                                    "value": np.zeros((B, A))}, 0)
+
+
+@pytest.mark.parametrize("frac", [0.0, 1.0])
+def test_random_opponents_play_one_team_and_are_not_learned_from(frac):
+    """distributed.random_opponents: in that fraction of episodes one whole team (drawn per episode)
+    plays uniformly random actions, and the sample's `learn` is 0 exactly for its agents."""
+    from srljax.dataflow.multiagent import PackedObsEnv
+    from srljax.dataflow.workers import team_mask
+    from srljax.envs.hide_and_seek import make_vec_env
+    T, B, ring, horizon = 12, 2, 2, 4
+    envs = [PackedObsEnv(make_vec_env("quadrant", num_envs=B, seed=k, horizon=horizon)) for k in range(ring)]
+    A, D = envs[0].num_agents, envs[0].packer.size
+    layout = sample_layout(T, B, (A, D), envs[0].action_space, agents=A)
+    assert "learn" in layout.spec
+    stream = LocalSampleStream(layout, slots_per_poster=ring + 1)
+    hub = LocalInference((A, D), reply_layout(B, envs[0].action_space, A), envs_per_slot=B)
+    server = _ZeroServer(hub.server())
+    actor = ActorWorker(envs, [0, 100], hub.client(3, ring), stream.poster(3), LocalControl({}, rank=3), T,
+                        fin_to=[0], random_opponents=frac)
+    hider = team_mask(envs[0])[0].copy()                  # quadrant: the same teams in every game
+    consumer, samples = stream.consumer(), []
+    for _ in range(2000):
+        actor.poll()
+        server.poll()
+        s = consumer.consume()
+        if s is not None:
+            samples.append({k: v.copy() for k, v in s.data.items()})
+        if len(samples) >= 4:
+            break
+    assert len(samples) >= 4
+    teams_seen = set()
+    for data in samples:
+        learn, moved = data["learn"], data["action"].any(axis=-1)          # [T, B, A]
+        if frac == 0.0:
+            assert learn.all() and not moved.any()
+            continue
+        assert not moved[learn == 1].any()                 # the policy's agents played its (zero) actions
+        assert moved[learn == 0].mean() > 0.9              # the others random ones (all-zero: 1/5324)
+        for t0 in range(0, T, horizon):                    # one episode: a whole team, the same throughout
+            ep = learn[t0:t0 + horizon]
+            assert (ep == ep[0]).all()
+            for b in range(B):
+                off = ep[0, b] == 0
+                assert (off == hider).all() or (off == ~hider).all()
+                teams_seen.add("hiders" if (off == hider).all() else "seekers")
+    if frac == 1.0:
+        assert teams_seen == {"hiders", "seekers"}

@@ -217,3 +217,25 @@ def test_packed_observations_and_requests_round_trip():
     assert out["stage/hider_seen_frac"] == pytest.approx(0.5) and out["stage/max_box_move_prep"] == 0.0
     assert stats.flush()["stage/hider_seen_frac"] is None
     assert episode_keys("gym/CartPole-v1") == ("return", "length")
+
+
+def test_learn_field_weights_out_scripted_agents(problem):
+    """The dataflow's `learn` [T, B, A] (0 where a scripted opponent acted) reaches the loss: all
+    ones changes nothing; zeros for one agent slot change the update; and with that slot's
+    actions replaced by garbage the update is the same as before (they carry no weight)."""
+    model, batch = problem
+    learner = _learner(model)
+    state = jax.jit(learner.init)(jax.random.PRNGKey(0), batch)
+    update = jax.jit(learner.update)
+    leaves = lambda s: jax.tree.leaves(s.params)                               # noqa: E731
+    base = leaves(update(state, batch)[0])
+    ones = {**batch, "learn": jnp.ones(batch["reward"].shape, jnp.float32)}
+    for a, b in zip(base, leaves(update(state, ones)[0])):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    off = {**batch, "learn": jnp.ones(batch["reward"].shape, jnp.float32).at[:, :, 1].set(0.0)}
+    masked = leaves(update(state, off)[0])
+    assert any(not np.allclose(a, b) for a, b in zip(base, masked))
+    garbage = {**off, "action": jnp.asarray(batch["action"]).at[:, :, 1].set(0),
+               "logp": jnp.asarray(batch["logp"]).at[:, :, 1].set(-9.0)}
+    for a, b in zip(masked, leaves(update(state, garbage)[0])):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
