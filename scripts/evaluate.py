@@ -186,40 +186,6 @@ def record_actions(cfg, algo, policy, act, num_envs: int, steps: int, seed: int)
     return out
 
 
-def _replay(env_id: str, kwargs: dict, seed: int, actions: np.ndarray, barrier, results) -> None:
-    """One simulator process: reset with `seed` and step through `actions` (no policy, no learning)."""
-    from srljax.dataflow.launch import THREAD_ENV
-    for k, v in THREAD_ENV.items():
-        os.environ.setdefault(k, v)
-    from srljax.envs.registry import make as make_env
-
-    env = make_env(env_id, num_envs=actions.shape[1], seed=seed, **kwargs)
-    env.reset(seed)
-    barrier.wait()
-    t0 = time.perf_counter()
-    for a in actions:
-        env.step(a)
-    results.put(actions.shape[0] * actions.shape[1] / (time.perf_counter() - t0))
-    env.close()
-
-
-def simulator_alone(cfg, actions: np.ndarray, processes: int, seed: int) -> float:
-    """Env steps/s of `processes` simulator processes at once, each replaying `actions` from the
-    same start (the dynamics are deterministic, so each replays the recorded games exactly)."""
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    barrier, results = ctx.Barrier(processes), ctx.Queue()
-    procs = [ctx.Process(target=_replay, args=(cfg.env.id, dict(cfg.env.kwargs), seed, actions, barrier, results))
-             for _ in range(processes)]
-    for pr in procs:
-        pr.start()
-    rates = [results.get(timeout=600) for _ in procs]
-    for pr in procs:
-        pr.join()
-    return float(sum(rates))
-
-
 def latest_checkpoint(run_dir: Path) -> Path:
     from srljax.checkpoint import Checkpointer
     found = Checkpointer(run_dir).latest()
@@ -283,14 +249,17 @@ def main(argv=None) -> int:
         result["learning_check"] = {"seekers_gain": got["seekers"]["hider_seen_frac"] - base,
                                     "hiders_gain": base - got["hiders"]["hider_seen_frac"], "required": 0.15}
     if args.sim_alone:
+        from srljax.envs.replay import simulator_alone
         E = cfg.env.num_envs // cfg.distributed.ring_size      # the games an actor steps at once
         trained = record_actions(cfg, algo, policy, act, E, args.sim_steps, args.seed)
         rng = np.random.default_rng(args.seed)
         random = rng.integers(0, cfg_nvec(cfg), size=trained.shape).astype(np.int8)
         result["simulator_alone"] = {
             "processes": args.sim_alone, "games_per_process": E, "steps_per_process": args.sim_steps,
-            "env_steps_per_s_trained_actions": simulator_alone(cfg, trained, args.sim_alone, args.seed),
-            "env_steps_per_s_random_actions": simulator_alone(cfg, random, args.sim_alone, args.seed)}
+            "env_steps_per_s_trained_actions": simulator_alone(cfg.env.id, dict(cfg.env.kwargs), trained,
+                                                               args.sim_alone, args.seed),
+            "env_steps_per_s_random_actions": simulator_alone(cfg.env.id, dict(cfg.env.kwargs), random,
+                                                              args.sim_alone, args.seed)}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
