@@ -568,7 +568,7 @@ def main() -> int:
     p.add_argument("--actors", default=None, help="actor counts (default 1, 2, 4, ... up to cores, plus cores+1)")
     p.add_argument("--seconds", type=float, default=8.0, help="measuring time per scaling point")
     p.add_argument("--role-seconds", type=float, default=3.0, help="time per role benchmark")
-    p.add_argument("--train-steps", type=int, default=150000, help="env steps of each CartPole training run")
+    p.add_argument("--train-steps", type=int, default=600000, help="env steps of each CartPole training run")
     p.add_argument("--skip", default="", help="comma list of parts to skip: roles,latency,sampling,train "
                                                "(roles includes the concurrency probe)")
     p.add_argument("--out", default="runs/bench_scaling.json")
