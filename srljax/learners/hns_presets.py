@@ -7,7 +7,9 @@ SRL's cluster run. The network is the entity-attention policy of `srljax.learner
 a cluster). On 2 cores the trainer and the policy worker share the CPU with the simulators, so the
 quadrant defaults are sized for the simulators to stay busy (docs/hns_training.md, "Throughput"):
 one epoch, 32 games per actor in two batches of 16 (64 agent rows per inference call), 40-step
-rollouts, and actors at niceness 5 so the trainer never waits for a core.
+rollouts, and actors at niceness 5 so the trainer never waits for a core. One team plays random
+actions in 30% of episodes (`distributed.random_opponents`): self-play alone fitted the seekers
+to the trained hiders only.
 
 Per update: `distributed.posts_per_update` samples, each `env.num_envs / ring_size` games x
 `ppo.rollout_len` steps x agents per game, cut into `ppo.chunk_len`-step chunks. Quadrant
@@ -18,13 +20,14 @@ This module imports nothing, so `srljax.config` stays free of jax.
 
 _COMMON = {
     "mode": "distributed",
-    "ppo.gamma": 0.998, "ppo.gae_lambda": 0.95, "ppo.lr": 3e-4, "ppo.anneal_lr": False,
-    "ppo.clip_eps": 0.2, "ppo.ent_coef": 0.01, "ppo.vf_coef": 0.5, "ppo.max_grad_norm": 5.0,
+    "ppo.gamma": 0.998, "ppo.gae_lambda": 0.95, "ppo.lr": 1e-3, "ppo.anneal_lr": False,
+    "ppo.clip_eps": 0.2, "ppo.ent_coef": 0.005, "ppo.vf_coef": 0.5, "ppo.max_grad_norm": 5.0,
     "ppo.normalize_obs": True, "ppo.normalize_value": True, "ppo.normalize_adv": True,
     "ppo.chunk_len": 10, "ppo.epochs": 1, "ppo.minibatches": 4,
     "network.hidden": [16, 64],
     "distributed.trainers": 1, "distributed.policy_workers": 1, "distributed.ring_size": 2,
     "distributed.posts_per_update": 2, "distributed.max_staleness": 4, "distributed.actor_nice": 5,
+    "distributed.random_opponents": 0.3,
     "distributed.log_interval_s": 10.0,
 }
 
