@@ -86,7 +86,7 @@ def make_act(algo, greedy: bool):
         if not greedy:
             action, _, _, state = algo.act_step(policy, obs, state, first, key, value=False)
             return action, state
-        out, _, state = algo.model.step(policy.params, algo._norm(policy.obs_norm, obs), state, first)
+        out, _, state = algo.model.step(policy.params, algo._norm(policy.obs_norm, obs), state, first, value=False)
         return algo.model.dist.mode(out), state
 
     return jax.jit(act)
@@ -161,14 +161,6 @@ def play(cfg, algo, policy, act, matchup: str, episodes: int, num_envs: int, see
     return out
 
 
-def cfg_nvec(cfg) -> np.ndarray:
-    from srljax.envs.registry import make as make_env
-    env = make_env(cfg.env.id, num_envs=1, seed=0, **dict(cfg.env.kwargs))
-    nvec = np.array(env.action_space.nvec)
-    env.close()
-    return nvec
-
-
 def record_actions(cfg, algo, policy, act, num_envs: int, steps: int, seed: int) -> np.ndarray:
     """The checkpoint's own actions in self-play for `steps` steps of `num_envs` games: [steps, E, A, 5]."""
     from srljax.envs.registry import make as make_env
@@ -231,6 +223,7 @@ def main(argv=None) -> int:
         from srljax.envs.registry import make as make_env
         probe = make_env(cfg.env.id, num_envs=1, seed=0, **dict(cfg.env.kwargs))
         algo, policy = load_policy(cfg, probe, ckpt)
+        nvec = np.array(probe.action_space.nvec)
         probe.close()
     except UserError as exc:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
@@ -253,7 +246,7 @@ def main(argv=None) -> int:
         E = cfg.env.num_envs // cfg.distributed.ring_size      # the games an actor steps at once
         trained = record_actions(cfg, algo, policy, act, E, args.sim_steps, args.seed)
         rng = np.random.default_rng(args.seed)
-        random = rng.integers(0, cfg_nvec(cfg), size=trained.shape).astype(np.int8)
+        random = rng.integers(0, nvec, size=trained.shape).astype(np.int8)
         result["simulator_alone"] = {
             "processes": args.sim_alone, "games_per_process": E, "steps_per_process": args.sim_steps,
             "env_steps_per_s_trained_actions": simulator_alone(cfg.env.id, dict(cfg.env.kwargs), trained,
