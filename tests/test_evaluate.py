@@ -25,7 +25,8 @@ def _load_script():
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A run directory written by a real (tiny) distributed-mode training run, in one process:
-    actors with packed observations and recurrent carries, a policy worker, a trainer, 2 updates."""
+    actors with packed observations and recurrent carries running the policy inline (the preset's
+    layout), a trainer, 2 updates."""
     path = tmp_path_factory.mktemp("hns_run")
     cfg = C.override(C.get("hns_quadrant"), {
         "network.hidden": [8, 8], "env.kwargs": {"horizon": 20}, "env.num_envs": 4, "ppo.rollout_len": 20,

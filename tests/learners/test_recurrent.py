@@ -64,6 +64,16 @@ def _obs(rng, lead):
             "lidar": rng.uniform(0, 6, size=lead + (30,)).astype(np.float32)}
 
 
+def _consistent_final_obs(obs, fresh, ended):
+    """final_obs as envs make it: obs[t + 1] where no episode ended at t, `fresh` (the observation
+    before the auto-reset) where one did and at the last step."""
+    def one(o, f):
+        out = np.concatenate([o[1:], f[-1:]])
+        e = ended.astype(bool).reshape(ended.shape + (1,) * (o.ndim - 2))
+        return np.where(e, f, out).astype(np.float32)
+    return jax.tree.map(one, obs, fresh)
+
+
 @pytest.fixture(scope="module")
 def problem():
     rng = np.random.default_rng(0)
@@ -74,7 +84,8 @@ def problem():
     first = np.zeros((T, B), np.float32)
     first[0] = 1.0
     first[2, 0] = 1.0                                # env 0 restarted after its truncation
-    batch = {"obs": _obs(rng, (T, B, A)), "final_obs": _obs(rng, (T, B, A)),
+    obs = _obs(rng, (T, B, A))
+    batch = {"obs": obs, "final_obs": _consistent_final_obs(obs, _obs(rng, (T, B, A)), truncated),
              "action": rng.integers(0, NVEC, size=(T, B, A, 2)).astype(np.int32),
              "reward": rng.normal(size=(T, B, A)).astype(np.float32),
              "terminated": np.zeros((T, B), np.float32), "truncated": truncated,
@@ -239,3 +250,28 @@ def test_learn_field_weights_out_scripted_agents(problem):
                "logp": jnp.asarray(batch["logp"]).at[:, :, 1].set(-9.0)}
     for a, b in zip(masked, leaves(update(state, garbage)[0])):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("ended_at", [[(1, 0)], [(t, b) for t in range(T - 1) for b in range(B)]])
+def test_values_pass_the_critic_over_bootstrap_rows_only_as_if_over_all(problem, ended_at):
+    """`RecurrentModel.values` runs the critic over final_obs only where an episode ended and at the
+    last step (few rows: the gathered path; most rows: one full pass); either way it equals the
+    critic over every row of obs and final_obs."""
+    model, batch = problem
+    rng = np.random.default_rng(1)
+    N = B * A
+    ended = np.zeros((T, B), np.float32)
+    for t, b in ended_at:
+        ended[t, b] = 1.0
+    cols = lambda x: x.reshape((x.shape[0], N) + x.shape[3:])                     # noqa: E731
+    obs = jax.tree.map(cols, batch["obs"])
+    fresh = jax.tree.map(cols, _obs(rng, (T, B, A)))
+    merged = {"obs": obs, "final_obs": _consistent_final_obs(obs, fresh, np.repeat(ended, A, axis=1)),
+              "reward": np.zeros((T, N), np.float32), "terminated": np.zeros((T, N), np.float32),
+              "truncated": np.repeat(ended, A, axis=1)}
+    params = model.init(jax.random.PRNGKey(3), jax.tree.map(lambda x: x[0], obs))
+    v, nv = jax.jit(model.values)(params, merged)
+    want_v = model.network.apply(params, merged["obs"], method="value")
+    want_nv = model.network.apply(params, merged["final_obs"], method="value")
+    np.testing.assert_allclose(v, want_v, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(nv, want_nv, rtol=1e-5, atol=1e-6)
