@@ -9,7 +9,8 @@ simulators, so the quadrant defaults are sized for the simulators to stay busy (
 "Throughput"): inline inference (a policy worker's messages, wake-ups and waiting cost the 2 cores
 three times its inference), 32 games per actor in one batch (128 agent rows per policy call), one
 epoch of 8 minibatches, 40-step rollouts, and actors at niceness 5 so the trainer never waits for a
-core. One team plays random actions in half of the episodes (`distributed.random_opponents`):
+core. With three actors posting in turn, a rollout spans about three updates, so samples may lag
+six policy versions before they are dropped. One team plays random actions in half of the episodes (`distributed.random_opponents`):
 self-play alone fitted the seekers to the trained hiders only.
 
 Per update: `distributed.posts_per_update` samples, each `env.num_envs / ring_size` games x
@@ -27,7 +28,7 @@ _COMMON = {
     "ppo.chunk_len": 10, "ppo.epochs": 1, "ppo.minibatches": 8,
     "network.hidden": [16, 64],
     "distributed.trainers": 1, "distributed.policy_workers": 0, "distributed.inline_inference": True,
-    "distributed.ring_size": 1, "distributed.posts_per_update": 1, "distributed.max_staleness": 4,
+    "distributed.ring_size": 1, "distributed.posts_per_update": 1, "distributed.max_staleness": 6,
     "distributed.actor_nice": 5, "distributed.random_opponents": 0.5,
     "distributed.log_interval_s": 10.0,
 }
