@@ -37,7 +37,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Optional
+from typing import Dict, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -167,8 +167,24 @@ def _own_cpu_s() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def _tree_cpu_s(root: int) -> float:
-    """CPU seconds of `root`'s live descendants, with what their own finished children used."""
+_RANKS: Dict[int, Optional[int]] = {}
+
+
+def _mpi_rank(pid: int) -> Optional[int]:
+    """The MPI rank of a process (PMI_RANK in its environment; None for others), cached per pid."""
+    if pid not in _RANKS:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+            _RANKS[pid] = int(env[b"PMI_RANK"]) if b"PMI_RANK" in env else None
+        except (OSError, ValueError):
+            _RANKS[pid] = None
+    return _RANKS[pid]
+
+
+def _tree_cpu_s(root: int, by_rank: Optional[dict] = None) -> float:
+    """CPU seconds of `root`'s live descendants, with what their own finished children used.
+    With `by_rank` (a dict), also each MPI rank's own CPU seconds, keyed by rank."""
     procs = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -184,7 +200,13 @@ def _tree_cpu_s(root: int) -> float:
         more = {p for p, (pp, _) in procs.items() if pp in ours and p not in ours}
         ours |= more
         grew = bool(more)
-    return sum(procs[p][1] for p in ours if p != root and p in procs) / os.sysconf("SC_CLK_TCK")
+    tck = os.sysconf("SC_CLK_TCK")
+    if by_rank is not None:
+        for p in ours:
+            rank = _mpi_rank(p) if p != root and p in procs else None
+            if rank is not None:
+                by_rank[rank] = by_rank.get(rank, 0.0) + procs[p][1] / tck
+    return sum(procs[p][1] for p in ours if p != root and p in procs) / tck
 
 
 class LoadProbe:
@@ -205,7 +227,8 @@ class LoadProbe:
 
     def _sample(self):
         while not self.stop.wait(0.1):
-            self.series.append((time.perf_counter(), _tree_cpu_s(os.getpid())))
+            ranks: Dict[int, float] = {}
+            self.series.append((time.perf_counter(), _tree_cpu_s(os.getpid(), ranks), ranks))
 
     def __exit__(self, *exc):
         self.stop.set()
@@ -216,7 +239,7 @@ class LoadProbe:
         self.others_cores = min(max(others, 0.0), cores)
         self.cores_available = cores - self.others_cores
 
-    def cores_used(self, window: float, skip_end: float = 0.3) -> Optional[float]:
+    def _window(self, window: float, skip_end: float):
         pts = [p for p in self.series if p[1] > 0]
         if len(pts) < 3:
             return None
@@ -224,7 +247,19 @@ class LoadProbe:
         inside = [p for p in pts if end - window <= p[0] <= end]
         if len(inside) < 2 or inside[-1][0] - inside[0][0] < 0.5:
             return None
-        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+        return inside[0], inside[-1]
+
+    def cores_used(self, window: float, skip_end: float = 0.3) -> Optional[float]:
+        w = self._window(window, skip_end)
+        return None if w is None else (w[1][1] - w[0][1]) / (w[1][0] - w[0][0])
+
+    def rank_cores(self, window: float, skip_end: float = 0.3) -> Optional[Dict[int, float]]:
+        """Cores each MPI rank used over the same window as `cores_used`."""
+        w = self._window(window, skip_end)
+        if w is None:
+            return None
+        (t0, _, a), (t1, _, b) = w
+        return {r: (b[r] - a.get(r, 0.0)) / (t1 - t0) for r in sorted(b)}
 
 
 # ----------------------------------------------------------------------------- roles, in process
@@ -481,8 +516,9 @@ def run_json(cmd, timeout, env=None, window=None, skip_end=0.3):
     if window is None and isinstance(fig, dict):
         window = fig.get("wall_s")
     used = probe.cores_used(window, skip_end) if window else None
+    ranks = probe.rank_cores(window, skip_end) if window else None
     return fig, {"others_cores": probe.others_cores, "cores_available": probe.cores_available,
-                 "cores_used": used}, secs
+                 "cores_used": used, "rank_cores": ranks}, secs
 
 
 def mpirun(n):
@@ -528,10 +564,17 @@ def scaling_full(actors, steps: int) -> list:
                                "--set", "distributed.log_interval_s=5"]
         s, load, secs = run_json(cmd, 300, skip_end=1.5,       # after training: shutdown, summary, plot
                                  window=lambda s: s["wall_s"] - s.get("first_update_s", 0.0))
-        rows.append({"mode": "train", "actors": n, "ranks": n + 2, **load,
-                     "loadavg": os.getloadavg()[0], "command_s": secs, "env_steps_per_s": s["steps_per_s"],
-                     "env_steps": s["env_steps"], "dropped_env_steps": s["dropped_env_steps"],
-                     "updates": s["updates"]})
+        row = {"mode": "train", "actors": n, "ranks": n + 2, **load,
+               "loadavg": os.getloadavg()[0], "command_s": secs, "env_steps_per_s": s["steps_per_s"],
+               "env_steps": s["env_steps"], "dropped_env_steps": s["dropped_env_steps"],
+               "updates": s["updates"], "updates_per_s": s["updates"] / max(s["wall_s"] - s.get("first_update_s", 0.0), 1e-9)}
+        rc = load.get("rank_cores")
+        if rc and len(rc) == n + 2:
+            # gym_cartpole's layout: rank 0 trainer, rank 1 policy worker, the rest actors
+            per = lambda cores: 1e6 * cores / s["steps_per_s"]             # noqa: E731 - CPU us per env step
+            row["role_cores"] = {"trainer": rc[0], "policy": rc[1], "actors": sum(rc[r] for r in range(2, n + 2))}
+            row["role_cpu_us_per_step"] = {k: per(v) for k, v in row["role_cores"].items()}
+        rows.append(row)
         print(f"  cartpole train, {n} actor(s): {s['steps_per_s']:,.0f} env steps/s "
               f"(other jobs used {load['others_cores']:.2f} cores)", file=sys.stderr)
     return rows

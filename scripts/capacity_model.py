@@ -57,10 +57,24 @@ class Roles:
         # receive + copy into the batch, and the ingesting rank's spin while it waits for the next message
         self.i = 2 * self.copy + SPIN_S / (self.T * self.B)
         # Each inference round (one per B env steps) leaves the policy worker and the actor idle for a
-        # moment: each spins (re-tests) before it sleeps.
+        # moment: each spins (re-tests) before it sleeps. The assumed cost, used only when the bench
+        # has no per-rank CPU of a training run (`overheads` replaces it).
         self.handoff = 2 * SPIN_S / self.B
         self.t = 1.0 / r["trainer"]["env_steps_per_cpu_s"] if "env_steps_per_cpu_s" in r.get("trainer", {}) else None
         self.policy_rows = sorted(r.get("policy", {}).get("batches", []), key=lambda x: x["requests_per_call"])
+        # What a role costs inside a training run beyond its bench figure (waiting turns, replies,
+        # parameter publishing and loading, metrics), per env step, from the per-rank CPU of the
+        # 1-actor training run: the calibration point of the training curve.
+        self.overheads: Optional[Dict[str, float]] = None
+        self.overheads_from: Optional[int] = None
+        cal = [p for p in r.get("scaling", []) if p["mode"] == "train" and p.get("role_cpu_us_per_step")]
+        if cal and self.t is not None and self.policy_rows:
+            pt = min(cal, key=lambda p: p["actors"])
+            run = {k: v * 1e-6 for k, v in pt["role_cpu_us_per_step"].items()}
+            k = pt["actors"] * RING / 2
+            self.overheads = {"actor": run["actors"] - self.a, "policy": run["policy"] - self.p(k),
+                              "trainer": run["trainer"] - self.t - self.i}
+            self.overheads_from = pt["actors"]
         conc = r.get("concurrency") or {}
         self.conc_procs, self.conc_eff = conc.get("processes", 1), conc.get("efficiency", 1.0)
 
@@ -112,8 +126,13 @@ def predict(roles: Roles, mode: str, actors: int, cores: float, policy_workers: 
     else:
         ranks = actors + policy_workers + trainers
         k = actors * RING / (2 * policy_workers)        # about half the ring slots wait at a time
-        stages = {"actors": (actors, roles.a), "policy": (policy_workers, roles.p(k) + roles.handoff),
-                  "trainer": (trainers, roles.t + roles.i)}
+        if roles.overheads is not None:
+            o = roles.overheads
+            stages = {"actors": (actors, roles.a + o["actor"]), "policy": (policy_workers, roles.p(k) + o["policy"]),
+                      "trainer": (trainers, roles.t + roles.i + o["trainer"])}
+        else:
+            stages = {"actors": (actors, roles.a), "policy": (policy_workers, roles.p(k) + roles.handoff),
+                      "trainer": (trainers, roles.t + roles.i)}
     # A work-conserving scheduler: any load with every rank at most one core busy and the ranks
     # together within the cores is served (ranks waiting on others leave their share to them).
     # Per-step costs are measured with one core busy; with several busy at once each does less
@@ -145,7 +164,8 @@ def check(bench: dict) -> List[dict]:
             rows.append({"env": env, "mode": pt["mode"], "actors": pt["actors"], "ranks": pred["ranks"],
                          "cores_available": cores, "measured": pt["env_steps_per_s"],
                          "predicted": pred["env_steps_per_s"], "error": err, "bottleneck": pred["bottleneck"],
-                         "calibration": pt["mode"] == "sampling" and pt["actors"] == 1 and roles.a_source != "actor alone"})
+                         "calibration": (pt["mode"] == "sampling" and pt["actors"] == 1 and roles.a_source != "actor alone")
+                         or (pt["mode"] == "train" and pt["actors"] == roles.overheads_from)})
     return rows
 
 
@@ -233,6 +253,10 @@ def srl_scale(bench: dict, gpu_speedup: float = 100.0, nic_GBps: float = 12.5, g
 
 # ----------------------------------------------------------------------------- CLI
 
+_CAL = {"sampling": "  (calibration: the actor figure comes from this run)",
+        "train": "  (calibration: the roles' in-run overheads come from this run)"}
+
+
 def _print_check(rows: List[dict]) -> float:
     print(f"{'env':9} {'mode':8} {'actors':>6} {'ranks':>5} {'cores':>5} {'measured':>10} {'predicted':>10} "
           f"{'error':>7}  bottleneck")
@@ -242,7 +266,7 @@ def _print_check(rows: List[dict]) -> float:
             worst = max(worst, abs(r["error"]))
         print(f"{r['env']:9} {r['mode']:8} {r['actors']:>6} {r['ranks']:>5} {r['cores_available']:>5.2f} "
               f"{r['measured']:>10,.0f} {r['predicted']:>10,.0f} {100 * r['error']:>+6.1f}%  {r['bottleneck']}"
-              f"{'  (calibration: the actor figure comes from this run)' if r.get('calibration') else ''}")
+              f"{_CAL[r['mode']] if r.get('calibration') else ''}")
     print(f"worst error {100 * worst:.1f}% over {sum(not r.get('calibration') for r in rows)} points "
           "(calibration points excluded)")
     return worst

@@ -103,3 +103,29 @@ def test_busy_cores_slow_each_other_by_the_measured_concurrency_efficiency():
         got, base = cm.predict(r, mode, n, cores), cm.predict(plain, mode, n, cores)
         assert got["env_steps_per_s"] == pytest.approx(base["env_steps_per_s"] * r.speed(cores))
         assert got["bottleneck"] == base["bottleneck"]
+
+
+def test_training_overheads_come_from_the_one_actor_training_run():
+    """With per-rank CPU of training runs in the bench, each role's in-run cost beyond its bench
+    figure is taken from the 1-actor run (a calibration point) and added to that role's stage;
+    without it the assumed handoff term stays."""
+    bench = json.loads(json.dumps(BENCH))
+    r0 = cm.Roles(bench, "toy")
+    # the 1-actor run: actor 150 us, policy 30 us, trainer 40 us of CPU per env step
+    run1 = {"mode": "train", "actors": 1, "env_steps_per_s": 5e3, "cores_used": 1.1,
+            "role_cpu_us_per_step": {"actors": 150.0, "policy": 30.0, "trainer": 40.0}}
+    run3 = {"mode": "train", "actors": 3, "env_steps_per_s": 9e3, "cores_used": 2.0,
+            "role_cpu_us_per_step": {"actors": 140.0, "policy": 20.0, "trainer": 35.0}}
+    bench["envs"]["toy"]["scaling"] += [run3, run1]
+    r = cm.Roles(bench, "toy")
+    assert r.overheads_from == 1
+    assert r.overheads["actor"] == pytest.approx(150e-6 - r.a)
+    assert r.overheads["policy"] == pytest.approx(30e-6 - r.p(1))
+    assert r.overheads["trainer"] == pytest.approx(40e-6 - r.t - r.i)
+    out = cm.predict(r, "train", 3, cores=2.0)
+    costs = 150e-6 + (r.p(3) + r.overheads["policy"]) + 40e-6
+    assert out["limit_cpu"] == pytest.approx(2.0 / costs)
+    assert out["limit_actors"] == pytest.approx(2.0 / 150e-6)
+    assert cm.predict(r0, "train", 3, cores=2.0)["limit_policy"] == pytest.approx(1 / (r0.p(3) + r0.handoff))
+    rows = {x["actors"]: x for x in cm.check(bench) if x["mode"] == "train"}
+    assert rows[1]["calibration"] and not rows[3]["calibration"]

@@ -300,8 +300,13 @@ def guarded(rank: int, role: str, fn: Callable[[], T]) -> T:
     except BaseException as exc:  # noqa: BLE001 - any failure must take the job down
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             raise
-        report_failure(rank, role, exc)
         from mpi4py import MPI
+        if isinstance(exc, KeyboardInterrupt):      # Ctrl-C reaches every rank: not a failure
+            sys.stderr.write(f"srljax: rank {rank} ({role}) interrupted\n")
+            sys.stderr.flush()
+            MPI.COMM_WORLD.Abort(130)
+            os._exit(130)                           # MPICH's Abort may return to the caller
+        report_failure(rank, role, exc)
         MPI.COMM_WORLD.Abort(2 if isinstance(exc, UserError) else 1)
         raise  # not reached
 

@@ -60,3 +60,21 @@ def test_killed_policy_worker_or_actor_ends_the_job_naming_it(tmp_path, rank, ro
     assert line in err, err[-2000:]
     # Only the killed rank is reported: the others were ended by mpirun, not reported as killed.
     assert len(re.findall(r"was killed by signal", err)) == 1, err[-2000:]
+
+
+def test_ctrl_c_ends_every_rank_as_interrupted_not_failed(tmp_path):
+    """SIGINT to mpirun (Ctrl-C) reaches every rank: the job ends promptly with the ranks saying
+    they were interrupted, and nothing reads like a failure."""
+    import os
+    import signal
+    import time
+    run = MpiRun(4, ARGS, tmp_path / "run", tmp_path / "run.log")
+    run.wait_until(run.ranks, 120, "ranks.json")
+    run.wait_until(lambda: (tmp_path / "run" / "metrics.jsonl").stat().st_size > 0, 120, "the first metrics line")
+    t0 = time.monotonic()
+    os.kill(run.proc.pid, signal.SIGINT)
+    rc = run.wait_exit(30)
+    err = run.stderr()
+    assert rc != 0 and time.monotonic() - t0 < 10.0, (rc, err[-2000:])
+    assert re.search(r"srljax: rank \d \((trainer|policy|actor) \d\) interrupted", err), err[-2000:]
+    assert "failed" not in err and "Traceback" not in err, err[-2000:]
