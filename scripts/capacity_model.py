@@ -7,18 +7,22 @@
 Every worker costs CPU time per env step, measured one role at a time (docs/capacity_model.md):
 actor `a` (simulation, plus one copy of its sample bytes into the stream), policy worker `p(k)`
 (per env step when one call serves k requests), trainer `t` (the update), ingest `i` (receiving a
-sample and copying it into the update batch). A job whose ranks get `c` cores between them (the
-machine's cores less what other jobs used meanwhile) runs at
+sample and copying it into the update batch). Inside a training run each role also pays for its
+waiting turns, replies and parameter traffic: `o_a`, `o_p`, `o_t`, taken from the per-rank CPU
+of the 1-actor training run (the training curve's calibration point). A job whose ranks get `c`
+cores between them runs at
 
-    X = s(c) x min( min(N, c) / a,  P / (p(k) + h),  T / (t + i),  c / (a + p(k) + h + t + i) )
+    X = s(c) x min( min(N, c) / a',  P / p',  T / t',  c / (a' + p' + t') )
+    a' = a + o_a,  p' = p(k) + o_p,  t' = t + i + o_t
 
 where s(c) is how fast each busy core works when c are busy at once, relative to one alone
 (measured by bench_scaling's concurrency probe: 1 at one core, its `efficiency` with every core
-busy, linear between), with N actors, P policy workers, T trainers (sampling runs: one ingesting rank, cost i, no policy
-or trainer): each stage's own limit (a rank is at most one core busy), and the shared CPU. `h` is
-the cost of the waits around one inference round (the policy worker and the actor each re-test
-for 200 us before sleeping, `launch.Backoff`), per env step: 2 x 200 us / B. The smallest term
-names the bottleneck.
+busy, linear between), with N actors, P policy workers, T trainers (sampling runs: one ingesting
+rank, cost i, no policy or trainer): each stage's own limit (a rank is at most one core busy),
+and the shared CPU. Without per-rank figures in the bench, an assumed handoff cost `h` (the
+policy worker and the actor each re-testing 200 us per inference round, `launch.Backoff`:
+2 x 200 us / B per env step) stands in for `o_p` (session 2 found it 3-6x too large). The
+smallest term names the bottleneck.
 """
 from __future__ import annotations
 
@@ -146,7 +150,7 @@ def predict(roles: Roles, mode: str, actors: int, cores: float, policy_workers: 
             **{f"limit_{k}": v for k, v in limits.items()}}
 
 
-def check(bench: dict) -> List[dict]:
+def check(bench: dict, cores_from: str = "used") -> List[dict]:
     """Prediction against every measured scaling point of the bench (cores: what the job could use)."""
     rows = []
     for env, r in bench["envs"].items():
@@ -158,7 +162,10 @@ def check(bench: dict) -> List[dict]:
                 continue
             # The cores the job's processes got: other jobs share this machine; on a dedicated one,
             # this is min(ranks, cores).
-            cores = pt.get("cores_used") or pt.get("cores_available") or bench["machine"]["cores"]
+            # `cores_from` "available": the machine's cores less what other jobs used (no figure of
+            # the run itself goes in).
+            cores = pt.get("cores_used") if cores_from == "used" else None
+            cores = cores or pt.get("cores_available") or bench["machine"]["cores"]
             pred = predict(roles, pt["mode"], pt["actors"], cores)
             err = (pred["env_steps_per_s"] - pt["env_steps_per_s"]) / pt["env_steps_per_s"]
             rows.append({"env": env, "mode": pt["mode"], "actors": pt["actors"], "ranks": pred["ranks"],
@@ -280,6 +287,9 @@ def main(argv=None) -> int:
     ap.add_argument("--gpu-speedup", type=float, default=100.0,
                     help="one accelerator = this many CPU cores of the measured policy/trainer (assumed)")
     ap.add_argument("--srl", action="store_true", help="SRL's hide-and-seek scale")
+    ap.add_argument("--cores-from", choices=("used", "available"), default="used",
+                    help="the cores each measured point is predicted for: what the job's processes got "
+                         "(default), or the machine's cores less what other jobs used")
     args = ap.parse_args(argv)
     with open(args.bench) as f:
         bench = json.load(f)
@@ -289,7 +299,7 @@ def main(argv=None) -> int:
     elif args.srl:
         print(json.dumps(srl_scale(bench, args.gpu_speedup), indent=1))
     else:
-        _print_check(check(bench))
+        _print_check(check(bench, args.cores_from))
     return 0
 
 

@@ -129,3 +129,13 @@ def test_training_overheads_come_from_the_one_actor_training_run():
     assert cm.predict(r0, "train", 3, cores=2.0)["limit_policy"] == pytest.approx(1 / (r0.p(3) + r0.handoff))
     rows = {x["actors"]: x for x in cm.check(bench) if x["mode"] == "train"}
     assert rows[1]["calibration"] and not rows[3]["calibration"]
+
+
+def test_check_can_predict_for_the_machines_cores_instead_of_what_the_job_got():
+    bench = json.loads(json.dumps(BENCH))
+    bench["envs"]["toy"]["scaling"][1]["cores_used"] = 2.5
+    used = {x["actors"]: x for x in cm.check(bench)}
+    avail = {x["actors"]: x for x in cm.check(bench, "available")}
+    assert used[7]["cores_available"] == 2.5 and avail[7]["cores_available"] == 4.0
+    r = cm.Roles(bench, "toy")
+    assert avail[7]["predicted"] == pytest.approx(cm.predict(r, "sampling", 7, 4.0)["env_steps_per_s"])
