@@ -408,7 +408,17 @@ def _run_rank(plan: _Plan, role: Role, comm, trainer_comm, logger, start, checkp
     worker = build_worker(plan, role, transport, logger=logger if lead else None,
                           trainer_comm=trainer_comm if role.kind == "trainer" else None, start=start,
                           checkpointer=checkpointer if lead else None, resume=resume)
-    _run_loop(worker)
+    try:
+        _run_loop(worker)
+    except KeyboardInterrupt:
+        # Ctrl-C: trainer 0 keeps what it learned since its last checkpoint (the other ranks give
+        # it a moment before they end the job: launch.guarded).
+        if lead and role.kind == "trainer" and getattr(worker, "checkpointer", None) is not None:
+            worker.save_checkpoint()
+            sys.stderr.write(f"srljax: checkpoint saved at update {worker.version}, "
+                             f"{worker.total_steps:,} env steps\n")
+            sys.stderr.flush()
+        raise
     summary = None
     if role.kind == "trainer":
         summary = worker.summary()

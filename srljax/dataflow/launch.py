@@ -289,6 +289,10 @@ def report_failure(rank: int, role: str, exc: BaseException) -> str:
     return line
 
 
+INTERRUPT_GRACE_S = 5.0
+"""After Ctrl-C, how long ranks other than 0 wait before ending the job (rank 0 ends it sooner)."""
+
+
 def guarded(rank: int, role: str, fn: Callable[[], T]) -> T:
     """Run one rank's work; any exception ends the whole MPI job promptly (MPI_Abort).
 
@@ -304,6 +308,8 @@ def guarded(rank: int, role: str, fn: Callable[[], T]) -> T:
         if isinstance(exc, KeyboardInterrupt):      # Ctrl-C reaches every rank: not a failure
             sys.stderr.write(f"srljax: rank {rank} ({role}) interrupted\n")
             sys.stderr.flush()
+            if rank != 0:
+                time.sleep(INTERRUPT_GRACE_S)       # rank 0 (trainer 0) saves a checkpoint, then ends the job
             MPI.COMM_WORLD.Abort(130)
             os._exit(130)                           # MPICH's Abort may return to the caller
         report_failure(rank, role, exc)

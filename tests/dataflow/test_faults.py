@@ -64,7 +64,7 @@ def test_killed_policy_worker_or_actor_ends_the_job_naming_it(tmp_path, rank, ro
 
 def test_ctrl_c_ends_every_rank_as_interrupted_not_failed(tmp_path):
     """SIGINT to mpirun (Ctrl-C) reaches every rank: the job ends promptly with the ranks saying
-    they were interrupted, and nothing reads like a failure."""
+    they were interrupted, nothing reads like a failure, and trainer 0 checkpoints first."""
     import os
     import signal
     import time
@@ -78,3 +78,10 @@ def test_ctrl_c_ends_every_rank_as_interrupted_not_failed(tmp_path):
     assert rc != 0 and time.monotonic() - t0 < 10.0, (rc, err[-2000:])
     assert re.search(r"srljax: rank \d \((trainer|policy|actor) \d\) interrupted", err), err[-2000:]
     assert "failed" not in err and "Traceback" not in err, err[-2000:]
+    # trainer 0 saved what it had learned before the job ended: the newest checkpoint is that update
+    saved = re.search(r"srljax: checkpoint saved at update (\d+), ([\d,]+) env steps", err)
+    assert saved, err[-2000:]
+    ckpt = Checkpointer(tmp_path / "run")
+    _, header = ckpt.restore(ckpt.latest())
+    assert header["step"] == int(saved.group(1))
+    assert header["meta"]["env_steps"] == int(saved.group(2).replace(",", ""))
