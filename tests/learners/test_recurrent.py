@@ -8,6 +8,7 @@ import pytest
 from srljax.learners import distributions
 from srljax.learners.entity_net import make_entity_network
 from srljax.learners.learner import Learner, LearnerSettings, RecurrentModel
+from srljax.learners.normalizer import RunningStats
 from srljax.learners.ppo import ppo_loss
 from srljax.learners.recurrent import column_minibatches, merge_agents, to_chunks
 
@@ -100,7 +101,7 @@ def _learner(model):
     return Learner(model, ppo_loss(CLIP, VF, ENT), optax.sgd(LR), settings)
 
 
-def _direct_loss(model, params, batch, value_stats):
+def _direct_loss(model, params, batch, value_stats, prior=None):
     """PPO on the same data without the learner: per-agent columns, a Python loop over steps.
 
     `value_stats` (mean, std): the running statistics before the update; the value head is read in
@@ -124,7 +125,14 @@ def _direct_loss(model, params, batch, value_stats):
         adv[t] = last
     target = adv + v
     adv = (adv - adv.mean()) / np.sqrt(adv.var() + 1e-8)
-    mean1, std1 = target.mean(), np.sqrt(target.var() + 1e-8)
+    if prior is None:
+        mean1, std1 = target.mean(), np.sqrt(target.var() + 1e-8)
+    else:                               # running statistics (count, mean, m2) merged with this batch's
+        n0, m0, q0 = prior
+        n1, m1, q1 = target.size, target.mean(), target.var() * target.size
+        n = n0 + n1
+        mean1 = m0 + (m1 - m0) * n1 / n
+        std1 = np.sqrt((q0 + q1 + (m1 - m0) ** 2 * n0 * n1 / n) / n + 1e-8)
     v_n, target_n = (v - mean1) / std1, (target - mean1) / std1
     states = batch["state"].reshape((T // L, N, -1))
 
@@ -146,25 +154,31 @@ def _direct_loss(model, params, batch, value_stats):
     return loss, target
 
 
-def test_recurrent_update_equals_direct_computation(problem):
+@pytest.mark.parametrize("prior", [None, (16.0, 0.3, 16.0 * 4.0)])
+def test_recurrent_update_equals_direct_computation(problem, prior):
     """One gradient step over chunks of per-agent columns (GAE over the whole rollout, LSTM from
     each chunk's stored carry, resets at episode starts, value targets standardised) equals the
-    same step written out step by step."""
+    same step written out step by step. `prior`: value statistics (count, mean, m2) from earlier
+    updates; without them (the first update) the critic reads as ~0 in return units (std 1e-4),
+    so only the second case checks the bootstrap values of GAE (V(final_obs) at truncation)."""
     model, batch = problem
     learner = _learner(model)
     state = jax.jit(learner.init)(jax.random.PRNGKey(0), batch)
+    if prior is not None:
+        state = state.replace(value_norm=RunningStats(*(jnp.asarray(v, jnp.float32) for v in prior)))
     new_state, metrics = jax.jit(learner.update)(state, batch)
     vn0 = state.value_norm
-    loss, target = _direct_loss(model, state.params, batch, (float(vn0.mean), float(vn0.std)))
+    loss, target = _direct_loss(model, state.params, batch, (float(vn0.mean), float(vn0.std)), prior)
     value, grads = jax.jit(jax.value_and_grad(loss))(state.params)
     np.testing.assert_allclose(metrics["loss"], value, rtol=1e-4, atol=1e-5)
     want = jax.tree.map(lambda p, g: p - LR * g, state.params, grads)
     for got, exp in zip(jax.tree.leaves(new_state.params), jax.tree.leaves(want)):
         np.testing.assert_allclose(got, exp, rtol=1e-4, atol=1e-6)
     vn = new_state.value_norm
-    assert vn.count == T * B * A
-    np.testing.assert_allclose(vn.mean, target.mean(), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(vn.std, target.std(), rtol=1e-3)
+    assert vn.count == T * B * A + (prior[0] if prior else 0)
+    if prior is None:
+        np.testing.assert_allclose(vn.mean, target.mean(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(vn.std, target.std(), rtol=1e-3)
     # acting reports values in return units and the next carry
     pol = learner.policy_params(new_state)
     obs0 = jax.tree.map(lambda x: x[0].reshape((B * A,) + x.shape[3:]), batch["obs"])
