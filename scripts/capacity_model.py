@@ -62,14 +62,15 @@ class Roles:
         self.i = 2 * self.copy + SPIN_S / (self.T * self.B)
         # Each inference round (one per B env steps) leaves the policy worker and the actor idle for a
         # moment: each spins (re-tests) before it sleeps. The assumed cost, used only when the bench
-        # has no per-rank CPU of a training run (`overheads` replaces it).
+        # has no per-rank CPU of a training run (measured `overheads` replace it).
         self.handoff = 2 * SPIN_S / self.B
         self.t = 1.0 / r["trainer"]["env_steps_per_cpu_s"] if "env_steps_per_cpu_s" in r.get("trainer", {}) else None
         self.policy_rows = sorted(r.get("policy", {}).get("batches", []), key=lambda x: x["requests_per_call"])
         # What a role costs inside a training run beyond its bench figure (waiting turns, replies,
         # parameter publishing and loading, metrics), per env step, from the per-rank CPU of the
         # 1-actor training run: the calibration point of the training curve.
-        self.overheads: Optional[Dict[str, float]] = None
+        # Without per-rank figures: the assumed handoff on the policy worker, nothing on the others.
+        self.overheads: Dict[str, float] = {"actor": 0.0, "policy": self.handoff, "trainer": 0.0}
         self.overheads_from: Optional[int] = None
         cal = [p for p in r.get("scaling", []) if p["mode"] == "train" and p.get("role_cpu_us_per_step")]
         if cal and self.t is not None and self.policy_rows:
@@ -130,13 +131,9 @@ def predict(roles: Roles, mode: str, actors: int, cores: float, policy_workers: 
     else:
         ranks = actors + policy_workers + trainers
         k = actors * RING / (2 * policy_workers)        # about half the ring slots wait at a time
-        if roles.overheads is not None:
-            o = roles.overheads
-            stages = {"actors": (actors, roles.a + o["actor"]), "policy": (policy_workers, roles.p(k) + o["policy"]),
-                      "trainer": (trainers, roles.t + roles.i + o["trainer"])}
-        else:
-            stages = {"actors": (actors, roles.a), "policy": (policy_workers, roles.p(k) + roles.handoff),
-                      "trainer": (trainers, roles.t + roles.i)}
+        o = roles.overheads
+        stages = {"actors": (actors, roles.a + o["actor"]), "policy": (policy_workers, roles.p(k) + o["policy"]),
+                  "trainer": (trainers, roles.t + roles.i + o["trainer"])}
     # A work-conserving scheduler: any load with every rank at most one core busy and the ranks
     # together within the cores is served (ranks waiting on others leave their share to them).
     # Per-step costs are measured with one core busy; with several busy at once each does less
