@@ -5,7 +5,9 @@
     result = srljax.train("cartpole", overrides={"total_env_steps": 200_000})
 """
 from srljax import config as configs
+from srljax import presets
 from srljax.api import TrainResult, get_config, make_env, train
+from srljax.run import RunResult, run
 
-__all__ = ["configs", "make_env", "train", "get_config", "TrainResult"]
+__all__ = ["configs", "presets", "make_env", "train", "run", "get_config", "RunResult", "TrainResult"]
 __version__ = "0.1.0"

@@ -1,7 +1,8 @@
-"""Experiment configs: frozen dataclasses, named presets, validation and command-line overrides.
+"""Experiment configs: frozen dataclasses, validation and command-line overrides.
 
 A config is never mutated: `override(cfg, {"ppo.lr": 1e-3})` returns a new one. Every field has a
-one-line docstring below it; `describe_fields()` lists them for error messages.
+one-line docstring below it. The named configs are in `srljax.presets`. This module imports
+nothing of srljax but its errors, so every layer may read configs.
 """
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import dataclasses
 import json
 import math
 import typing
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
-from srljax.dataflow.config import DistributedConfig
 from srljax.errors import UserError
 
 
@@ -83,6 +83,76 @@ class PPOConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DistributedConfig:
+    """How the experiment is spread over MPI ranks (or over workers in one process)."""
+
+    trainers: int = 1
+    """Trainer ranks; with several, gradients are averaged across them every update."""
+    policy_workers: int = 1
+    """Policy-worker ranks serving batched inference to actors; 0 needs `inline_inference`."""
+    buffers: int = 0
+    """Buffer ranks between actors and trainers (0: actors post straight to trainers)."""
+    actors: int = 2
+    """Actors when run in one process; under mpirun the ranks left over are the actors."""
+    inline_inference: bool = False
+    """Actors run the policy themselves on CPU (jax in every actor) instead of asking a policy worker."""
+    ring_size: int = 2
+    """Env batches per actor: one simulates while the others wait for actions."""
+    posts_per_update: int = 2
+    """Sample batches (each [ppo.rollout_len, env.num_envs / ring_size]) a trainer joins into one update."""
+    max_staleness: int = 4
+    """Samples more than this many policy versions behind the trainer are dropped (and counted)."""
+    send_slots: int = 2
+    """Sample buffers per actor in flight or being filled, beyond the ring (backpressure bound)."""
+    random_opponents: float = 0.0
+    """Two-team games: the fraction of episodes in which one team, drawn at random,
+    plays uniformly random actions instead of the policy; those agents' steps are not learned from.
+    Self-play alone can fit each team to the other's habits only; random opponents keep the
+    policy good against behaviour it has not co-evolved with."""
+    actor_nice: int = 0
+    """Niceness actor ranks give themselves (0-19). Where ranks outnumber cores, a positive value
+    lets trainers and policy workers run as soon as they have work, and actors use what is left:
+    samples simulated while the trainer is starved would only be dropped as stale."""
+    publish_every: int = 1
+    """Trainer publishes parameters every this many updates."""
+    log_interval_s: float = 1.0
+    """Seconds between metric lines."""
+    stop_at_return: Optional[float] = None
+    """Stop early once the mean return of the last 100 episodes reaches this (None: run the budget)."""
+
+    def validate(self) -> None:
+        for name in ("trainers", "ring_size", "posts_per_update", "send_slots", "publish_every"):
+            if getattr(self, name) < 1:
+                raise UserError(f"distributed.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("policy_workers", "buffers", "max_staleness", "actors"):
+            if getattr(self, name) < 0:
+                raise UserError(f"distributed.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.random_opponents <= 1.0:
+            raise UserError(f"distributed.random_opponents must be in [0, 1], got {self.random_opponents}")
+        if not 0 <= self.actor_nice <= 19:
+            raise UserError(f"distributed.actor_nice must be in 0..19, got {self.actor_nice}")
+        if self.log_interval_s <= 0:
+            raise UserError(f"distributed.log_interval_s must be > 0, got {self.log_interval_s}")
+        if self.policy_workers == 0 and not self.inline_inference:
+            raise UserError("distributed.policy_workers is 0: set distributed.inline_inference=true "
+                            "or give at least one policy worker")
+
+
+@dataclasses.dataclass(frozen=True)
+class AlgorithmConfig:
+    name: str = "ppo"
+    """The algorithm, by its name in `srljax.learners.registry` (ppo, vtrace); both modes read it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VTraceConfig:
+    rho_clip: float = 1.0
+    """V-trace: clip of the importance weights in the targets and the policy gradient (rho bar)."""
+    c_clip: float = 1.0
+    """V-trace: clip of the trace-cutting weights (c bar)."""
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     name: str = "custom"
     """Config name (a preset from --list-configs, or custom)."""
@@ -94,8 +164,12 @@ class Config:
     """The environment."""
     network: NetworkConfig = dataclasses.field(default_factory=NetworkConfig)
     """The policy/value network."""
+    algorithm: AlgorithmConfig = dataclasses.field(default_factory=AlgorithmConfig)
+    """Which algorithm learns (fused and distributed mode alike)."""
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
-    """The learner's hyperparameters."""
+    """The learner's hyperparameters: rollout, epochs, optimiser, losses (PPO; V-trace shares them)."""
+    vtrace: VTraceConfig = dataclasses.field(default_factory=VTraceConfig)
+    """V-trace's own settings (algorithm.name=vtrace)."""
     distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)
     """Rank layout and dataflow settings (distributed mode only)."""
     total_env_steps: int = 500_000
@@ -207,8 +281,9 @@ def parse_set(items) -> Dict[str, Any]:
 
 
 def validate(cfg: Config) -> Config:
-    """Check values a run cannot work with; raise a UserError naming the field."""
-    from srljax.envs.registry import check_name, is_jax_env
+    """Check values a run cannot work with; raise a UserError naming the field.
+
+    What needs the registries (env and algorithm names) is checked by `srljax.run.check`."""
 
     def positive(key, v):
         if not v > 0:
@@ -216,10 +291,6 @@ def validate(cfg: Config) -> Config:
 
     if cfg.mode not in ("fused", "distributed"):
         raise UserError(f"mode must be 'fused' or 'distributed', got {cfg.mode!r}")
-    check_name(cfg.env.id)
-    if cfg.mode == "fused" and not is_jax_env(cfg.env.id):
-        raise UserError(f"env {cfg.env.id!r} is a CPU env: fused mode needs a JAX env (gymnax/, brax/); "
-                        "use mode=distributed for CPU envs")
     for key in ("env.num_envs", "total_env_steps", "log_every_env_steps", "ppo.rollout_len", "ppo.epochs",
                 "ppo.minibatches", "ppo.lr", "ppo.max_grad_norm", "ppo.reward_scale", "checkpoint_every_logs",
                 "keep_checkpoints", "ppo.max_nonfinite_updates"):
@@ -247,6 +318,8 @@ def validate(cfg: Config) -> Config:
         raise UserError(f"network.hidden must be positive layer sizes, got {cfg.network.hidden}")
     if cfg.network.activation not in ACTIVATIONS:
         raise UserError(f"network.activation must be one of {', '.join(ACTIVATIONS)}")
+    if cfg.vtrace.rho_clip <= 0 or cfg.vtrace.c_clip <= 0:
+        raise UserError("vtrace.rho_clip and vtrace.c_clip must be > 0")
     if cfg.mode == "distributed":
         cfg.distributed.validate()
     return cfg
@@ -256,8 +329,15 @@ def to_dict(cfg: Config) -> Dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+# Keys of config.json files written before the algorithm got its own section.
+RENAMED = {"distributed.algorithm": "algorithm.name", "distributed.vtrace_rho_clip": "vtrace.rho_clip",
+           "distributed.vtrace_c_clip": "vtrace.c_clip"}
+
+
 def from_dict(d: Dict[str, Any]) -> Config:
-    """Rebuild a config written by `to_dict` (config.json)."""
+    """Rebuild a config written by `to_dict` (config.json), also one from an older srljax."""
+    if not isinstance(d, dict):
+        raise UserError(f"a config must be a JSON object of config sections, got {type(d).__name__}")
     flat = {}
 
     def walk(prefix, obj):
@@ -268,66 +348,4 @@ def from_dict(d: Dict[str, Any]) -> Config:
             else:
                 flat[key] = v
     walk("", d)
-    return override(Config(), flat)
-
-
-# --------------------------------------------------------------------------------------------
-# Named configs
-
-def _preset(name: str, description: str, **fields) -> Config:
-    return override(Config(name=name, description=description), fields)
-
-
-PRESETS: Dict[str, Config] = {}
-
-
-def _register(cfg: Config) -> None:
-    PRESETS[cfg.name] = cfg
-
-
-_register(_preset(
-    "cartpole", "PPO on gymnax CartPole-v1 in fused mode (the default; solved in ~300k steps)",
-    **{"env.id": "gymnax/CartPole-v1", "env.num_envs": 8, "ppo.rollout_len": 128, "ppo.lr": 5e-4,
-       "total_env_steps": 500_000, "log_every_env_steps": 25_600},
-))
-_register(_preset(
-    "cartpole_purejaxrl", "PureJaxRL's CartPole settings (4 envs x 128 steps, 4 epochs, 4 minibatches)",
-    **{"env.id": "gymnax/CartPole-v1", "env.num_envs": 4, "ppo.rollout_len": 128, "ppo.lr": 2.5e-4,
-       "total_env_steps": 500_000, "log_every_env_steps": 25_600},
-))
-_register(_preset(
-    "brax_inverted_pendulum", "PPO on brax inverted_pendulum (continuous actions), 2M env steps",
-    **{"env.id": "brax/inverted_pendulum", "env.num_envs": 128, "ppo.rollout_len": 32, "ppo.epochs": 4,
-       "ppo.minibatches": 8, "ppo.lr": 3e-4, "ppo.gamma": 0.97, "ppo.ent_coef": 0.01,
-       "ppo.max_grad_norm": 1.0, "ppo.normalize_obs": True, "ppo.reward_scale": 0.1,
-       "network.hidden": [64, 64], "total_env_steps": 2_000_000, "log_every_env_steps": 65_536},
-))
-_register(_preset(
-    "brax_ant", "PPO on brax ant (continuous actions, 27-d observations)",
-    **{"env.id": "brax/ant", "env.num_envs": 256, "ppo.rollout_len": 16, "ppo.epochs": 4,
-       "ppo.minibatches": 8, "ppo.lr": 3e-4, "ppo.gamma": 0.97, "ppo.ent_coef": 0.01,
-       "ppo.max_grad_norm": 1.0, "ppo.normalize_obs": True, "ppo.reward_scale": 0.1,
-       "network.hidden": [128, 128], "network.activation": "swish",
-       "total_env_steps": 5_000_000, "log_every_env_steps": 131_072},
-))
-
-
-def get(name: str) -> Config:
-    if name not in PRESETS:
-        raise UserError(f"unknown config {name!r}; named configs: {', '.join(sorted(PRESETS))}")
-    return PRESETS[name]
-
-
-def list_configs() -> str:
-    width = max(len(n) for n in PRESETS)
-    return "\n".join(f"{n:<{width}}  {c.description}" for n, c in sorted(PRESETS.items()))
-
-from srljax.dataflow.presets import DISTRIBUTED_PRESETS  # noqa: E402  (distributed presets live beside their defaults)
-
-for _name, (_desc, _fields) in DISTRIBUTED_PRESETS.items():
-    _register(_preset(_name, _desc, **_fields))
-
-from srljax.learners.hns_presets import HNS_PRESETS  # noqa: E402  (hide-and-seek presets live beside their network)
-
-for _name, (_desc, _fields) in HNS_PRESETS.items():
-    _register(_preset(_name, _desc, **_fields))
+    return override(Config(), {RENAMED.get(k, k): v for k, v in flat.items()})

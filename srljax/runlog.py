@@ -16,23 +16,42 @@ from typing import Any, Dict, List, Optional
 from srljax.errors import UserError
 
 
-def prepare_run_dir(run_dir: str | os.PathLike, overwrite: bool = False, resume: bool = False) -> Path:
-    """Create the run directory, refusing to clobber an existing run unless asked.
+def check_run_dir(run_dir: str | os.PathLike, overwrite: bool = False, resume: bool = False) -> Path:
+    """Refuse a run directory that cannot be used, touching nothing.
 
-    `resume` expects the directory (with its config.json) to exist; `overwrite` deletes it first.
-    """
+    A new run needs an empty or missing directory (or `overwrite`); `resume` needs a directory
+    with its config.json."""
     path = Path(run_dir)
     if resume:
         if not (path / "config.json").is_file():
             raise UserError(f"--resume: {path} holds no run (no config.json)")
         return path
-    if path.exists() and any(path.iterdir()):
-        if not overwrite:
-            raise UserError(f"run directory {path} already exists and is not empty; "
-                            "pass --overwrite to replace it or --resume to continue it")
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"run directory {path} is a file, not a directory")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise UserError(f"run directory {path} already exists and is not empty; "
+                        "pass --overwrite to replace it or --resume to continue it")
     return path
+
+
+def create_run_dir(path: Path, overwrite: bool = False) -> Path:
+    """Make a checked new run directory (emptying it first with `overwrite`); OSErrors are bad input."""
+    try:
+        if overwrite and path.is_dir() and any(path.iterdir()):
+            shutil.rmtree(path)
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".srljax-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"run directory {path} cannot be written: {e.strerror or e}") from None
+    return path
+
+
+def prepare_run_dir(run_dir: str | os.PathLike, overwrite: bool = False, resume: bool = False) -> Path:
+    """`check_run_dir`, then create it (a new run)."""
+    path = check_run_dir(run_dir, overwrite=overwrite, resume=resume)
+    return path if resume else create_run_dir(path, overwrite=overwrite)
 
 
 def _jsonable(v: Any) -> Any:
@@ -118,10 +137,24 @@ def read_json_if_exists(path: Path) -> Optional[Dict[str, Any]]:
 
 
 def read_metrics(run_dir: Path) -> List[Dict[str, Any]]:
+    """The rows of a run's metrics.jsonl. A torn last line (the row being written when the run
+    died) is dropped; damage anywhere else is a UserError naming the file and line."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for i, line in enumerate(lines):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                break
+            raise UserError(f"{path} line {i + 1} is not a JSON object; the run's metrics are damaged") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{path} line {i + 1} is not a JSON object; the run's metrics are damaged")
+        rows.append(row)
+    return rows
 
 
 def plot_learning_curve(history: List[Dict[str, Any]], out: Path, extra: tuple = ()) -> None:

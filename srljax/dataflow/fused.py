@@ -19,8 +19,8 @@ from srljax import envs
 from srljax.envs.core import JaxEnv, State
 from srljax.envs.spaces import Box
 from srljax.errors import NonFiniteError, UserError  # noqa: F401  (NonFiniteError re-exported)
+from srljax.learners import registry
 from srljax.learners.learner import Learner, LearnerState
-from srljax.learners.ppo import make_algorithm
 
 AXIS = "devices"
 RING = 100  # completed-episode returns kept for the summary (last 100 episodes)
@@ -50,8 +50,8 @@ class FusedTrainer:
         self.local_envs = cfg.env.num_envs // n_dev
         self.env: JaxEnv = envs.make(cfg.env.id, num_envs=self.local_envs, **cfg.env.kwargs)
         self.T = cfg.ppo.rollout_len
-        self.algo: Learner = make_algorithm(cfg, self.env.observation_space, self.env.action_space,
-                                            axis_name=AXIS, loss=loss)
+        self.algo: Learner = registry.for_config(cfg).build(cfg, self.env.observation_space, self.env.action_space,
+                                                            axis_name=AXIS, loss=loss)
         self.ring_size = max(1, -(-RING // n_dev))
         self.max_skips = cfg.ppo.max_nonfinite_updates * cfg.ppo.epochs * cfg.ppo.minibatches
         self._init = jax.pmap(self._init_device, axis_name=AXIS, devices=self.devices)
@@ -180,14 +180,11 @@ class FusedTrainer:
         return jax.tree.map(lambda x: np.asarray(x[0]), fs.learner)
 
 
-def train(cfg, logger=None, loss: Optional[Callable] = None, checkpointer=None, resume_from: Optional[dict] = None):
-    """Run a fused-mode experiment to `cfg.total_env_steps`; returns (trainer, final state, summary).
-
-    `resume_from` is a checkpoint's state dict: the run continues from its update count.
-    """
-    t0 = time.perf_counter()
-    trainer = FusedTrainer(cfg, loss=loss)
-    fs = trainer.restore(resume_from, cfg.seed) if resume_from is not None else trainer.init(cfg.seed)
+def train(trainer: FusedTrainer, fs: FusedState, logger=None, checkpointer=None, t0: Optional[float] = None):
+    """Run `trainer` from `fs` (fresh, or restored from a checkpoint: the run goes on from its
+    update count) to `cfg.total_env_steps`; returns (final state, summary)."""
+    t0 = time.perf_counter() if t0 is None else t0
+    cfg = trainer.cfg
     per_update = cfg.steps_per_update()
     total_updates = cfg.num_updates()
     per_log = max(1, cfg.log_every_env_steps // per_update)
@@ -230,4 +227,4 @@ def train(cfg, logger=None, loss: Optional[Callable] = None, checkpointer=None, 
                "episode_return": trainer.last_returns(fs), "updates": done_updates,
                "devices": len(trainer.devices),
                "skipped_steps": int(np.asarray(fs.learner.skipped)[0])}
-    return trainer, fs, summary
+    return fs, summary

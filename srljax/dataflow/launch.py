@@ -14,80 +14,20 @@ import time
 import traceback
 from typing import Callable, List, Optional, TypeVar
 
-from srljax.dataflow.config import DistributedConfig
+from srljax.config import DistributedConfig
 from srljax.errors import UserError
+from srljax.process import enable_compile_cache, single_threaded, under_mpirun
 
 T = TypeVar("T")
 
-THREAD_ENV = {
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-}
-
-
 def configure_process() -> None:
-    """Keep this process single-threaded (several ranks share the cores). Call before jax runs."""
-    for key, value in THREAD_ENV.items():
-        if key == "XLA_FLAGS" and value not in os.environ.get(key, ""):
-            os.environ[key] = (os.environ.get(key, "") + " " + value).strip()
-        else:
-            os.environ.setdefault(key, value)
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    """A distributed-mode process: single-threaded pools (several ranks share the cores), and under
+    mpirun a supervisor and the abort hook. Call before jax or mpi4py is imported."""
+    single_threaded()
     if under_mpirun():
         supervise()
         install_abort_hook()
     enable_compile_cache()
-
-
-def start_jax_on_one_core() -> None:
-    """Start jax's CPU runtime with a one-thread pool, then give the process its cores back.
-
-    XLA sizes its CPU thread pool from the process's CPU affinity when the backend starts, and
-    `XLA_FLAGS` cannot shrink it: independent parts of a program (the policy and the critic of the
-    hide-and-seek network) then run on pool threads at once, and ranks sharing the cores pay for
-    it (measured: 1.3x the CPU time for the same update). Pinning the process to one core while
-    the backend starts gives a pool of one; the affinity of every thread is restored right after,
-    so the OS still places the rank's threads on any core. Does nothing once jax's backend has started, or without affinity
-    support.
-    """
-    if not hasattr(os, "sched_getaffinity"):
-        return
-    import jax
-    from jax._src import xla_bridge
-    if getattr(xla_bridge, "_backends", None):
-        return                       # already started: too late to size its pool
-    allowed = os.sched_getaffinity(0)
-    try:
-        os.sched_setaffinity(0, {min(allowed)})
-        jax.devices()
-    finally:
-        # Every thread started meanwhile (XLA's compute thread, the runtime's helpers) inherited the
-        # one-core mask: give each of them, and this thread, every allowed core again.
-        tasks = os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else []
-        for tid in [0] + [int(t) for t in tasks]:
-            try:
-                os.sched_setaffinity(tid, allowed)
-            except OSError:
-                pass                 # a thread that has ended since
-
-
-def enable_compile_cache() -> None:
-    """Cache compiled XLA programs across runs (cold: seconds of compile per process; warm: ~0.1 s).
-
-    `SRLJAX_COMPILE_CACHE=0` turns it off.
-    """
-    if os.environ.get("SRLJAX_COMPILE_CACHE", "1") != "0":
-        cache = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "srljax", "jax")
-        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", cache)
-        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
-        if "jax" in sys.modules:     # jax reads these variables when imported: tell it directly
-            import jax
-            if not jax.config.jax_compilation_cache_dir:
-                jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
-                jax.config.update("jax_persistent_cache_min_compile_time_secs",
-                                  float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
 
 
 def install_abort_hook() -> None:
@@ -182,11 +122,6 @@ def announce(role: str) -> None:
             os.write(int(fd), (role + "\n").encode())
         except OSError:
             pass
-
-
-def under_mpirun() -> bool:
-    """True when this process was started by mpirun/mpiexec (MPICH's hydra or Open MPI)."""
-    return any(k in os.environ for k in ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,8 @@ import numpy as np
 from mpi4py import MPI
 
 from srljax.dataflow.launch import wait_for
-from srljax.dataflow.streams import META, MessageLayout, Request, Sample
+from srljax.dataflow.schema import META, Header, MessageLayout
+from srljax.dataflow.streams import Request, Sample
 
 TAG_SAMPLE, TAG_PARAMS, TAG_STOP, TAG_FIN, TAG_CHECK = 11, 12, 13, 14, 15
 TAG_REQUEST, TAG_REPLY = 1000, 2000     # + ring slot
@@ -49,7 +50,7 @@ class MpiSamplePoster:
 
     def post(self, i: int, version: int) -> None:
         meta = self.views[i][META]
-        meta[0], meta[1] = version, self.comm.rank
+        meta[Header.VERSION], meta[Header.SOURCE] = version, self.comm.rank
         self.reqs[i] = self.comm.Issend([self.bufs[i], MPI.BYTE], dest=self.dest, tag=TAG_SAMPLE)
 
     def pending(self) -> int:
@@ -82,7 +83,7 @@ class MpiSampleConsumer:
             if self.reqs[i].Test():
                 self.held, self.next = i, (i + 1) % n
                 meta = self.views[i][META]
-                return Sample(self.views[i], int(meta[0]), int(meta[1]))
+                return Sample(self.views[i], int(meta[Header.VERSION]), int(meta[Header.SOURCE]))
         return None
 
     def close(self) -> None:
@@ -164,7 +165,7 @@ class MpiInferenceServer:
         views = self._reply[i]
         for k, v in fields.items():
             views[k][...] = v
-        views[META][0] = version
+        views[META][Header.VERSION] = version
         self._recv[i] = self._post(i)          # the request's obs have been used
         self._send[i] = self.comm.Isend([self._reply_bufs[i], MPI.BYTE], dest=request.client,
                                         tag=TAG_REPLY + request.slot)
@@ -204,7 +205,7 @@ class MpiParamPublisher:
                     continue
                 self.reqs[i] = None
             self.views[i]["params"][...] = self.flat
-            self.views[i][META][0] = self.version
+            self.views[i][META][Header.VERSION] = self.version
             self.reqs[i] = self.comm.Isend([self.bufs[i], MPI.BYTE], dest=reader, tag=TAG_PARAMS)
             self.sent[i] = self.version
 
@@ -238,7 +239,7 @@ class MpiParamReader:
             self.req = self._post()
         if got is None:
             return None
-        return self.views[got]["params"].copy(), int(self.views[got][META][0])
+        return self.views[got]["params"].copy(), int(self.views[got][META][Header.VERSION])
 
     def close(self) -> None:
         self.req.Cancel()

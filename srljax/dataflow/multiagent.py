@@ -1,30 +1,26 @@
 """Multi-agent, dict-observation and recurrent games on the dataflow's fixed-layout messages.
 
-The streams carry one float32 observation array per message field. A dict observation (as
-hide-and-seek's, [E, A, ...] per key) is packed into one row per agent, `[E, A, D]`, by an
+The streams carry one float32 observation array per message field. A dict observation ([E, A, ...]
+per key) is packed into one row per agent, `[E, A, D]`, by an
 `ObsPacker`; a request to a policy worker for a recurrent policy packs each agent's observation,
 its recurrent carry and the env's episode-start flag into one row, `[E, A, D + S + 1]`. Trainers
 and policy workers unpack inside their jitted calls (slices and reshapes only), so the learner
 sees the observation dict it was built for.
 
-Episode statistics: a game reports more than (return, length) per episode; `episode_keys` names
-the columns posted in a sample's `episodes` field, and `StageStats` averages them per log line
-(`stage/<stat>`, `hider_return`, `seeker_return`). `plot_stage_stats` draws them from
-metrics.jsonl into the run directory's stage_stats.png.
+Episode statistics: a game may report more than (return, length) per episode (its
+`episode_stats`, `srljax.envs.vector.MultiAgentVectorEnv`); `episode_keys` names the columns
+posted in a sample's `episodes` field, and `EpisodeStats` averages them per log line under the
+names the env gives.
 
 Numpy only at import (actor ranks never import jax); `unpack` works on numpy and jax arrays.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-HNS_STAGE_KEYS = ("max_box_move_prep", "max_box_move", "max_ramp_move_prep", "max_ramp_move",
-                  "num_box_lock_prep", "num_box_lock", "num_ramp_lock_prep", "num_ramp_lock",
-                  "hider_seen_frac")
-HNS_TEAM_KEYS = ("hider_return", "seeker_return")
+TRAITS = ("teams", "presence_key", "episode_stats", "plot_episode_stats")
 
 
 class ObsPacker:
@@ -81,6 +77,11 @@ class PackedObsEnv:
     def close(self) -> None:
         self.env.close()
 
+    def __getattr__(self, name: str):
+        if name in TRAITS:             # what the wrapped env tells the dataflow
+            return getattr(self.env, name)
+        raise AttributeError(name)
+
 
 class RequestCodec:
     """An inference request row per agent for a recurrent policy: [packed obs (D) | carry (S) | first (1)]."""
@@ -104,38 +105,37 @@ class RequestCodec:
         return self.packer.unpack(flat[:, :D]), flat[:, D:D + self.S], flat[:, -1]
 
 
-def recurrent_state_size(cfg, obs_space) -> int:
-    """Width of the policy's recurrent carry (0: feedforward), known without importing jax: the
-    entity network (dict observations) carries LSTM (c, h) of `network.hidden[-1]` each."""
-    return 2 * int(cfg.network.hidden[-1]) if isinstance(obs_space, dict) else 0
-
-
-def learner_batch(batch: Mapping[str, Any], packer: Optional[ObsPacker]) -> Dict[str, Any]:
-    """A posted sample's fields as the learner wants them: packed observations become dicts."""
+def learner_batch(batch: Mapping[str, Any], packer: Optional[ObsPacker],
+                  presence_key: Optional[str] = None) -> Dict[str, Any]:
+    """A posted sample's fields as the learner wants them: packed observations become dicts, and
+    with the env's `presence_key` the `learn` weight is 0 for empty agent slots too."""
     out = dict(batch)
     if packer is not None:
         out["obs"] = packer.unpack(batch["obs"])
         out["final_obs"] = packer.unpack(batch["final_obs"])
+        if presence_key is not None and "learn" in out:
+            present = out["obs"][presence_key]
+            out["learn"] = out["learn"] * present.reshape(out["learn"].shape).astype(out["learn"].dtype)
     return out
 
 
-def episode_keys(env_id: str) -> Tuple[str, ...]:
-    """The per-episode columns a sample carries: return and length, plus a game's own statistics."""
-    if env_id.startswith("hns/"):
-        return ("return", "length") + HNS_TEAM_KEYS + HNS_STAGE_KEYS + ("unstable",)
-    return ("return", "length")
+def episode_keys(stats: Mapping[str, str]) -> Tuple[str, ...]:
+    """The per-episode columns a sample carries: return and length, plus a game's own statistics
+    (`stats`: the env's `episode_stats`) and its `unstable` flag."""
+    return ("return", "length") + (tuple(stats) + ("unstable",) if stats else ())
 
 
 def episode_row(ep: Mapping[str, Any], keys: Sequence[str]) -> List[float]:
     return [float(ep.get(k, 0.0)) for k in keys]
 
 
-class StageStats:
-    """Means of the extra episode columns over the episodes of one log interval."""
+class EpisodeStats:
+    """Means of a game's own episode columns over the episodes of one log interval."""
 
-    def __init__(self, keys: Sequence[str]):
-        self.keys = tuple(keys)
-        self.extra = [i for i, k in enumerate(self.keys) if k not in ("return", "length", "unstable")]
+    def __init__(self, stats: Mapping[str, str]):
+        self.keys = episode_keys(stats)
+        self.names = dict(stats)
+        self.extra = [i for i, k in enumerate(self.keys) if k in self.names]
         self.rows: List[np.ndarray] = []
 
     def add(self, rows: np.ndarray) -> None:
@@ -146,49 +146,12 @@ class StageStats:
             self.rows.append(np.asarray(rows[:, self.extra], np.float64))
 
     def flush(self) -> Dict[str, Optional[float]]:
-        """{'stage/<stat>': mean, 'hider_return': mean, ...} over the interval (None without episodes)."""
+        """{metric name: mean} over the interval (None without episodes)."""
         if not self.extra:
             return {}
-        names = [self.keys[i] for i in self.extra]
-        names = [k if k in HNS_TEAM_KEYS else f"stage/{k}" for k in names]
+        names = [self.names[self.keys[i]] for i in self.extra]
         if not self.rows:
             return dict.fromkeys(names)
         means = np.concatenate(self.rows).mean(axis=0)
         self.rows = []
         return {n: float(m) for n, m in zip(names, means)}
-
-
-def plot_stage_stats(run_dir: Path) -> Optional[Path]:
-    """stage_stats.png from metrics.jsonl: team returns, sight, box and ramp moves and locks."""
-    run_dir = Path(run_dir)
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return None
-    import json
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    panels = [("team return", HNS_TEAM_KEYS), ("hider seen (fraction of rewarded steps)", ("stage/hider_seen_frac",)),
-              ("largest box move (m)", ("stage/max_box_move_prep", "stage/max_box_move")),
-              ("largest ramp move (m)", ("stage/max_ramp_move_prep", "stage/max_ramp_move")),
-              ("boxes locked", ("stage/num_box_lock_prep", "stage/num_box_lock")),
-              ("ramps locked", ("stage/num_ramp_lock_prep", "stage/num_ramp_lock"))]
-    if not any(r.get(k) is not None for r in rows for _, keys in panels for k in keys):
-        return None
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(3, 2, figsize=(10, 8), squeeze=False)
-    for ax, (title, keys) in zip(axes.ravel(), panels):
-        for k in keys:
-            pts = [(r["env_steps"], r[k]) for r in rows if r.get(k) is not None]
-            if pts:
-                xs, ys = zip(*pts)
-                ax.plot(xs, ys, label=k.replace("stage/", ""))
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("env steps", fontsize=8)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    out = run_dir / "stage_stats.png"
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
-    return out

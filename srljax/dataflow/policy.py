@@ -5,6 +5,7 @@ learner's `PolicyParams` pytree. Both call the learner's `act(policy_params, obs
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Dict, Optional, Sequence
 
 import jax
@@ -12,15 +13,26 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from srljax.dataflow.streams import META, InferenceServer, MessageLayout, ParamReader
-from srljax.dataflow.workers import learner_fields
+from srljax.dataflow.schema import META, BatchSpec, Header
+from srljax.dataflow.streams import InferenceServer, ParamReader
 
 
-def example_batch(layout: MessageLayout, packer=None) -> Dict[str, np.ndarray]:
+def example_batch(spec: BatchSpec, packer=None) -> Dict[str, np.ndarray]:
     """Zeros shaped like one posted sample (what `algo.init` needs to size its state); packed
     observations (`multiagent.ObsPacker`) as the dicts the learner reads."""
     from srljax.dataflow.multiagent import learner_batch
-    return learner_batch({name: np.zeros(*layout.spec[name]) for name in learner_fields(layout)}, packer)
+    layout = spec.samples()
+    return learner_batch({name: np.zeros(*layout.spec[name]) for name in spec.learner_fields()}, packer)
+
+
+@dataclasses.dataclass
+class PolicyStreams:
+    """A policy worker's ends: requests in and replies out, parameters in, STOP/FIN."""
+
+    server: InferenceServer
+    reader: ParamReader
+    control: Any
+    clients: Sequence[int]           # the actors it serves
 
 
 class ParamCodec:
@@ -81,14 +93,14 @@ class PolicyWorker:
     request counts (`batch_buckets`: 1, 2, 4, ... and every client's every slot) and the waiting
     requests are padded to the next of them, so one waiting request does not pay for all."""
 
-    def __init__(self, algo, codec: ParamCodec, server: InferenceServer, reader: ParamReader, control,
-                 clients: Sequence[int], envs_per_request: int, slots: int, obs_shape: Sequence[int], seed: int,
+    def __init__(self, algo, codec: ParamCodec, streams: PolicyStreams, spec: BatchSpec, slots: int, seed: int,
                  recurrent=None):
-        self.codec, self.server, self.reader, self.control = codec, server, reader, control
-        self.clients = set(clients)
-        self.B = envs_per_request
-        self.batch = np.zeros((len(clients) * slots * envs_per_request,) + tuple(obs_shape), np.float32)
-        self.buckets = batch_buckets(len(clients) * slots)
+        self.codec, self.server, self.reader, self.control = codec, streams.server, streams.reader, streams.control
+        self.clients = set(streams.clients)
+        self.B = spec.B
+        n = len(self.clients) * slots
+        self.batch = np.zeros((n * spec.B,) + spec.request_shape, np.float32)
+        self.buckets = batch_buckets(n)
         self.act = _jit_act(algo, recurrent)
         self.key = jax.random.PRNGKey(seed)
         self.count = 0
@@ -127,22 +139,26 @@ class PolicyWorker:
             self.requests_served += len(requests)
             return True
         if self.control.stop_requested() and self.clients <= set(self.control.poll_fins()):
-            for end in (self.server, self.reader):
-                close = getattr(end, "close", None)
-                if close is not None:
-                    close()
+            self.close()
             self.done = True
             return True
         return progress
+
+    def close(self) -> None:
+        for end in (self.server, self.reader):
+            close = getattr(end, "close", None)
+            if close is not None:
+                close()
 
 
 class InlinePolicy:
     """The inference stream's client end, answered inside the actor (jax on the actor's CPU)."""
 
-    def __init__(self, algo, codec: ParamCodec, reader: ParamReader, reply: MessageLayout, slots: int,
-                 obs_shape: Sequence[int], seed: int, recurrent=None):
+    def __init__(self, algo, codec: ParamCodec, reader: ParamReader, spec: BatchSpec, slots: int, seed: int,
+                 recurrent=None):
         self.codec, self.reader = codec, reader
-        self._obs = [np.zeros(tuple(obs_shape), np.float32) for _ in range(slots)]
+        reply = spec.replies()
+        self._obs = [np.zeros((spec.B,) + spec.request_shape, np.float32) for _ in range(slots)]
         self._reply = [reply.views(reply.alloc()) for _ in range(slots)]
         self._ready = [False] * slots
         self._pending = [False] * slots
@@ -174,7 +190,7 @@ class InlinePolicy:
         views = self._reply[slot]
         for k, v in out.items():
             views[k][...] = v
-        views[META][0] = self.version
+        views[META][Header.VERSION] = self.version
         self._pending[slot], self._ready[slot] = False, True
 
     def response(self, slot: int) -> Optional[Dict[str, np.ndarray]]:

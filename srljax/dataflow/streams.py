@@ -1,9 +1,7 @@
 """Streams between workers: samples, inference and parameters; in-process implementations.
 
-Every stream carries fixed-layout messages agreed at start-up: a `MessageLayout` maps field names
-to (shape, dtype) and places them in one contiguous byte buffer, so a message is one buffer that
-moves whole (one MPI send; no pickling) and whose fields are numpy views a worker writes into
-directly. All calls are non-blocking: a worker is a loop over `poll()`, and a call that cannot
+Every stream carries fixed-layout messages agreed at start-up (`srljax.dataflow.schema`). All
+calls are non-blocking: a worker is a loop over `poll()`, and a call that cannot
 proceed returns None (or False) instead of waiting.
 
 The MPI implementations are in `srljax.dataflow.mpi_streams`; the in-process ones here let the
@@ -13,54 +11,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Deque, Dict, List, Mapping, Optional, Protocol, Tuple
+from typing import Deque, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
-Spec = Mapping[str, Tuple[Tuple[int, ...], "np.dtype | str | type"]]
-META = "_meta"   # int64[4]: version, source, and two fields free for the message's owner
-_ALIGN = 64
-
-
-class MessageLayout:
-    """Named, aligned fields in one contiguous byte buffer, plus an int64 header."""
-
-    def __init__(self, spec: Spec):
-        self.spec: Dict[str, Tuple[Tuple[int, ...], np.dtype]] = {
-            META: ((4,), np.dtype(np.int64)),
-            **{k: (tuple(int(d) for d in s), np.dtype(t)) for k, (s, t) in spec.items()}}
-        self.offsets: Dict[str, int] = {}
-        offset = 0
-        for name, (shape, dtype) in self.spec.items():
-            self.offsets[name] = offset
-            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-            offset += -(-nbytes // _ALIGN) * _ALIGN
-        self.nbytes = offset
-
-    def alloc(self) -> np.ndarray:
-        return np.zeros(self.nbytes, np.uint8)
-
-    def views(self, buf: np.ndarray) -> Dict[str, np.ndarray]:
-        out = {}
-        for name, (shape, dtype) in self.spec.items():
-            start = self.offsets[name]
-            count = int(np.prod(shape, dtype=np.int64))
-            out[name] = buf[start:start + count * dtype.itemsize].view(dtype).reshape(shape)
-        return out
-
-    def signature(self) -> np.ndarray:
-        """A small int64 summary of the layout, compared across ranks at start-up."""
-        text = ";".join(f"{k}:{s}:{d.str}" for k, (s, d) in self.spec.items())
-        return np.array([self.nbytes, len(self.spec), hash_text(text)], np.int64)
-
-
-def hash_text(text: str) -> int:
-    """A stable 63-bit hash (Python's own `hash` of a str differs between processes)."""
-    h = 1469598103934665603
-    for byte in text.encode():
-        h = ((h ^ byte) * 1099511628211) & 0x7FFFFFFFFFFFFFFF
-    return h
-
+from srljax.dataflow.schema import META, Header, MessageLayout
 
 @dataclasses.dataclass
 class Sample:
@@ -157,7 +112,7 @@ class _LocalPoster:
 
     def post(self, i: int, version: int) -> None:
         meta = self.views[i][META]
-        meta[0], meta[1] = version, self.source
+        meta[Header.VERSION], meta[Header.SOURCE] = version, self.source
         self.stream.queue.append((self, i, version))
         self.queued += 1
 
@@ -235,7 +190,7 @@ class _LocalInferenceServer:
         views = client._reply[request.slot]
         for k, v in fields.items():
             views[k][...] = v
-        views[META][0] = version
+        views[META][Header.VERSION] = version
         client._ready[request.slot] = True
 
 
@@ -262,3 +217,27 @@ class _LocalParamReader:
             return None
         self.seen = self.hub.version
         return self.hub.flat.copy(), self.hub.version
+
+
+class LocalControl:
+    """STOP and FIN inside one process (the MPI version is `mpi_streams.MpiControl`)."""
+
+    def __init__(self, hub: dict, rank: int):
+        self.hub, self.rank = hub, rank
+        hub.setdefault("stop", False)
+        hub.setdefault("fins", {})
+
+    def stop_requested(self) -> bool:
+        return self.hub["stop"]
+
+    def send_stop(self, ranks: Sequence[int]) -> None:
+        self.hub["stop"] = True
+
+    def send_fin(self, dest: int) -> None:
+        self.hub["fins"].setdefault(dest, []).append(self.rank)
+
+    def poll_fins(self) -> List[int]:
+        return self.hub["fins"].get(self.rank, [])
+
+    def finish(self, timeout: float = 30.0) -> None:
+        pass

@@ -9,7 +9,6 @@ recorded games, and only the simulation is timed.
 """
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -17,9 +16,8 @@ import numpy as np
 
 def _replay(env_id: str, kwargs: dict, seed: int, actions: np.ndarray, barrier, results) -> None:
     """One simulator process: reset with `seed`, wait for the others, step through `actions`."""
-    from srljax.dataflow.launch import THREAD_ENV
-    for k, v in THREAD_ENV.items():
-        os.environ.setdefault(k, v)
+    from srljax.process import single_threaded
+    single_threaded()
     from srljax.envs.registry import make
 
     env = make(env_id, num_envs=actions.shape[1], seed=seed, **kwargs)

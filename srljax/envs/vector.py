@@ -34,3 +34,44 @@ class VectorEnv(Protocol):
     def step(self, actions: np.ndarray) -> Tuple[Any, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]: ...
 
     def close(self) -> None: ...
+
+
+class MultiAgentVectorEnv(VectorEnv, Protocol):
+    """What a multi-agent CPU vector env tells the dataflow (every member optional but `num_agents`).
+
+    - `teams()`: [num_envs, num_agents] team index (0, 1, ...) of each agent slot in the current
+      episodes, -1 for an empty slot; games without teams leave it out. Two-team games can then
+      play a random-action opponent team (`distributed.random_opponents`).
+    - `presence_key`: the observation key that is 1 for the agent slots in play, for games whose
+      number of agents varies (empty slots hold zeros and are not learned from).
+    - `episode_stats`: extra per-episode statistics the env puts in `info["episodes"]`, mapped to
+      the name each one's mean has in the metrics lines; an episode with `unstable` set (a
+      simulator blow-up) is left out of those means.
+    - `plot_episode_stats(run_dir)`: draws them from the run's metrics.jsonl (a static method).
+    """
+
+    num_agents: int
+    presence_key: Optional[str]
+    episode_stats: Dict[str, str]
+
+    def teams(self) -> np.ndarray: ...
+
+    @staticmethod
+    def plot_episode_stats(run_dir: Any) -> Any: ...
+
+
+def has_teams(env) -> bool:
+    return callable(getattr(env, "teams", None))
+
+
+def presence_key(env) -> Optional[str]:
+    return getattr(env, "presence_key", None)
+
+
+def episode_stats(env) -> Dict[str, str]:
+    return dict(getattr(env, "episode_stats", None) or {})
+
+
+def episode_plot(env):
+    """The env's `plot_episode_stats(run_dir)`, or None."""
+    return getattr(env, "plot_episode_stats", None)

@@ -1,13 +1,13 @@
 """Learners: the generic loss-driven learner, PPO, networks, distributions, normalisation.
 
-The names below load on first use, so importing a jax-free submodule (e.g. `hns_presets`, read by
-`srljax.config`) does not import jax.
+The algorithms are looked up by name in `registry` (jax-free). The names below load on first use,
+so importing a jax-free submodule (`registry`, `models`) does not import jax.
 """
 import importlib
 
 _EXPORTS = {"Learner": "learner", "LearnerSettings": "learner", "LearnerState": "learner", "Model": "learner",
             "PolicyParams": "learner", "RecurrentModel": "learner", "gae": "learner", "gae_prepare": "learner",
-            "make_algorithm": "ppo", "make_model": "ppo", "ppo_loss": "ppo"}
+            "make_algorithm": "registry", "make_model": "models", "ppo_loss": "ppo"}
 
 __all__ = sorted(_EXPORTS)
 

@@ -1,4 +1,4 @@
-r"""The hide-and-seek network (Baker et al. 2019, as SRL trained it), in flax.
+r"""The entity-attention network of Baker et al. 2019 (as SRL trained it), in flax.
 
 Policy (what an agent may see):
 
@@ -16,7 +16,7 @@ the critic sees the whole state (positions, velocities, lock flags, the preparat
 is close to Markov, so memory buys it little, and a feedforward critic values `final_obs` (the
 bootstrap at truncation) without the policy's recurrent state and halves what actors carry.
 
-One set of weights serves every agent of both teams (the hider flag is in `self`). Entities of a
+One set of weights serves every agent of both teams (the team flag is in `self`). Entities of a
 type share their embedding, and attention plus mean pooling is symmetric, so the output does not
 depend on the order of entities; a masked-out entity has exactly zero attention weight and zero
 pooling weight, so its features cannot change the output.
@@ -24,7 +24,7 @@ pooling weight, so its features cannot change the output.
 Sizes: `embed` (entity embedding and attention width) and `hidden` (dense layer and LSTM). The paper
 used 128 / 256 with 4 heads; the 2-core presets use 16 / 64.
 
-Inputs are the per-agent observation dict of `srljax.envs.hide_and_seek` with any leading axes;
+Inputs are a per-agent observation dict (lidar, self, one key per entity type with its masks) with any leading axes;
 `__call__` is time-major: obs leaves [T, N, ...], first [T, N], state [N, 2 * hidden].
 """
 from __future__ import annotations
@@ -36,6 +36,8 @@ import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from srljax.learners.models import entity_state_size
 
 ENTITY_TYPES = ("agents", "boxes", "ramps")
 
@@ -160,7 +162,7 @@ class EntityActorCritic(nn.Module):
 
     @property
     def state_size(self) -> int:
-        return 2 * self.hidden
+        return entity_state_size(self.hidden)
 
     def __call__(self, obs, first, state):
         logits, state = self.policy(obs, first, state)
@@ -195,5 +197,5 @@ def make_entity_network(nvec: Sequence[int], sizes: Sequence[int], heads: int = 
 
 
 def unnormalized_keys(obs_space) -> Tuple[str, ...]:
-    """Observation keys that are masks or flags (never normalised): *_visible, *_exists, agent_exists."""
+    """Observation keys that are masks or flags (never normalised): *_visible, *_exists."""
     return tuple(k for k in obs_space if k.endswith(("_visible", "_exists")))

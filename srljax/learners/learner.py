@@ -291,13 +291,10 @@ class Learner:
         """
         s = self.settings
         batch, env_ids = merge_agents(batch, env_ids)
-        weight = batch.get("learn")          # 0 where a scripted opponent acted (the dataflow's `learn`)
+        # The dataflow's per-sample weight: 0 for samples not to learn from (a scripted opponent's
+        # step, an empty agent slot), kept out of the loss and the advantage statistics.
+        weight = batch.get("learn")
         batch = {k: v for k, v in batch.items() if k != "learn"}
-        if isinstance(batch["obs"], dict) and "agent_exists" in batch["obs"]:
-            # Games with a varying number of agents (hide-and-seek's full game) fill absent agent
-            # slots with zeros: a per-sample weight keeps them out of the loss and its statistics.
-            exists = batch["obs"]["agent_exists"].astype(jnp.float32)
-            weight = exists if weight is None else weight * exists
         if weight is not None:
             batch = {**batch, "weight": weight.astype(jnp.float32)}
         obs_norm = state.obs_norm

@@ -1,13 +1,12 @@
-"""PPO (clipped surrogate) as a loss for the generic learner, and `make_algorithm` for configs."""
+"""PPO (clipped surrogate) as a loss for the generic learner; `build` is its registry entry."""
 from __future__ import annotations
 
 from typing import Optional
 
 import jax.numpy as jnp
 
-from srljax.learners import distributions
-from srljax.learners.learner import Learner, LearnerSettings, Model, RecurrentModel, make_optimizer
-from srljax.learners.networks import ActorCritic
+from srljax.learners.learner import Learner, LearnerSettings, Model, make_optimizer
+from srljax.learners.models import make_model
 
 
 def weighted_mean(weight):
@@ -43,21 +42,6 @@ def ppo_loss(clip_eps: float = 0.2, vf_coef: float = 0.5, ent_coef: float = 0.01
     return loss
 
 
-def make_model(cfg, obs_space, action_space) -> Model:
-    """An MLP actor-critic for array observations; for the entity-dict observations of
-    hide-and-seek, the recurrent entity-attention network (`network.hidden` = [embed, hidden])."""
-    dist = distributions.for_space(action_space)
-    if isinstance(obs_space, dict):
-        from srljax.learners.entity_net import make_entity_network, unnormalized_keys
-        network = make_entity_network(dist.nvec, cfg.network.hidden)
-        return RecurrentModel(network=network, dist=dist, unnormalized=unnormalized_keys(obs_space),
-                              state_size=network.state_size)
-    shape = obs_space.shape
-    network = ActorCritic(dist=dist, obs_ndim=len(shape), hidden=tuple(cfg.network.hidden),
-                          activation=cfg.network.activation)
-    return Model(network=network, dist=dist)
-
-
 def learner_settings(cfg) -> LearnerSettings:
     p = cfg.ppo
     return LearnerSettings(epochs=p.epochs, minibatches=p.minibatches, gamma=p.gamma, gae_lambda=p.gae_lambda,
@@ -65,18 +49,18 @@ def learner_settings(cfg) -> LearnerSettings:
                            normalize_value=p.normalize_value, chunk_len=p.chunk_len or None)
 
 
-def make_algorithm(cfg, obs_space, action_space, axis_name: Optional[str] = None, grad_reduce=None,
-                   loss=None, num_updates: Optional[int] = None) -> Learner:
-    """The learner a config asks for: PPO by default, or any `loss(model, params, mb, key)`.
-
-    `num_updates` (batches over the run) sets the learning-rate annealing horizon when
-    `ppo.anneal_lr` is on; it defaults to the config's own count.
-    """
+def optimizer_for(cfg, num_updates: Optional[int] = None):
+    """Adam from `ppo.*`; with `ppo.anneal_lr`, decaying to 0 over `num_updates` batches (default:
+    the config's own count) of `epochs x minibatches` gradient steps."""
     p = cfg.ppo
-    model = make_model(cfg, obs_space, action_space)
-    steps = None
-    if p.anneal_lr:
-        steps = (num_updates or cfg.num_updates()) * p.epochs * p.minibatches
-    optimizer = make_optimizer(p.lr, p.max_grad_norm, p.adam_eps, steps)
+    steps = (num_updates or cfg.num_updates()) * p.epochs * p.minibatches if p.anneal_lr else None
+    return make_optimizer(p.lr, p.max_grad_norm, p.adam_eps, steps)
+
+
+def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad_reduce=None, loss=None,
+          num_updates: Optional[int] = None) -> Learner:
+    """The registry's builder: the generic learner with PPO's loss, or any `loss(model, params, mb, key)`."""
+    p = cfg.ppo
     loss = loss or ppo_loss(p.clip_eps, p.vf_coef, p.ent_coef, p.clip_value)
-    return Learner(model, loss, optimizer, learner_settings(cfg), axis_name=axis_name, grad_reduce=grad_reduce)
+    return Learner(make_model(cfg, obs_space, action_space), loss, optimizer_for(cfg, num_updates),
+                   learner_settings(cfg), axis_name=axis_name, grad_reduce=grad_reduce)

@@ -12,7 +12,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from srljax.learners.learner import Batch, Learner, LearnerSettings, Model, make_optimizer
+from srljax.learners.learner import Batch, Learner, LearnerSettings, Model
 
 
 def vtrace(value_t, next_value_t, reward_t, discount_t, cont_t, log_rho_t, lambda_=1.0,
@@ -76,13 +76,15 @@ def vtrace_loss(vf_coef: float = 0.5, ent_coef: float = 0.01):
     return loss
 
 
-def make_vtrace_algorithm(cfg, obs_space, action_space, grad_reduce=None,
-                          num_updates: Optional[int] = None, rho_clip: float = 1.0, c_clip: float = 1.0) -> Learner:
-    """The generic learner with V-trace targets, using the config's network and `ppo.*` optimiser settings."""
-    from srljax.learners.ppo import learner_settings, make_model
+def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad_reduce=None, loss=None,
+          num_updates: Optional[int] = None) -> Learner:
+    """The registry's builder: the generic learner with V-trace targets (`vtrace.*`), the config's
+    network and `ppo.*` optimiser and epochs; a custom `loss` replaces IMPALA's (targets stay)."""
+    from srljax.learners.models import make_model
+    from srljax.learners.ppo import learner_settings, optimizer_for
 
     p = cfg.ppo
-    steps = (num_updates or cfg.num_updates()) * p.epochs * p.minibatches if p.anneal_lr else None
-    return Learner(make_model(cfg, obs_space, action_space), vtrace_loss(p.vf_coef, p.ent_coef),
-                   make_optimizer(p.lr, p.max_grad_norm, p.adam_eps, steps), learner_settings(cfg),
-                   prepare=vtrace_prepare(rho_clip, c_clip), grad_reduce=grad_reduce)
+    return Learner(make_model(cfg, obs_space, action_space), loss or vtrace_loss(p.vf_coef, p.ent_coef),
+                   optimizer_for(cfg, num_updates), learner_settings(cfg),
+                   prepare=vtrace_prepare(cfg.vtrace.rho_clip, cfg.vtrace.c_clip), axis_name=axis_name,
+                   grad_reduce=grad_reduce)

@@ -19,6 +19,7 @@ from srljax.envs.hide_and_seek import rules
 from srljax.envs.hide_and_seek.layout import CUBE_HALF, LONG_HALF, RAMP_HALF, Layout, draw_layout
 from srljax.envs.hide_and_seek.scene import (SUBSTEPS, VARIANTS, Variant, apply_layout,
                                              compile_variant, scene_ids)
+from srljax.envs.hide_and_seek.stats import EPISODE_STATS, plot_stage_stats
 from srljax.envs.spaces import MultiDiscrete
 
 LayoutFn = Callable[[np.random.Generator], Layout]
@@ -34,7 +35,13 @@ class HideAndSeekVecEnv:
     Observations: dict of float32 arrays [num_envs, num_agents, ...] (see observations.py and
     docs/hide_and_seek.md); actions: int [num_envs, num_agents, 5] in MultiDiscrete(11, 11, 11, 2, 2);
     rewards [num_envs, num_agents]; terminated always False; truncated True at the horizon.
+    Dataflow traits (`srljax.envs.vector.MultiAgentVectorEnv`): `teams()`, `presence_key`,
+    `episode_stats` and `plot_episode_stats`.
     """
+
+    presence_key = "agent_exists"
+    episode_stats = EPISODE_STATS
+    plot_episode_stats = staticmethod(plot_stage_stats)
 
     def __init__(self, variant: str | Variant = "quadrant", num_envs: int = 1, seed: int = 0,
                  horizon: Optional[int] = None, prep_steps: Optional[int] = None,
@@ -175,6 +182,10 @@ class HideAndSeekVecEnv:
     def team(self) -> np.ndarray:
         """[E, A]: 1 hider, 0 seeker, -1 absent slot."""
         return np.where(self.agent_exists, self.hider.astype(np.int64), -1)
+
+    def teams(self) -> np.ndarray:
+        """[E, A] team of each agent slot in the current episodes: 1 hider, 0 seeker, -1 absent."""
+        return self.team
 
     def _targets(self, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
         """Sight-ray targets [E, N, 3]: body centres, the ramp's moved to its wedge's centroid."""

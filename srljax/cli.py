@@ -1,0 +1,109 @@
+"""The command line: `python scripts/train.py`, `python -m srljax` (same flags).
+
+    python -m srljax --config NAME [--set KEY=VALUE ...] [--run-dir DIR] [--seed N] [--resume] [--overwrite]
+    mpirun -n 4 python -m srljax --config gym_cartpole
+
+Exit codes: 0 done, 2 bad input (one line on stderr, from rank 0 only under mpirun), 1 failure at
+run time, 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from srljax import process
+from srljax.errors import RunError, UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UserError(f"{message} (see --help)")
+
+
+def parse_args(argv):
+    p = _Parser(prog="srljax", description="Train an agent (fused mode in this process; distributed mode under "
+                "mpirun, or in one process without it).")
+    p.add_argument("--config", default="cartpole", help="named config (see --list-configs)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field by dotted path; VALUE is JSON or a string (repeatable)")
+    p.add_argument("--run-dir", help="output directory (default runs/CONFIG-SEED-TIME)")
+    p.add_argument("--no-run-dir", action="store_true", help="write no run directory (benchmarks, smoke tests)")
+    p.add_argument("--seed", type=int, help="random seed (same as --set seed=N)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its latest checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --run-dir")
+    p.add_argument("--list-configs", action="store_true", help="print the named configs and exit")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--print-summary", action="store_true", help="print summary.json's contents on stdout at the end")
+    return p.parse_args(argv)
+
+
+def resolve_config(args):
+    """The preset (or, with --resume, the run's own config.json), with --set and --seed applied."""
+    from srljax import config as C
+    from srljax import presets
+    from srljax.run import check
+    from srljax.runlog import read_json_if_exists
+
+    if args.resume:
+        if not args.run_dir:
+            raise UserError("--resume needs --run-dir DIR of the run to continue")
+        path = Path(args.run_dir) / "config.json"
+        saved = read_json_if_exists(path)
+        if saved is None:
+            raise UserError(f"--resume: {args.run_dir} holds no run (no config.json)")
+        try:
+            cfg = C.from_dict(saved)
+        except UserError as e:
+            raise UserError(f"{path}: {e}") from None
+    else:
+        cfg = presets.get(args.config)
+    overrides = C.parse_set(args.set)
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    return check(C.override(cfg, overrides))
+
+
+def setup_process() -> None:
+    """Before jax is imported: under mpirun single-threaded ranks, a supervisor and the abort
+    hook; always the compile cache."""
+    if process.under_mpirun():
+        from srljax.dataflow.launch import configure_process
+        configure_process()
+    else:
+        process.enable_compile_cache()
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.list_configs:
+        from srljax import presets
+        print(presets.list_configs())
+        return 0
+    from srljax.run import default_run_dir, run
+    cfg = resolve_config(args)
+    if args.no_run_dir and (args.run_dir or args.resume):
+        raise UserError("--no-run-dir cannot be combined with --run-dir or --resume")
+    run_dir = None if args.no_run_dir else args.run_dir or default_run_dir(cfg)
+    result = run(cfg, run_dir=run_dir, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet)
+    if args.print_summary and result.summary is not None:
+        print(json.dumps(result.summary))
+    return 0
+
+
+def cli(argv=None) -> int:
+    """`main` with errors turned into exit codes and one line each."""
+    setup_process()
+    try:
+        return main(argv)
+    except UserError as e:
+        if process.is_lead():     # under mpirun every rank fails alike; one says so
+            print(f"srljax: error: {e}", file=sys.stderr)
+        return 2
+    except RunError as e:
+        print(f"srljax: error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("srljax: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,97 @@
+"""What every worker of a distributed run agrees on: ranks, spaces, the batch spec, the algorithm.
+
+Every rank builds the same `Plan` from the config (probing one env for its spaces and traits), so
+a config that cannot run fails on every rank at once with the same one-line reason.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from srljax.dataflow.launch import Layout, make_layout
+from srljax.dataflow.schema import BatchSpec
+from srljax.envs import vector
+from srljax.errors import UserError
+from srljax.learners import registry
+from srljax.learners.models import recurrent_state_size
+
+
+class Plan:
+    def __init__(self, cfg, world_size: int, local: bool, loss=None, resume_version: int = 0):
+        d = cfg.distributed
+        if local:      # one process: one trainer, no buffers; actors as the config says
+            d = dataclasses.replace(d, trainers=1, buffers=0)
+            world_size = 1 + d.policy_workers + max(1, d.actors)
+        self.cfg, self.d, self.loss, self.resume_version = cfg, d, loss, int(resume_version)
+        self.algo_spec = registry.for_config(cfg)
+        self.layout: Layout = make_layout(d, world_size)
+        if cfg.env.num_envs % d.ring_size:
+            raise UserError(f"env.num_envs ({cfg.env.num_envs}) must split evenly over distributed.ring_size "
+                            f"({d.ring_size}) env batches per actor")
+        T = cfg.ppo.rollout_len
+        if T % cfg.ppo.minibatches:
+            raise UserError(f"ppo.rollout_len ({T}) must divide into ppo.minibatches ({cfg.ppo.minibatches})")
+        B = cfg.env.num_envs // d.ring_size
+        self._probe_env()
+        S = recurrent_state_size(cfg.network, self.obs_space)
+        from srljax.dataflow import multiagent as ma
+        self.recurrent = ma.RequestCodec(self.packer, S) if S else None
+        self.spec = BatchSpec(T, B, self.obs_shape, self.action_space, agents=self.agents, state_size=S,
+                              chunk_len=cfg.ppo.chunk_len or T, episode_keys=ma.episode_keys(self.episode_stats))
+        chunks = self.spec.chunks * B * d.posts_per_update * (self.agents or 1)
+        if S and chunks % cfg.ppo.minibatches:
+            raise UserError(f"{chunks} chunks per update (rollout_len / chunk_len x envs per post x posts_per_update "
+                            f"x agents) do not split into ppo.minibatches ({cfg.ppo.minibatches})")
+        self.samples, self.replies = self.spec.samples(), self.spec.replies()
+        self.steps_per_update = T * B * d.posts_per_update * len(self.layout.trainers)   # env steps
+        self.num_updates = max(1, -(-cfg.total_env_steps // self.steps_per_update))
+
+    def _probe_env(self) -> None:
+        """Spaces and traits (`envs.vector.MultiAgentVectorEnv`) of the config's env."""
+        from srljax.dataflow import multiagent as ma
+        from srljax.envs.registry import make as make_env
+
+        cfg = self.cfg
+        probe = make_env(cfg.env.id, num_envs=1, seed=cfg.seed, **dict(cfg.env.kwargs))
+        self.obs_space, self.action_space = probe.observation_space, probe.action_space
+        self.agents = getattr(probe, "num_agents", None)
+        self.episode_stats = vector.episode_stats(probe)
+        self.presence_key = vector.presence_key(probe)
+        self.plot = vector.episode_plot(probe)
+        probe.close()
+        self.packer = None
+        if isinstance(self.obs_space, dict):       # entity observations: packed rows [B, A, D]
+            if self.agents is None:
+                raise UserError(f"{cfg.env.id}: dict observations are supported for multi-agent games only")
+            self.packer = ma.ObsPacker(self.obs_space)
+            self.obs_shape = (self.agents, self.packer.size)
+        elif self.agents is not None:
+            raise UserError(f"{cfg.env.id}: multi-agent games with array observations are not supported")
+        else:
+            self.obs_shape = tuple(self.obs_space.shape)
+
+    def make_envs(self, actor_index: int):
+        from srljax.envs.registry import make as make_env
+        cfg, d, B = self.cfg, self.d, self.spec.B
+        envs, seeds = [], []
+        for k in range(d.ring_size):
+            seed = cfg.seed * 1_000_003 + (actor_index * d.ring_size + k) * B + self.resume_version * 7919
+            env = make_env(cfg.env.id, num_envs=B, seed=seed, **dict(cfg.env.kwargs))
+            if self.packer is not None:
+                from srljax.dataflow.multiagent import PackedObsEnv
+                env = PackedObsEnv(env)
+            envs.append(env)
+            seeds.append(seed)
+        return envs, seeds
+
+    def algorithm(self, grad_reduce=None):
+        algo = self.algo_spec.build(self.cfg, self.obs_space, self.action_space, grad_reduce=grad_reduce,
+                                    loss=self.loss, num_updates=self.num_updates)
+        S = self.spec.state_size
+        if getattr(algo.model, "state_size", 0) != S:
+            raise UserError(f"the network's recurrent state ({getattr(algo.model, 'state_size', 0)}) does not "
+                            f"match the dataflow's ({S}): recurrent networks are the entity network on dict observations")
+        return algo
+
+    def codec(self, algo, init_state: bool = False):
+        from srljax.dataflow.policy import ParamCodec, example_batch
+        return ParamCodec(algo, example_batch(self.spec, self.packer), self.cfg.seed, init_state)

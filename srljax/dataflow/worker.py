@@ -1,0 +1,30 @@
+"""The worker protocol every role follows, and the loop that drives one.
+
+A worker is a loop over `poll()`: each call does what can be done now without waiting and says
+whether it did anything. The same workers run as MPI ranks or side by side in one process.
+`done` turns true once the worker has finished its part of the shutdown; `close()` releases
+what it holds (posted receives, envs) and may be called more than once.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+from srljax.dataflow.launch import Backoff
+
+
+class Worker(Protocol):
+    done: bool
+
+    def poll(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def run_loop(worker: Worker) -> None:
+    """Poll until done, backing off politely while there is nothing to do."""
+    backoff = Backoff()
+    while not worker.done:
+        if worker.poll():
+            backoff.busy()
+        else:
+            backoff.idle()

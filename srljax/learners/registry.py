@@ -1,0 +1,78 @@
+"""The algorithms, by name: the one place fused and distributed mode look an algorithm up.
+
+    spec = registry.get(cfg.algorithm.name)
+    learner = spec.build(cfg, obs_space, action_space, axis_name=..., grad_reduce=..., loss=...)
+
+An entry says what the algorithm learns from, and the mode builds that dataflow:
+
+- `rollout`: on-policy batches of T steps of every env (fused: the jitted rollout; distributed:
+  actors' posted samples, dropped beyond `distributed.max_staleness` policy versions);
+- `replay`: a replay buffer (none registered yet; both modes refuse it with one line).
+
+A new algorithm is a module with `build(cfg, obs_space, action_space, **build_args) -> Learner`
+and one `register(...)` line below. Imports no jax: the builder's module loads on first use.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Callable, Dict, Optional
+
+from srljax.errors import UserError
+
+LEARNS_FROM = ("rollout", "replay")
+
+
+@dataclasses.dataclass(frozen=True)
+class AlgorithmSpec:
+    name: str
+    learns_from: str          # "rollout" or "replay"
+    target: str               # "module:function" of the builder
+    description: str
+
+    def build(self, cfg, obs_space, action_space, *, axis_name: Optional[str] = None,
+              grad_reduce: Optional[Callable] = None, loss: Optional[Callable] = None,
+              num_updates: Optional[int] = None):
+        """The learner for this config and these spaces. `axis_name`: the device axis gradients are
+        averaged over (fused mode); `grad_reduce`: averaging across trainer processes; `loss`: a
+        custom loss in place of the algorithm's own; `num_updates`: batches over the run."""
+        module, fn = self.target.split(":")
+        builder = getattr(importlib.import_module(module), fn)
+        return builder(cfg, obs_space, action_space, axis_name=axis_name, grad_reduce=grad_reduce, loss=loss,
+                       num_updates=num_updates)
+
+
+ALGORITHMS: Dict[str, AlgorithmSpec] = {}
+
+
+def register(spec: AlgorithmSpec) -> AlgorithmSpec:
+    if spec.learns_from not in LEARNS_FROM:
+        raise ValueError(f"learns_from must be one of {LEARNS_FROM}, got {spec.learns_from!r}")
+    ALGORITHMS[spec.name] = spec
+    return spec
+
+
+def get(name: str) -> AlgorithmSpec:
+    if name not in ALGORITHMS:
+        raise UserError(f"unknown algorithm {name!r}; algorithm.name is one of {', '.join(sorted(ALGORITHMS))}")
+    return ALGORITHMS[name]
+
+
+def make_algorithm(cfg, obs_space, action_space, **build_args):
+    """The learner of the config's `algorithm.name` (build_args: see `AlgorithmSpec.build`)."""
+    return get(cfg.algorithm.name).build(cfg, obs_space, action_space, **build_args)
+
+
+def for_config(cfg) -> AlgorithmSpec:
+    """The config's algorithm, checked against what the modes can run."""
+    spec = get(cfg.algorithm.name)
+    if spec.learns_from != "rollout":
+        raise UserError(f"algorithm {spec.name!r} learns from a {spec.learns_from} buffer, which "
+                        f"{cfg.mode} mode does not build yet")
+    return spec
+
+
+register(AlgorithmSpec("ppo", "rollout", "srljax.learners.ppo:build",
+                       "PPO-clip with GAE (ppo.*): on-policy, staleness-bounded in distributed mode"))
+register(AlgorithmSpec("vtrace", "rollout", "srljax.learners.vtrace:build",
+                       "IMPALA's V-trace targets and policy gradient (vtrace.*, optimiser from ppo.*)"))

@@ -1,0 +1,95 @@
+"""Every named config (`--config NAME`, `srljax.train("NAME")`), as overrides of `srljax.config.Config`.
+
+One table for both modes. Hide-and-seek's presets are sized for the shared 2-core machine
+(`mpirun -n 4`: 1 trainer and 3 actors that run the policy themselves); docs/hns_training.md
+gives the reasons for each setting and the settings of SRL's cluster run, with policy workers.
+This module imports no jax.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple
+
+from srljax.config import Config, override
+from srljax.errors import UserError
+
+# name -> (one-line description, overrides of the default Config)
+_TABLE: Dict[str, Tuple[str, Dict[str, Any]]] = {}
+
+
+def _add(name: str, description: str, fields: Dict[str, Any]) -> None:
+    _TABLE[name] = (description, fields)
+
+
+# -- fused mode: JAX envs ----------------------------------------------------------------------
+_add("cartpole", "PPO on gymnax CartPole-v1 in fused mode (the default; solved in ~300k steps)",
+     {"env.id": "gymnax/CartPole-v1", "env.num_envs": 8, "ppo.rollout_len": 128, "ppo.lr": 5e-4,
+      "total_env_steps": 500_000, "log_every_env_steps": 25_600})
+_add("cartpole_purejaxrl", "PureJaxRL's CartPole settings (4 envs x 128 steps, 4 epochs, 4 minibatches)",
+     {"env.id": "gymnax/CartPole-v1", "env.num_envs": 4, "ppo.rollout_len": 128, "ppo.lr": 2.5e-4,
+      "total_env_steps": 500_000, "log_every_env_steps": 25_600})
+_add("brax_inverted_pendulum", "PPO on brax inverted_pendulum (continuous actions), 2M env steps",
+     {"env.id": "brax/inverted_pendulum", "env.num_envs": 128, "ppo.rollout_len": 32, "ppo.epochs": 4,
+      "ppo.minibatches": 8, "ppo.lr": 3e-4, "ppo.gamma": 0.97, "ppo.ent_coef": 0.01,
+      "ppo.max_grad_norm": 1.0, "ppo.normalize_obs": True, "ppo.reward_scale": 0.1,
+      "network.hidden": [64, 64], "total_env_steps": 2_000_000, "log_every_env_steps": 65_536})
+_add("brax_ant", "PPO on brax ant (continuous actions, 27-d observations)",
+     {"env.id": "brax/ant", "env.num_envs": 256, "ppo.rollout_len": 16, "ppo.epochs": 4,
+      "ppo.minibatches": 8, "ppo.lr": 3e-4, "ppo.gamma": 0.97, "ppo.ent_coef": 0.01,
+      "ppo.max_grad_norm": 1.0, "ppo.normalize_obs": True, "ppo.reward_scale": 0.1,
+      "network.hidden": [128, 128], "network.activation": "swish",
+      "total_env_steps": 5_000_000, "log_every_env_steps": 131_072})
+
+# -- distributed mode: CPU envs over MPI -------------------------------------------------------
+_add("gym_cartpole", "PPO on gymnasium CartPole-v1 over MPI: mpirun -n 4 (1 trainer, 1 policy worker, 2 actors)",
+     {"mode": "distributed", "env.id": "gym/CartPole-v1", "env.num_envs": 64,
+      "ppo.rollout_len": 32, "ppo.epochs": 4, "ppo.minibatches": 4, "ppo.lr": 1e-3,
+      "ppo.anneal_lr": False, "ppo.ent_coef": 0.0,
+      "distributed.trainers": 1, "distributed.policy_workers": 1, "distributed.ring_size": 2,
+      "distributed.posts_per_update": 2, "distributed.max_staleness": 4,
+      "distributed.stop_at_return": 475.0, "total_env_steps": 500_000})
+
+# -- hide-and-seek ----------------------------------------------------------------------------
+# Inline inference (a policy worker's messages and wake-ups cost 2 cores three times its
+# inference), 32 games per actor in one batch, one epoch of 8 minibatches, 40-step rollouts,
+# actors at niceness 5 so the trainer never waits for a core; three actors posting in turn make a
+# rollout span about three updates, hence max_staleness 6; one team plays random actions in half
+# of the episodes (self-play alone fitted the seekers to the trained hiders only). The network is
+# the entity-attention policy (`network.hidden` = [entity embedding, dense/LSTM width]).
+_HNS = {
+    "mode": "distributed",
+    "ppo.gamma": 0.998, "ppo.gae_lambda": 0.95, "ppo.lr": 1e-3, "ppo.anneal_lr": False,
+    "ppo.clip_eps": 0.2, "ppo.ent_coef": 0.003, "ppo.vf_coef": 0.5, "ppo.max_grad_norm": 5.0,
+    "ppo.normalize_obs": True, "ppo.normalize_value": True, "ppo.normalize_adv": True,
+    "ppo.chunk_len": 10, "ppo.epochs": 1, "ppo.minibatches": 8,
+    "network.hidden": [16, 64],
+    "distributed.trainers": 1, "distributed.policy_workers": 0, "distributed.inline_inference": True,
+    "distributed.ring_size": 1, "distributed.posts_per_update": 1, "distributed.max_staleness": 6,
+    "distributed.actor_nice": 5, "distributed.random_opponents": 0.5,
+    "distributed.log_interval_s": 10.0,
+}
+_add("hns_quadrant",
+     "Hide-and-seek quadrant game (2 v 2), entity-attention LSTM PPO: mpirun -n 4 on 2 cores (1 trainer, 3 actors)",
+     {**_HNS, "env.id": "hns/quadrant", "env.num_envs": 32, "ppo.rollout_len": 40,
+      "total_env_steps": 20_000_000, "log_every_env_steps": 50_000})
+_add("hns_full",
+     "Hide-and-seek full game (1-3 v 1-3, boxes, ramps, rooms): mpirun -n 4 on 2 cores; see docs/hns_training.md",
+     {**_HNS, "env.id": "hns/full", "env.num_envs": 8, "ppo.rollout_len": 80,
+      "total_env_steps": 100_000_000, "log_every_env_steps": 50_000})
+
+PRESETS: Dict[str, Config] = {name: override(Config(name=name, description=desc), fields)
+                              for name, (desc, fields) in _TABLE.items()}
+
+
+def names():
+    return sorted(PRESETS)
+
+
+def get(name: str) -> Config:
+    if name not in PRESETS:
+        raise UserError(f"unknown config {name!r}; named configs: {', '.join(names())}")
+    return PRESETS[name]
+
+
+def list_configs() -> str:
+    width = max(len(n) for n in PRESETS)
+    return "\n".join(f"{n:<{width}}  {c.description}" for n, c in sorted(PRESETS.items()))

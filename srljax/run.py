@@ -1,0 +1,190 @@
+"""The one run path: `scripts/train.py`, `srljax.train` and every mpirun rank go through `run`.
+
+    result = run(cfg, run_dir="runs/x", resume=False, loss=None, quiet=True)
+
+It checks the config against the registries, opens the run directory (rank 0 only: config.json,
+metrics.jsonl, summary.json, learning_curve.png, checkpoints/), reads the checkpoint a resume
+continues from, runs the config's mode, and writes the summary and the final "done:" line.
+Everything that can be refused is refused before the run directory is written: a bad directory,
+a corrupt or mismatched checkpoint, a device split or a network that does not fit the checkpoint.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from srljax import config as C
+from srljax import process
+from srljax.errors import UserError
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What `run` returns: the summary, every metrics row, the final learner state and config.
+    Under mpirun, ranks other than 0 get a result with `summary` None."""
+
+    config: C.Config
+    summary: Optional[Dict[str, Any]]
+    history: List[Dict[str, Any]]
+    learner_state: Any = None
+    run_dir: Optional[Path] = None
+
+    def curve(self, key: str = "episode_return"):
+        pts = [(h["env_steps"], h[key]) for h in self.history if h.get(key) is not None]
+        return [p[0] for p in pts], [p[1] for p in pts]
+
+    def plot(self, key: str = "episode_return", ax=None, label: Optional[str] = None):
+        """Plot `key` against env steps (inline in a notebook); `label` defaults to the config name."""
+        import matplotlib.pyplot as plt
+
+        ax = ax or plt.subplots(figsize=(5, 3))[1]
+        ax.plot(*self.curve(key), label=label or self.config.name)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(key.replace("_", " "))
+        ax.grid(alpha=0.3)
+        return ax
+
+
+def check(cfg: C.Config) -> C.Config:
+    """`config.validate`, plus what needs the registries: the env name, the mode it fits, the algorithm."""
+    from srljax.envs.registry import check_name, is_jax_env
+    from srljax.learners import registry
+
+    C.validate(cfg)
+    check_name(cfg.env.id)
+    if cfg.mode == "fused" and not is_jax_env(cfg.env.id):
+        raise UserError(f"env {cfg.env.id!r} is a CPU env: fused mode needs a JAX env (gymnax/, brax/); "
+                        "use mode=distributed for CPU envs")
+    registry.for_config(cfg)
+    return cfg
+
+
+def default_run_dir(cfg: C.Config) -> str:
+    return f"runs/{cfg.name}-{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def run(cfg: C.Config, *, run_dir: Optional[str] = None, resume: bool = False, overwrite: bool = False,
+        loss: Optional[Callable] = None, quiet: bool = True) -> RunResult:
+    """Train `cfg` in its mode. With `run_dir` the run directory is written (or, with `resume`,
+    continued from its latest checkpoint); without, nothing is written."""
+    t0 = time.perf_counter()
+    check(cfg)
+    if cfg.mode == "distributed":
+        from srljax.dataflow import launch
+        launch.configure_process()          # under mpirun: supervisor and abort hook, before jax starts
+    if cfg.mode == "fused":
+        result = _run_fused(cfg, _Opened.open(cfg, run_dir, resume, overwrite), loss, quiet, t0)
+    else:
+        result = _run_distributed(cfg, (run_dir, resume, overwrite), loss, quiet, t0)
+    if result.summary is not None and not quiet:
+        print(done_line(result.summary, result.run_dir), file=sys.stderr)
+    return result
+
+
+def done_line(summary: Dict[str, Any], run_dir: Optional[Path]) -> str:
+    ret = summary.get("episode_return")
+    where = f"; run directory {run_dir}" if run_dir is not None else ""
+    return (f"done: {summary['env_steps']:,} env steps in {summary['wall_s']:.1f}s "
+            f"({summary['steps_per_s']:,.0f} steps/s after the first update), episode_return "
+            f"{'n/a' if ret is None else f'{ret:.1f}'}{where}")
+
+
+@dataclasses.dataclass
+class _Opened:
+    """A checked run directory, not yet written: where, its checkpointer, the checkpoint to resume."""
+
+    path: Optional[Path] = None
+    checkpointer: Any = None
+    resume: Optional[Dict[str, Any]] = None      # {"state", "meta", "path"}
+    overwrite: bool = False
+
+    @classmethod
+    def open(cls, cfg: C.Config, run_dir, resume: bool, overwrite: bool) -> "_Opened":
+        from srljax.runlog import check_run_dir
+        if run_dir is None:
+            if resume:
+                raise UserError("--resume needs --run-dir DIR of the run to continue")
+            return cls()
+        path = check_run_dir(run_dir, overwrite=overwrite, resume=resume)
+        from srljax.checkpoint import Checkpointer
+        ckpt = Checkpointer(path, keep=cfg.keep_checkpoints)
+        return cls(path, ckpt, _read_resume(ckpt, cfg.mode) if resume else None, overwrite)
+
+    def write(self, cfg: C.Config, quiet: bool):
+        """Write config.json (creating a new run's directory) and open the metrics log."""
+        from srljax.runlog import RunLogger, create_run_dir, write_json
+        if self.path is not None and self.resume is None:
+            create_run_dir(self.path, overwrite=self.overwrite)
+        if self.path is not None:
+            write_json(self.path / "config.json", C.to_dict(cfg))
+        at = self.resume["meta"]["env_steps"] if self.resume else None
+        if self.resume is not None and not quiet:
+            meta = self.resume["meta"]
+            version = f", policy version {meta['version']}" if "version" in meta else ""
+            print(f"resuming from {self.resume['path']} (env step {meta['env_steps']:,}{version})", file=sys.stderr)
+        return RunLogger(self.path, cfg.total_env_steps, quiet=quiet, resume_at=at)
+
+
+def _read_resume(ckpt, mode: str) -> Dict[str, Any]:
+    """The latest checkpoint of a run, checked against the mode: {"state", "meta", "path"}."""
+    from srljax.checkpoint import CheckpointError
+    latest = ckpt.latest()
+    if latest is None:
+        raise UserError(f"--resume: {ckpt.dir.parent} has no checkpoint to resume from")
+    state, header = ckpt.restore(latest)            # CheckpointError (a UserError) when corrupt
+    meta = header.get("meta", {})
+    written = meta.get("mode", "fused")
+    if written != mode or (mode == "distributed" and "learner" not in state):
+        raise CheckpointError(f"checkpoint {latest} was written in {written} mode, this config runs in {mode} "
+                              "mode; resume it with the config it was written with")
+    return {"state": state, "meta": meta, "path": str(latest)}
+
+
+def _identity(cfg: C.Config, opened: _Opened) -> Dict[str, Any]:
+    out = {"config": cfg.name, "env": cfg.env.id, "algorithm": cfg.algorithm.name, "seed": cfg.seed,
+           "num_envs": cfg.env.num_envs, "total_env_steps": cfg.total_env_steps}
+    if opened.resume is not None:
+        out["resumed_from_env_steps"] = int(opened.resume["meta"]["env_steps"])
+    return out
+
+
+def _run_fused(cfg, opened: _Opened, loss, quiet: bool, t0: float) -> RunResult:
+    from srljax.dataflow import fused
+
+    trainer = fused.FusedTrainer(cfg, loss=loss)           # env and device split: refused before any write
+    fs = trainer.restore(opened.resume["state"], cfg.seed) if opened.resume else trainer.init(cfg.seed)
+    logger = opened.write(cfg, quiet)
+    fs, summary = fused.train(trainer, fs, logger=logger, checkpointer=opened.checkpointer, t0=t0)
+    summary = logger.finish({**summary, **_identity(cfg, opened)})
+    return RunResult(cfg, summary, logger.history, trainer.host_learner(fs), opened.path)
+
+
+def _run_distributed(cfg, where, loss, quiet: bool, t0: float) -> RunResult:
+    """Rank 0 checks the run directory and the plan every rank will build, then writes; its
+    verdict is shared, so bad input is one line from rank 0 and exit code 2 on every rank."""
+    from srljax.dataflow import distributed
+    from srljax.dataflow.build import RunContext
+
+    problem, logger, opened = None, None, _Opened()
+    if process.is_lead():
+        try:
+            opened = _Opened.open(cfg, *where)
+            distributed.check(cfg)
+            logger = opened.write(cfg, quiet)
+        except UserError as exc:
+            problem = exc
+    if process.under_mpirun():
+        from mpi4py import MPI
+        if MPI.COMM_WORLD.bcast(problem is not None, root=0) and not process.is_lead():
+            sys.exit(2)                       # rank 0 says why, once
+    if problem is not None:
+        raise problem
+    ctx = RunContext(logger=logger, checkpointer=opened.checkpointer, resume=opened.resume, start=t0)
+    summary = distributed.run(cfg, ctx, loss=loss)
+    if summary is None:
+        return RunResult(cfg, None, [])
+    summary = logger.finish({**summary, **_identity(cfg, opened)})
+    return RunResult(cfg, summary, logger.history, None, opened.path)
