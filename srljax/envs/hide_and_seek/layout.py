@@ -29,8 +29,11 @@ MIN_ROOM = 1.4
 PLACE_TRIES = 40
 LAYOUT_TRIES = 200
 
-# Room of the quadrant game: OpenAI's "bottom right" quadrant.
+# Room of the quadrant game: OpenAI's "bottom right" quadrant (its walls lie on x = 3 and y = 3).
 QUAD_ROOM = (3.0, 0.0, 6.0, 3.0)
+# The floor inside the room's walls (their inner faces): the cubes' footprints lie in it, so a
+# cube drawn beside a door cannot stick out through the doorway.
+QUAD_ROOM_INSIDE = (QUAD_ROOM[0] + WALL_THICK / 2, QUAD_ROOM[1], QUAD_ROOM[2], QUAD_ROOM[3] - WALL_THICK / 2)
 
 
 @dataclasses.dataclass
@@ -163,14 +166,19 @@ class _Placer:
 
     def place(self, hx: float, hy: float, region=(0.0, 0.0, FLOOR, FLOOR), near=None,
               exclude=None) -> Optional[Tuple[float, float]]:
-        """A free grid-cell centre for a footprint of half extents (hx, hy) inside `region`, within
-        0.5 m of `near` if given, outside the rectangle `exclude` if given."""
+        """A free grid-cell centre for a footprint of half extents (hx, hy) wholly inside `region`
+        (centres drawn over the region's cells, footprints reaching out of it rejected), within
+        0.5 m of `near` if given (then `region` is not used), outside the rectangle `exclude` if
+        given."""
         x0, y0, x1, y1 = region
         for _ in range(PLACE_TRIES):
             if near is None:
                 i = self.rng.integers(int(round(x0 / CELL)), int(round(x1 / CELL)))
                 j = self.rng.integers(int(round(y0 / CELL)), int(round(y1 / CELL)))
                 cx, cy = (i + 0.5) * CELL, (j + 0.5) * CELL
+                if (cx - hx < x0 - 1e-9 or cx + hx > x1 + 1e-9 or cy - hy < y0 - 1e-9
+                        or cy + hy > y1 + 1e-9):
+                    continue
             else:
                 off = self.rng.integers(-2, 3, size=2) * CELL
                 cx, cy = near[0] + off[0], near[1] + off[1]
@@ -190,7 +198,7 @@ def _place_all(rng, walls, n_hiders, n_seekers, box_long, n_ramps, variant) -> O
     walls = np.asarray(walls, dtype=np.float64).reshape(-1, 6)
     placer = _Placer(rng, walls)
     box_pos, box_yaw = [], []
-    box_region = QUAD_ROOM if variant == "quadrant" else (0.0, 0.0, FLOOR, FLOOR)
+    box_region = QUAD_ROOM_INSIDE if variant == "quadrant" else (0.0, 0.0, FLOOR, FLOOR)
     for long in box_long:
         yaw = float(rng.integers(0, 2)) * np.pi / 2 if long else 0.0
         h = box_half(long, yaw)
