@@ -23,7 +23,7 @@ from mpi4py import MPI  # noqa: E402
 
 from srljax.dataflow.launch import Backoff  # noqa: E402
 from srljax.dataflow.mpi_streams import MpiSampleConsumer, MpiSamplePoster  # noqa: E402
-from srljax.dataflow.streams import MessageLayout  # noqa: E402
+from srljax.dataflow.schema import MessageLayout  # noqa: E402
 
 
 def count_for(size: int, seconds: float) -> int:

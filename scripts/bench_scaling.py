@@ -22,7 +22,7 @@ For gymnasium CartPole (`gym/CartPole-v1`, the `gym_cartpole` preset) and hide-a
 - scaling: `mpirun -n N+1`, N actor ranks (the real `ActorWorker`, random actions) posting over the
   MPI sample stream to one rank that ingests like a trainer (copies each message into the update
   batch), N = 1, 2, ...: env steps/s consumed; and for CartPole the whole system
-  (`python -m srljax.dataflow.run --config gym_cartpole`: trainer, policy worker, N actors).
+  (`python -m srljax --config gym_cartpole`: trainer, policy worker, N actors).
 
 Every figure is recorded with the machine's load (other processes runnable during it), because the
 machine is shared. `scripts/capacity_model.py` reads the JSON.
@@ -84,31 +84,31 @@ class FlatAgents:
         getattr(self.env, "close", lambda: None)()
 
 
-def layouts(name: str):
-    """(sample layout, reply layout) for one ring slot of `name`."""
-    from srljax.dataflow.streams import MessageLayout
-    from srljax.dataflow.workers import reply_layout, sample_layout
+def batch_spec(name: str):
+    """The batch spec of one ring slot of `name` (what the training run's actors post)."""
+    from srljax.dataflow.schema import BatchSpec
     from srljax.envs import spaces
     e = ENVS[name]
     T, B = e["T"], e["B"]
     if name == "cartpole":
-        return sample_layout(T, B, (4,), spaces.Discrete(2)), reply_layout(B, spaces.Discrete(2))
+        return BatchSpec(T, B, (4,), spaces.Discrete(2))
     probe = make_env(name, 1, 0)
-    A, D, K = probe.num_agents, probe.obs_dim, len(probe.action_space.nvec)
+    A, D = probe.num_agents, probe.obs_dim
     probe.close()
-    f32 = np.float32
-    spec = dict(sample_layout(T, B, (A, D), probe.action_space).spec)     # every field the actor writes
-    spec.update({"action": ((T, B, A, K), np.int32), "reward": ((T, B, A), f32), "logp": ((T, B, A), f32)})
-    samples = MessageLayout({k: v for k, v in spec.items() if not k.startswith("_")})
-    replies = MessageLayout({"action": ((B, A, K), np.int32), "logp": ((B, A), f32), "value": ((B, A), f32)})
-    return samples, replies
+    return BatchSpec(T, B, (A, D), probe.action_space, agents=A)
+
+
+def layouts(name: str):
+    """(sample layout, reply layout) for one ring slot of `name`."""
+    spec = batch_spec(name)
+    return spec.samples(), spec.replies()
 
 
 class RandomPolicy:
     """The actor's inference client, answered at once with random actions (no policy worker)."""
 
     def __init__(self, name: str, replies, obs_shape, seed: int):
-        from srljax.dataflow.streams import META
+        from srljax.dataflow.schema import META
         self.rng = np.random.default_rng(seed)
         self.views = [replies.views(replies.alloc()) for _ in range(RING)]
         self._obs = [np.zeros(obs_shape, np.float32) for _ in range(RING)]
@@ -144,13 +144,14 @@ class NullPoster:
 
 
 def make_actor(name: str, poster, control, seed: int, fin_to=()):
-    from srljax.dataflow.workers import ActorWorker
+    from srljax.dataflow.actor import ActorStreams, ActorWorker
     e = ENVS[name]
-    samples, replies = layouts(name)
+    spec = batch_spec(name)
+    samples, replies = spec.samples(), spec.replies()
     envs = [make_env(name, e["B"], seed + k) for k in range(RING)]
     obs_shape = samples.spec["obs"][0][1:]
-    actor = ActorWorker(envs, [seed + 17 * k for k in range(RING)], RandomPolicy(name, replies, obs_shape, seed),
-                        poster, control, e["T"], fin_to)
+    streams = ActorStreams(RandomPolicy(name, replies, obs_shape, seed), poster, control, fin_to)
+    actor = ActorWorker(envs, [seed + 17 * k for k in range(RING)], streams, spec)
     return actor, samples
 
 
@@ -275,7 +276,7 @@ def timed(fn, min_seconds: float):
 
 
 def bench_actor(name: str, seconds: float) -> dict:
-    from srljax.dataflow.workers import LocalControl
+    from srljax.dataflow.streams import LocalControl
     samples, _ = layouts(name)
     poster = NullPoster(samples, RING + 2)
     actor, _ = make_actor(name, poster, LocalControl({}, 0), seed=1)
@@ -323,10 +324,10 @@ def concurrency(name: str, seconds: float, processes: int) -> dict:
 
 
 def _algorithm(name: str):
-    from srljax import config as C
+    from srljax import presets
     from srljax.learners import make_algorithm
     from srljax.envs import make
-    cfg = C.get(ENVS[name]["preset"])
+    cfg = presets.get(ENVS[name]["preset"])
     probe = make(ENVS[name]["id"], num_envs=1, seed=0)
     obs_space, action_space = probe.observation_space, probe.action_space
     probe.close()
@@ -375,10 +376,9 @@ def _policy_row(k, B, calls, cpu, wall):
 
 def _cartpole_batch(B, T=32):
     from srljax.dataflow.policy import example_batch
-    samples, _ = layouts("cartpole")
-    from srljax.dataflow.workers import sample_layout
+    from srljax.dataflow.schema import BatchSpec
     from srljax.envs import spaces
-    return example_batch(sample_layout(T, B, (4,), spaces.Discrete(2)))
+    return example_batch(BatchSpec(T, B, (4,), spaces.Discrete(2)))
 
 
 def _hns_batch(name, algo, T, B):
@@ -559,7 +559,7 @@ def scaling(name: str, actors, seconds: float) -> list:
 def scaling_full(actors, steps: int) -> list:
     rows = []
     for n in actors:
-        cmd = mpirun(n + 2) + ["-m", "srljax.dataflow.run", "--config", "gym_cartpole", "--quiet",
+        cmd = mpirun(n + 2) + ["-m", "srljax", "--config", "gym_cartpole", "--quiet", "--no-run-dir", "--print-summary",
                                "--set", "distributed.stop_at_return=null", "--set", f"total_env_steps={steps}",
                                "--set", "distributed.log_interval_s=5"]
         s, load, secs = run_json(cmd, 300, skip_end=1.5,       # after training: shutdown, summary, plot

@@ -82,10 +82,12 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     from srljax import config as C
+    from srljax import presets
     from srljax.errors import UserError
+    from srljax.run import check
 
     try:
-        cfg = C.validate(C.override(C.get(args.config), C.parse_set(args.set)))
+        cfg = check(C.override(presets.get(args.config), C.parse_set(args.set)))
         if cfg.mode != "fused":
             raise UserError(f"bench_train measures fused mode; {args.config} is {cfg.mode}")
         if args.repeats < 1:

@@ -28,7 +28,6 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from srljax.envs.hide_and_seek import make_vec_env  # noqa: E402
 from srljax.envs.hide_and_seek.env import HideAndSeekVecEnv  # noqa: E402
 from srljax.envs.hide_and_seek.layout import Layout, draw_layout  # noqa: E402
 
@@ -38,31 +37,18 @@ NVEC = np.array([11, 11, 11, 2, 2])
 def run(variant: str, episodes: int, num_envs: int, seed: int, dump: str | None = None,
         quiet: bool = False) -> dict:
     """Step `num_envs` envs with random actions until `episodes` episodes have ended."""
-    layouts = [None] * num_envs
-    if dump:
-        def layout_fn_for(e):
-            def fn(rng):
-                lay = draw_layout(variant, rng)
-                layouts[e] = lay
-                return lay
-            return fn
-    env = make_vec_env(variant, num_envs=num_envs, seed=seed)
-    if dump:
-        # per-env layout functions, to remember each env's current layout
-        fns = [layout_fn_for(e) for e in range(num_envs)]
-        env._layout_fn = None
-        orig_reset_env = env._reset_env
+    drawn = []            # layouts in the order the env draws them: env 0..E-1 at reset(), then
+                          # the envs that ended, in ascending order, at each auto-reset
 
-        def reset_env(e, layout=None):
-            if layout is None:
-                layout = fns[e](env._rngs[e])
-            orig_reset_env(e, layout)
-        env._reset_env = reset_env
+    def layout_fn(rng):
+        drawn.append(draw_layout(variant, rng))
+        return drawn[-1]
+    env = HideAndSeekVecEnv(variant, num_envs=num_envs, seed=seed, layout_fn=layout_fn)
     env.reset(seed)
-    prev_layouts = list(layouts)
+    current = drawn[-num_envs:]            # the layout each env is playing
     rng = np.random.default_rng(seed)
     history = [[] for _ in range(num_envs)]
-    done, unstable, lengths, dumped = 0, 0, [], False
+    done, unstable, dumped = 0, 0, False
     t0 = time.perf_counter()
     steps = 0
     # MuJoCo writes its warnings to MUJOCO_LOG.TXT in the working directory: keep it out of the repo
@@ -82,13 +68,12 @@ def run(variant: str, episodes: int, num_envs: int, seed: int, dump: str | None 
                 if done >= episodes:
                     break
                 done += 1
-                lengths.append(ep["length"])
                 if ep["unstable"]:
                     unstable += 1
                     if not quiet:
                         print(f"  episode {done}: unstable at step {ep['length']} (env {e})", flush=True)
                     if dump and not dumped:
-                        lay = prev_layouts[e]
+                        lay = current[e]
                         np.savez(os.path.join(cwd, dump), actions=np.array(history[e]),
                                  variant=variant, **{f"layout_{k}": v for k, v in
                                                      dataclasses.asdict(lay).items()})
@@ -96,10 +81,11 @@ def run(variant: str, episodes: int, num_envs: int, seed: int, dump: str | None 
                 if not quiet and done % 100 == 0:
                     print(f"{done} episodes, {unstable} unstable, "
                           f"{steps / (time.perf_counter() - t0):.0f} env steps/s", flush=True)
-            if dump:
-                for e in ended:
+            if len(ended):
+                for e, lay in zip(ended, drawn[-len(ended):]):
+                    current[e] = lay
                     history[e] = []
-            prev_layouts = list(layouts)
+                del drawn[:]
     finally:
         os.chdir(cwd)
     return {"episodes": done, "unstable": unstable, "env_steps": steps,

@@ -168,11 +168,12 @@ def _run_distributed(cfg, where, loss, quiet: bool, t0: float) -> RunResult:
     from srljax.dataflow import distributed
     from srljax.dataflow.build import RunContext
 
-    problem, logger, opened = None, None, _Opened()
+    problem, logger, opened, plan = None, None, _Opened(), None
     if process.is_lead():
         try:
             opened = _Opened.open(cfg, *where)
-            distributed.check(cfg)
+            version = opened.resume["meta"]["version"] if opened.resume else 0
+            plan = distributed.check(cfg, loss, version)
             logger = opened.write(cfg, quiet)
         except UserError as exc:
             problem = exc
@@ -183,7 +184,7 @@ def _run_distributed(cfg, where, loss, quiet: bool, t0: float) -> RunResult:
     if problem is not None:
         raise problem
     ctx = RunContext(logger=logger, checkpointer=opened.checkpointer, resume=opened.resume, start=t0)
-    summary = distributed.run(cfg, ctx, loss=loss)
+    summary = distributed.run(cfg, ctx, loss=loss, plan=plan)
     if summary is None:
         return RunResult(cfg, None, [])
     summary = logger.finish({**summary, **_identity(cfg, opened)})

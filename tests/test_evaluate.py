@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from srljax import config as C
-from srljax.checkpoint import Checkpointer
+from srljax import presets, run
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "evaluate.py"
@@ -27,15 +27,11 @@ def run_dir(tmp_path_factory):
     """A run directory written by a real (tiny) distributed-mode training run, in one process:
     actors with packed observations and recurrent carries running the policy inline (the preset's
     layout), a trainer, 2 updates."""
-    path = tmp_path_factory.mktemp("hns_run")
-    cfg = C.override(C.get("hns_quadrant"), {
+    path = tmp_path_factory.mktemp("hns_run") / "run"
+    cfg = C.override(presets.get("hns_quadrant"), {
         "network.hidden": [8, 8], "env.kwargs": {"horizon": 20}, "env.num_envs": 4, "ppo.rollout_len": 20,
         "ppo.minibatches": 2, "ppo.epochs": 1, "total_env_steps": 160, "distributed.log_interval_s": 0.01})
-    from srljax.dataflow.distributed import run_local
-    from srljax.runlog import RunLogger
-    (path / "config.json").write_text(json.dumps(C.to_dict(cfg)))
-    logger = RunLogger(path, cfg.total_env_steps, quiet=True)
-    summary = run_local(cfg, logger, checkpointer=Checkpointer(path))
+    summary = run(cfg, run_dir=path).summary
     assert summary["updates"] == 2 and summary["env_steps"] == 160
     return path
 

@@ -1,7 +1,7 @@
 """A cluster of network-isolated "hosts" on one Linux machine, for multi-host MPI runs and tests.
 
     with VirtualCluster(3) as cluster:          # 3 network namespaces behind one bridge
-        proc = cluster.mpirun([1, 1, 2], ["python", "-m", "srljax.dataflow.run", ...], timeout=60)
+        proc = cluster.mpirun([1, 1, 2], ["python", "-m", "srljax", "--no-run-dir", ...], timeout=60)
         cluster.counters()                       # bytes through each host's interface
 
 Each host is a network namespace with one interface `eth1` (a veth whose peer sits on a bridge in

@@ -37,8 +37,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from srljax.learners.models import entity_state_size
-
 ENTITY_TYPES = ("agents", "boxes", "ramps")
 
 
@@ -162,7 +160,8 @@ class EntityActorCritic(nn.Module):
 
     @property
     def state_size(self) -> int:
-        return entity_state_size(self.hidden)
+        """LSTM (c, h); `learners.models.recurrent_state_size` gives the dataflow the same figure."""
+        return 2 * self.hidden
 
     def __call__(self, obs, first, state):
         logits, state = self.policy(obs, first, state)

@@ -1,21 +1,16 @@
 """Which network a config and an observation space get, and its recurrent state size.
 
 `recurrent_state_size` is what the dataflow sizes its messages by; it imports no jax, so actor
-ranks (numpy only) can call it, and the entity network reports the same figure as its own
-`state_size` (both come from `entity_state_size`).
+ranks (numpy only) can call it. The network reports its own `state_size` too, and the dataflow
+checks the two agree when it builds the learner (`dataflow.plan.Plan.algorithm`).
 """
 from __future__ import annotations
-
-
-def entity_state_size(hidden: int) -> int:
-    """The entity network's recurrent carry: LSTM (c, h), `hidden` wide each."""
-    return 2 * int(hidden)
 
 
 def recurrent_state_size(network_cfg, obs_space) -> int:
     """Width of the carry of the network `make_model` builds (0: feedforward). Dict observations
     get the recurrent entity network (`network.hidden` = [embed, hidden])."""
-    return entity_state_size(network_cfg.hidden[-1]) if isinstance(obs_space, dict) else 0
+    return 2 * int(network_cfg.hidden[-1]) if isinstance(obs_space, dict) else 0   # LSTM (c, h)
 
 
 def make_model(cfg, obs_space, action_space):

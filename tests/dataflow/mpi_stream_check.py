@@ -12,7 +12,7 @@ from mpi4py import MPI
 from srljax.dataflow.launch import guarded, wait_for
 from srljax.dataflow.mpi_streams import (MpiControl, MpiInferenceClient, MpiInferenceServer, MpiParamPublisher,
                                          MpiParamReader, MpiSampleConsumer, MpiSamplePoster, check_same)
-from srljax.dataflow.streams import META, MessageLayout
+from srljax.dataflow.schema import META, MessageLayout
 
 comm = MPI.COMM_WORLD
 rank = comm.rank

@@ -7,7 +7,7 @@ from srljax.dataflow.launch import configure_process, guarded
 configure_process()
 import jax.numpy as jnp  # noqa: E402
 
-from srljax.dataflow.trainer import merge_obs_norm  # noqa: E402
+from srljax.dataflow.sync import merge_obs_norm  # noqa: E402
 from srljax.learners import normalizer  # noqa: E402
 
 

@@ -2,23 +2,19 @@
 the latest checkpoint; a run resumes on a different number of trainers; a corrupt checkpoint is
 one line and exit code 2 with nothing written."""
 import json
-import types
 
 import pytest
 
 from faults_helpers import FAST, MpiRun
 from helpers import mpirun
 from srljax import config as C
+from srljax import presets
 from srljax.checkpoint import Checkpointer
-from srljax.dataflow import distributed
 from srljax.errors import UserError
+from srljax.run import run as run_config
 
 SMALL = {"env.num_envs": 16, "ppo.rollout_len": 16, "distributed.stop_at_return": None,
          "distributed.log_interval_s": 0.05, "checkpoint_every_logs": 2}
-
-
-def _args(run_dir, resume=False):
-    return types.SimpleNamespace(run_dir=str(run_dir), resume=resume, overwrite=False, quiet=True)
 
 
 def _rows(run_dir):
@@ -27,8 +23,8 @@ def _rows(run_dir):
 
 def test_resume_in_one_process_continues_steps_version_and_metrics(tmp_path):
     run = tmp_path / "run"
-    cfg = C.validate(C.override(C.get("gym_cartpole"), {**SMALL, "total_env_steps": 6000}))
-    assert distributed.main(cfg, _args(run)) == 0
+    cfg = C.validate(C.override(presets.get("gym_cartpole"), {**SMALL, "total_env_steps": 6000}))
+    assert run_config(cfg, run_dir=run).summary is not None
     ckpt = Checkpointer(run)
     assert len(ckpt.list()) >= 2
     # As if the run had been killed after the second-last checkpoint: rows past it are redone.
@@ -38,7 +34,7 @@ def test_resume_in_one_process_continues_steps_version_and_metrics(tmp_path):
     assert any(r["env_steps"] > at for r in _rows(run))
 
     longer = C.override(cfg, {"total_env_steps": 12000})
-    assert distributed.main(longer, _args(run, resume=True)) == 0
+    assert run_config(longer, run_dir=run, resume=True).summary is not None
     summary = json.loads((run / "summary.json").read_text())
     rows = _rows(run)
     steps = [r["env_steps"] for r in rows]
@@ -53,10 +49,10 @@ def test_resume_in_one_process_continues_steps_version_and_metrics(tmp_path):
 def test_resume_without_a_checkpoint_is_a_user_error(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    cfg = C.validate(C.override(C.get("gym_cartpole"), SMALL))
+    cfg = C.validate(C.override(presets.get("gym_cartpole"), SMALL))
     (run / "config.json").write_text(json.dumps(C.to_dict(cfg)))
     with pytest.raises(UserError, match="has no checkpoint to resume from"):
-        distributed.main(cfg, _args(run, resume=True))
+        run_config(cfg, run_dir=run, resume=True)
     assert sorted(p.name for p in run.iterdir()) == ["config.json"]
 
 

@@ -1,7 +1,7 @@
 """Rank layout from the config: roles, routes, and clear errors for layouts that do not fit."""
 import pytest
 
-from srljax.dataflow.config import DistributedConfig
+from srljax.config import DistributedConfig
 from srljax.dataflow.launch import make_layout
 from srljax.errors import UserError
 
@@ -33,7 +33,6 @@ def test_inline_inference_reads_parameters_in_every_actor():
     (DistributedConfig(trainers=2, policy_workers=1), 4, "does not fit -n 4"),
     (DistributedConfig(policy_workers=0), 4, "inline_inference"),
     (DistributedConfig(policy_workers=1, inline_inference=True), 4, "policy_workers=0"),
-    (DistributedConfig(algorithm="a3c"), 4, "algorithm"),
     (DistributedConfig(trainers=2, buffers=1, policy_workers=1), 6, "every trainer needs a buffer"),
     (DistributedConfig(actor_nice=20), 4, "actor_nice must be in 0..19"),
     (DistributedConfig(actor_nice=-1), 4, "actor_nice must be in 0..19"),

@@ -7,7 +7,8 @@ import pytest
 
 from helpers import HERE, mpirun
 
-RUN = ["-m", "srljax.dataflow.run"]
+RUN = ["-m", "srljax", "--print-summary"]
+NO_DIR = ["--no-run-dir"]
 SMALL = ["--set", "env.num_envs=16", "--set", "ppo.rollout_len=16", "--set", "distributed.log_interval_s=0.2"]
 
 
@@ -24,7 +25,7 @@ def test_mpi_streams_end_to_end():
 
 
 def test_layout_that_does_not_fit_exits_2_with_one_line():
-    rc, out, err, _ = mpirun(2, RUN + ["--config", "gym_cartpole"], timeout=60)
+    rc, out, err, _ = mpirun(2, RUN + NO_DIR + ["--config", "gym_cartpole"], timeout=60)
     assert rc == 2
     lines = [l for l in err.splitlines() if l.strip()]
     assert len(lines) == 1, err
@@ -32,7 +33,7 @@ def test_layout_that_does_not_fit_exits_2_with_one_line():
 
 
 def test_failing_actor_ends_the_job_promptly_naming_rank_and_role():
-    args = RUN + ["--config", "gym_cartpole", "--set", "env.id=gym/failing_env:FailingCartPole-v0"] + SMALL
+    args = RUN + NO_DIR + ["--config", "gym_cartpole", "--set", "env.id=gym/failing_env:FailingCartPole-v0"] + SMALL
     rc, out, err, _ = mpirun(4, args, timeout=90, SRLJAX_TEST_FAIL_RANK=3)
     end = time.time()
     assert rc != 0
@@ -60,8 +61,8 @@ def test_two_trainers_keep_identical_parameters(tmp_path):
 
 
 def test_buffer_and_vtrace_layout_runs_and_stops_cleanly():
-    args = RUN + ["--config", "gym_cartpole", "--set", "distributed.buffers=1", "--set",
-                  "distributed.algorithm=vtrace", "--set", "ppo.epochs=1", "--set", "ppo.minibatches=1",
+    args = RUN + NO_DIR + ["--config", "gym_cartpole", "--set", "distributed.buffers=1", "--set",
+                  "algorithm.name=vtrace", "--set", "ppo.epochs=1", "--set", "ppo.minibatches=1",
                   "--set", "distributed.stop_at_return=null", "--set", "total_env_steps=6000"] + SMALL
     rc, out, err, _ = mpirun(5, args, timeout=150)
     assert rc == 0, err[-3000:]

@@ -12,7 +12,7 @@ from helpers import ROOT, subprocess_env
 from srljax.dataflow import netns
 
 T, B = 16, 8                           # rollout length; envs per ring slot (16 envs, ring of 2)
-JOB = ["-m", "srljax.dataflow.run", "--config", "gym_cartpole", "--set", "env.num_envs=16",
+JOB = ["-m", "srljax", "--no-run-dir", "--print-summary", "--config", "gym_cartpole", "--set", "env.num_envs=16",
        "--set", f"ppo.rollout_len={T}", "--set", "distributed.stop_at_return=null",
        "--set", "distributed.log_interval_s=0.5", "--set", "ppo.epochs=1"]
 
@@ -46,17 +46,17 @@ def _run(cluster, ranks_per_host, extra, timeout=150):
 
 
 def _sample_bytes():
-    import numpy as np
-    from srljax.dataflow.workers import sample_layout
+    from srljax.dataflow.schema import BatchSpec
     from srljax.envs import spaces
-    return sample_layout(T, B, (4,), spaces.Discrete(2)).nbytes
+    return BatchSpec(T, B, (4,), spaces.Discrete(2)).samples().nbytes
 
 
 def _param_bytes(*sets):
-    from srljax.dataflow.distributed import _Plan
-    from srljax.dataflow.run import resolve_config
+    from srljax import config as C
+    from srljax import get_config
+    from srljax.dataflow.plan import Plan
     args = [JOB[i + 1] for i, a in enumerate(JOB) if a == "--set"] + list(sets)
-    plan = _Plan(resolve_config("gym_cartpole", args), 4, local=False)
+    plan = Plan(get_config("gym_cartpole", C.parse_set(args)), 4, local=False)
     return 4 * plan.codec(plan.algorithm()).size
 
 

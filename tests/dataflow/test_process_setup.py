@@ -9,7 +9,7 @@ import pytest
 
 CHECK = r"""
 import json, os
-from srljax.dataflow import launch
+from srljax import process as launch
 allowed = os.sched_getaffinity(0)
 launch.start_jax_on_one_core()
 import jax, jax.numpy as jnp

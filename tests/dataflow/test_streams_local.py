@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from srljax.dataflow.streams import (META, LocalInference, LocalParams, LocalSampleStream, MessageLayout,
-                                     hash_text)
-from srljax.dataflow.workers import ActorWorker, LocalControl, reply_layout, sample_layout
+from srljax.dataflow.actor import ActorStreams, ActorWorker
+from srljax.dataflow.schema import META, BatchSpec, Header, MessageLayout, hash_text
+from srljax.dataflow.streams import LocalControl, LocalInference, LocalParams, LocalSampleStream
 from srljax.envs import spaces
 from srljax.envs.gymnasium_adapter import GymVectorEnv
 
@@ -54,7 +54,7 @@ def test_local_sample_stream_backpressure_and_release():
 
 
 def test_local_inference_round_trip():
-    replies = reply_layout(3, spaces.Discrete(2))
+    replies = BatchSpec(1, 3, (4,), spaces.Discrete(2)).replies()
     hub = LocalInference((4,), replies, envs_per_slot=3)
     client, server = hub.client(5, slots=2), hub.server()
     client.obs(1)[...] = 2.0
@@ -64,7 +64,7 @@ def test_local_inference_round_trip():
     assert (req.client, req.slot) == (5, 1) and np.all(req.obs == 2.0)
     server.reply(req, {"action": np.array([1, 0, 1]), "logp": np.full(3, -0.5), "value": np.ones(3)}, version=9)
     got = client.response(1)
-    assert got["action"].tolist() == [1, 0, 1] and got[META][0] == 9
+    assert got["action"].tolist() == [1, 0, 1] and got[META][Header.VERSION] == 9
     assert client.response(1) is None
 
 
@@ -95,13 +95,14 @@ class _RandomServer:
 
 def test_actor_ring_posts_consistent_time_major_rollouts():
     T, B, ring = 16, 3, 2
-    layout = sample_layout(T, B, (4,), spaces.Discrete(2))
+    spec = BatchSpec(T, B, (4,), spaces.Discrete(2))
+    layout = spec.samples()
     stream = LocalSampleStream(layout, slots_per_poster=ring + 1)
-    hub = LocalInference((4,), reply_layout(B, spaces.Discrete(2)), envs_per_slot=B)
+    hub = LocalInference((4,), spec.replies(), envs_per_slot=B)
     server = _RandomServer(hub.server(), np.random.default_rng(0))
     envs = [GymVectorEnv("gym/CartPole-v1", B, seed=10 * k) for k in range(ring)]
     control = LocalControl({}, rank=3)
-    actor = ActorWorker(envs, [0, 100], hub.client(3, ring), stream.poster(3), control, T, fin_to=[0])
+    actor = ActorWorker(envs, [0, 100], ActorStreams(hub.client(3, ring), stream.poster(3), control, [0]), spec)
     consumer = stream.consumer()
     samples = []
     for _ in range(400):
@@ -121,8 +122,8 @@ def test_actor_ring_posts_consistent_time_major_rollouts():
             np.testing.assert_array_equal(data["obs"][t + 1][keep], data["final_obs"][t][keep])
         assert set(np.unique(data["action"])) <= {0, 1}
         np.testing.assert_allclose(data["reward"], 1.0)
-        assert version == data[META][0] <= data[META][3]
-        n_eps = int(data[META][2])
+        assert version == data[META][Header.VERSION] <= data[META][Header.NEWEST]
+        n_eps = int(data[META][Header.EPISODES])
         assert n_eps == int(data["terminated"].sum() + data["truncated"].sum())
         assert np.all(data["episodes"][:n_eps, 0] == data["episodes"][:n_eps, 1])   # CartPole: return = length
     # Stop: the actor collects what it is owed, then says FIN to its trainer.
@@ -154,19 +155,19 @@ def test_random_opponents_play_one_team_and_are_not_learned_from(frac):
     """distributed.random_opponents: in that fraction of episodes one whole team (drawn per episode)
     plays uniformly random actions, and the sample's `learn` is 0 exactly for its agents."""
     from srljax.dataflow.multiagent import PackedObsEnv
-    from srljax.dataflow.workers import team_mask
     from srljax.envs.hide_and_seek import make_vec_env
     T, B, ring, horizon = 12, 2, 2, 4
     envs = [PackedObsEnv(make_vec_env("quadrant", num_envs=B, seed=k, horizon=horizon)) for k in range(ring)]
     A, D = envs[0].num_agents, envs[0].packer.size
-    layout = sample_layout(T, B, (A, D), envs[0].action_space, agents=A)
+    spec = BatchSpec(T, B, (A, D), envs[0].action_space, agents=A)
+    layout = spec.samples()
     assert "learn" in layout.spec
     stream = LocalSampleStream(layout, slots_per_poster=ring + 1)
-    hub = LocalInference((A, D), reply_layout(B, envs[0].action_space, A), envs_per_slot=B)
+    hub = LocalInference((A, D), spec.replies(), envs_per_slot=B)
     server = _ZeroServer(hub.server())
-    actor = ActorWorker(envs, [0, 100], hub.client(3, ring), stream.poster(3), LocalControl({}, rank=3), T,
-                        fin_to=[0], random_opponents=frac)
-    hider = team_mask(envs[0])[0].copy()                  # quadrant: the same teams in every game
+    streams = ActorStreams(hub.client(3, ring), stream.poster(3), LocalControl({}, rank=3), [0])
+    actor = ActorWorker(envs, [0, 100], streams, spec, random_opponents=frac)
+    hider = envs[0].teams()[0] == 1                        # quadrant: the same teams in every game
     consumer, samples = stream.consumer(), []
     for _ in range(2000):
         actor.poll()

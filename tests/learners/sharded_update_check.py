@@ -10,13 +10,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from srljax import config
+from srljax import config, presets
 from srljax.dataflow.fused import FusedTrainer
 from srljax.learners import make_algorithm
 
 assert jax.local_device_count() == 4, jax.devices()
 D, T, B = 4, 16, 8
-cfg = config.override(config.get("cartpole"), {
+cfg = config.override(presets.get("cartpole"), {
     "env.num_envs": B, "ppo.rollout_len": T, "ppo.minibatches": 4, "ppo.epochs": 2, "ppo.normalize_obs": True,
     "total_env_steps": 20 * T * B})
 

@@ -199,8 +199,9 @@ def test_recurrent_update_equals_direct_computation(problem, prior):
 
 def test_packed_observations_and_requests_round_trip():
     """The dataflow's packing of dict observations (one row per agent) and recurrent requests."""
-    from srljax.dataflow.multiagent import (ObsPacker, PackedObsEnv, RequestCodec, StageStats, episode_keys,
+    from srljax.dataflow.multiagent import (EpisodeStats, ObsPacker, PackedObsEnv, RequestCodec, episode_keys,
                                             episode_row)
+    from srljax.envs.hide_and_seek import HideAndSeekVecEnv
     from srljax.envs.hide_and_seek import make_vec_env
     from srljax.envs.hide_and_seek.observations import observation_space
     space = observation_space(4, 2, 1)
@@ -231,8 +232,8 @@ def test_packed_observations_and_requests_round_trip():
     np.testing.assert_array_equal(packed[1], raw_out[1])
     env.close(), raw.close()
     # stage statistics: means per interval, unstable episodes left out
-    keys = episode_keys("hns/quadrant")
-    stats = StageStats(keys)
+    stats = EpisodeStats(HideAndSeekVecEnv.episode_stats)
+    keys = stats.keys
     eps = [{"return": 0.0, "length": 80, "hider_return": 10.0, "seeker_return": -10.0, "hider_seen_frac": 0.25},
            {"return": 0.0, "length": 80, "hider_return": -20.0, "seeker_return": 20.0, "hider_seen_frac": 0.75},
            {"return": 0.0, "length": 3, "hider_return": 99.0, "hider_seen_frac": 1.0, "unstable": True}]
@@ -241,7 +242,8 @@ def test_packed_observations_and_requests_round_trip():
     assert out["hider_return"] == pytest.approx(-5.0) and out["seeker_return"] == pytest.approx(5.0)
     assert out["stage/hider_seen_frac"] == pytest.approx(0.5) and out["stage/max_box_move_prep"] == 0.0
     assert stats.flush()["stage/hider_seen_frac"] is None
-    assert episode_keys("gym/CartPole-v1") == ("return", "length")
+    assert episode_keys({}) == ("return", "length")
+    assert keys[:4] == ("return", "length", "hider_return", "seeker_return") and keys[-1] == "unstable"
 
 
 def test_learn_field_weights_out_scripted_agents(problem):

@@ -1,0 +1,184 @@
+"""The package's shape, checked from its source (ast), so that it cannot drift:
+
+- layers point one way: top (run, api, cli) -> dataflow -> learners -> envs -> core (config,
+  presets, errors, process, checkpoint, runlog); every import, lazy ones inside functions too;
+- no import cycle between modules;
+- no constructor over 8 parameters (roles take their config sections and stream ends whole);
+- no file over 400 lines;
+- no game knowledge in the generic layers (dataflow, learners): the env tells them what they need.
+"""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "srljax"
+LAYERS = {"core": 0, "envs": 1, "learners": 2, "dataflow": 3, "top": 4}
+TOP = {"srljax", "srljax.__main__", "srljax.api", "srljax.cli", "srljax.run"}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PKG.rglob("*.py"))}
+
+
+def layer(module: str) -> int:
+    if module in TOP:
+        return LAYERS["top"]
+    sub = module.split(".")[1]
+    return LAYERS.get(sub, LAYERS["core"])
+
+
+def imports(module: str):
+    """(imported srljax module, line) for every import statement in `module`, at any depth."""
+    path = MODULES[module]
+    tree = ast.parse(path.read_text(), str(path))
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "srljax":
+                    yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            if base.split(".")[0] != "srljax":
+                continue
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"      # `from pkg import submodule` imports the submodule
+                yield (sub if sub in MODULES else base), node.lineno
+
+
+def test_the_parser_sees_the_package():
+    assert {"srljax.config", "srljax.dataflow.trainer", "srljax.learners.registry", "srljax.run"} <= set(MODULES)
+    found = dict(imports("srljax.dataflow.trainer"))
+    assert "srljax.dataflow.intake" in found and "srljax.errors" in found
+
+
+def test_layers_point_one_way():
+    upward = []
+    for module in MODULES:
+        for target, line in imports(module):
+            if target in MODULES and layer(target) > layer(module):
+                upward.append(f"{MODULES[module].relative_to(PKG.parent)}:{line} imports {target}")
+    assert not upward, "imports that point up a layer:\n" + "\n".join(upward)
+
+
+def test_no_import_cycles():
+    graph = {m: {t for t, _ in imports(m) if t in MODULES and t != m} for m in MODULES}
+    index, low, stack, on, cycles = {}, {}, [], set(), []
+
+    def visit(v):                    # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_a_planted_upward_import_and_cycle_would_be_found(tmp_path, monkeypatch):
+    """The checks above can fail: a learner importing the dataflow is caught."""
+    bad = tmp_path / "srljax" / "learners"
+    bad.mkdir(parents=True)
+    (bad / "oops.py").write_text("def f():\n    from srljax.dataflow import trainer\n")
+    monkeypatch.setattr(f"{__name__}.PKG", tmp_path / "srljax")
+    monkeypatch.setitem(MODULES, "srljax.learners.oops", bad / "oops.py")
+    assert ("srljax.dataflow.trainer", 2) in list(imports("srljax.learners.oops"))
+    assert layer("srljax.dataflow.trainer") > layer("srljax.learners.oops")
+
+
+def test_no_constructor_takes_more_than_8_parameters():
+    wide = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name == "__init__":
+                a = node.args
+                n = len(a.posonlyargs) + len(a.args) - 1 + len(a.kwonlyargs) + bool(a.vararg) + bool(a.kwarg)
+                if n > 8:
+                    wide.append(f"{path.relative_to(PKG.parent)}:{node.lineno} takes {n}")
+    assert not wide, wide
+
+
+def test_no_file_over_400_lines():
+    long = {str(p.relative_to(PKG.parent)): n for p in MODULES.values() if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long
+
+
+@pytest.mark.parametrize("layer_dir", ["dataflow", "learners"])
+def test_no_game_knowledge_in_the_generic_layers(layer_dir):
+    pattern = re.compile(r"hns|hide|seek|agent_exists", re.IGNORECASE)
+    found = [f"{p.relative_to(PKG.parent)}:{i}: {line.strip()}"
+             for p in sorted((PKG / layer_dir).rglob("*.py"))
+             for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not found, found
+
+
+def test_the_algorithm_is_looked_up_in_one_registry_by_both_modes():
+    """Neither mode names an algorithm: fused and distributed mode both read learners.registry."""
+    from srljax import config as C
+    from srljax import presets
+    from srljax.errors import UserError
+    from srljax.learners import registry
+    from srljax.run import check
+
+    for mode_file in ("dataflow/fused.py", "dataflow/plan.py"):
+        text = (PKG / mode_file).read_text()
+        assert "registry" in text and "learners.ppo" not in text and "vtrace" not in text, mode_file
+    assert registry.get("ppo").learns_from == registry.get("vtrace").learns_from == "rollout"
+    with pytest.raises(UserError, match="unknown algorithm 'a3c'; algorithm.name is one of ppo, vtrace"):
+        check(C.override(presets.get("cartpole"), {"algorithm.name": "a3c"}))
+    # an old config.json (distributed.algorithm) still reads
+    old = C.to_dict(presets.get("gym_cartpole"))
+    old["distributed"]["algorithm"] = "vtrace"
+    old["distributed"]["vtrace_rho_clip"] = 0.9
+    del old["algorithm"], old["vtrace"]
+    cfg = C.from_dict(old)
+    assert cfg.algorithm.name == "vtrace" and cfg.vtrace.rho_clip == 0.9
+
+
+def test_presets_and_config_import_no_jax():
+    import subprocess
+    import sys
+    code = ("import sys, srljax, srljax.presets, srljax.learners.registry, srljax.run, srljax.cli; "
+            "assert 'jax' not in sys.modules and 'mpi4py' not in sys.modules, 'imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PKG.parent)
+
+
+def test_the_network_reports_the_recurrent_state_size_the_dataflow_sizes_messages_by():
+    from srljax import presets
+    from srljax.envs.hide_and_seek.observations import observation_space
+    from srljax.envs.spaces import MultiDiscrete
+    from srljax.learners.models import make_model, recurrent_state_size
+
+    cfg = presets.get("hns_quadrant")
+    space = observation_space(4, 2, 1)
+    model = make_model(cfg, space, MultiDiscrete([11, 11, 11, 2, 2]))
+    assert model.state_size == recurrent_state_size(cfg.network, space) == 2 * cfg.network.hidden[-1]
+    from srljax.envs.spaces import Box
+    assert recurrent_state_size(cfg.network, Box(-1.0, 1.0, (4,))) == 0
