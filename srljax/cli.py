@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 from srljax import process
@@ -24,10 +25,11 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_args(argv):
     p = _Parser(prog="srljax", description="Train an agent (fused mode in this process; distributed mode under "
-                "mpirun, or in one process without it).")
+                "mpirun, or in one process without it).", epilog=config_help(),
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="cartpole", help="named config (see --list-configs)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field by dotted path; VALUE is JSON or a string (repeatable)")
+                   help="override a config field by dotted path (repeatable; the fields are listed below)")
     p.add_argument("--run-dir", help="output directory (default runs/CONFIG-SEED-TIME)")
     p.add_argument("--no-run-dir", action="store_true", help="write no run directory (benchmarks, smoke tests)")
     p.add_argument("--seed", type=int, help="random seed (same as --set seed=N)")
@@ -37,6 +39,30 @@ def parse_args(argv):
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--print-summary", action="store_true", help="print summary.json's contents on stdout at the end")
     return p.parse_args(argv)
+
+
+def config_help(width: int = 96) -> str:
+    """--help's list of every config field: dotted key, type, default and docstring (srljax.config)."""
+    from srljax.config import describe_fields
+
+    def show(v):
+        try:
+            return json.dumps(v)
+        except TypeError:
+            return repr(v)
+
+    fields = describe_fields()
+    lines = ["config fields, for --set KEY=VALUE: a string field takes VALUE as it is (--set description=2024),",
+             "a boolean true/false/True/False/1/0, any other VALUE is JSON (numbers, [lists], {dicts}, null);",
+             "KEY is the dotted path (--set ppo.lr=1e-3 --set network.hidden=[32,32] --set ppo.anneal_lr=false)."]
+    top = [f for f in fields if "." not in f["key"] and not f["section"]]
+    for f in top + [f for f in fields if f not in top]:
+        if f["section"]:
+            lines += ["", f"{f['key']}.*: {f['doc']}"]
+            continue
+        lines.append(f"  {f['key']} ({f['type']}, default {show(f['default'])})")
+        lines += textwrap.wrap(f["doc"], width, initial_indent=" " * 6, subsequent_indent=" " * 6, break_on_hyphens=False)
+    return "\n".join(lines)
 
 
 def resolve_config(args):

@@ -6,11 +6,14 @@ nothing of srljax but its errors, so every layer may read configs.
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
+import importlib.util
 import json
 import math
 import typing
-from typing import Any, Dict, Optional, Tuple
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
 
 from srljax.errors import UserError
 
@@ -153,6 +156,16 @@ class VTraceConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class LoggingConfig:
+    tensorboard: bool = True
+    """Write TensorBoard event files into the run directory: every metric (step = env_steps), the config as hyperparameters."""
+    wandb: bool = False
+    """Also log to Weights & Biases (pip install 'srljax[wandb]'; WANDB_MODE=offline needs no network)."""
+    wandb_project: str = "srljax"
+    """The W&B project the run is logged to."""
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     name: str = "custom"
     """Config name (a preset from --list-configs, or custom)."""
@@ -172,6 +185,8 @@ class Config:
     """V-trace's own settings (algorithm.name=vtrace)."""
     distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)
     """Rank layout and dataflow settings (distributed mode only)."""
+    logging: LoggingConfig = dataclasses.field(default_factory=LoggingConfig)
+    """Experiment tracking besides metrics.jsonl: TensorBoard, W&B."""
     total_env_steps: int = 500_000
     """Env steps to train for (summed over all envs)."""
     seed: int = 0
@@ -207,45 +222,34 @@ def field_paths(cls=Config, prefix: str = "") -> Dict[str, Any]:
 
 
 def _coerce(key: str, value: Any, typ: Any) -> Any:
-    origin = typing.get_origin(typ)
-    args = typing.get_args(typ)
+    origin, args = typing.get_origin(typ), typing.get_args(typ)
     if origin is typing.Union or (origin is not None and type(None) in args):
-        if value is None:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(key, value, inner[0])
-    bad = UserError(f"--set {key}: expected {getattr(typ, '__name__', typ)}, got {value!r}")
+        return None if value is None else _coerce(key, value, [a for a in args if a is not type(None)][0])
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if typ is bool:
-        if isinstance(value, bool):
-            return value
-        raise bad
-    if typ is int:
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
+        word = value.strip().lower() if isinstance(value, str) else value
+        if word in ("true", "false", "1", "0") or isinstance(value, bool) or (type(value) is int and value in (0, 1)):
+            return word in ("true", "1") if isinstance(word, str) else bool(value)
+    elif typ is int:
+        if number and (isinstance(value, int) or value.is_integer()):
             return int(value)
-        raise bad
-    if typ is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise UserError(f"--set {key}: must be finite, got {value!r}")
+    elif typ is float:
+        if number and not math.isfinite(value):
+            raise UserError(f"--set {key}: must be finite, got {value!r}")
+        if number:
             return float(value)
-        raise bad
-    if typ is str:
+    elif typ is str:
         if isinstance(value, str):
             return value
-        raise bad
-    if origin in (tuple, typing.Tuple):
+    elif origin in (tuple, typing.Tuple):
         if isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             return tuple(value)
-        raise bad
-    if origin in (dict, typing.Dict):
+    elif origin in (dict, typing.Dict):
         if isinstance(value, dict):
             return dict(value)
-        raise bad
-    return value
+    else:
+        return value
+    raise UserError(f"--set {key}: expected {getattr(typ, '__name__', typ)}, got {value!r}")
 
 
 def override(cfg: Config, values: Dict[str, Any]) -> Config:
@@ -265,9 +269,10 @@ def _replace(obj, parts, value):
     return dataclasses.replace(obj, **{parts[0]: _replace(child, parts[1:], value)})
 
 
-def parse_set(items) -> Dict[str, Any]:
-    """`KEY=VALUE` strings -> dict; VALUE is JSON when it parses, else a string."""
-    out = {}
+def parse_set(items, cls=None) -> Dict[str, Any]:
+    """`KEY=VALUE` strings -> dict. A string field takes VALUE as it is (or a JSON string); other
+    VALUEs are JSON when they parse, else strings (booleans also read true/false/True/False/1/0)."""
+    paths, out = field_paths(cls or Config), {}
     for item in items or []:
         if "=" not in item:
             raise UserError(f"--set expects KEY=VALUE, got {item!r}")
@@ -275,6 +280,8 @@ def parse_set(items) -> Dict[str, Any]:
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
+            value = raw
+        if paths.get(key.strip()) in (str, Optional[str]) and not isinstance(value, str):
             value = raw
         out[key.strip()] = value
     return out
@@ -322,11 +329,35 @@ def validate(cfg: Config) -> Config:
         raise UserError("vtrace.rho_clip and vtrace.c_clip must be > 0")
     if cfg.mode == "distributed":
         cfg.distributed.validate()
+    if cfg.logging.wandb and importlib.util.find_spec("wandb") is None:
+        raise UserError("logging.wandb=true needs the wandb package: pip install 'srljax[wandb]'")
     return cfg
 
 
 def to_dict(cfg: Config) -> Dict[str, Any]:
     return dataclasses.asdict(cfg)
+
+
+def describe_fields(cls=Config, prefix: str = "") -> List[Dict[str, Any]]:
+    """Every field, depth first: {"key", "type", "default", "doc", "section"} (a section is a nested
+    config, default None); type and docstring as written in this file, read with ast."""
+    if not prefix:
+        tree = ast.parse(Path(__file__).read_text())
+        _DOCS.update({(c.name, a.target.id): (ast.unparse(a.annotation), " ".join(d.value.value.split()) if
+                      isinstance(d, ast.Expr) and isinstance(d.value, ast.Constant) else "")
+                      for c in tree.body if isinstance(c, ast.ClassDef)
+                      for a, d in zip(c.body, c.body[1:] + [None]) if isinstance(a, ast.AnnAssign)})
+    out = []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        sec = dataclasses.is_dataclass(default)
+        typ, doc = _DOCS[cls.__name__, f.name]
+        out.append({"key": prefix + f.name, "type": typ, "default": None if sec else default, "doc": doc, "section": sec})
+        out += describe_fields(type(default), prefix + f.name + ".") if sec else []
+    return out
+
+
+_DOCS: Dict[Tuple[str, str], Tuple[str, str]] = {}
 
 
 # Keys of config.json files written before the algorithm got its own section.
