@@ -125,7 +125,7 @@ class _Opened:
             meta = self.resume["meta"]
             version = f", policy version {meta['version']}" if "version" in meta else ""
             print(f"resuming from {self.resume['path']} (env step {meta['env_steps']:,}{version})", file=sys.stderr)
-        return RunLogger(self.path, cfg.total_env_steps, quiet=quiet, resume_at=at)
+        return RunLogger(self.path, cfg.total_env_steps, quiet=quiet, resume_at=at, config=cfg)
 
 
 def _read_resume(ckpt, mode: str) -> Dict[str, Any]:

@@ -1,7 +1,8 @@
 """The run directory: config.json, metrics.jsonl, summary.json, learning_curve.png, progress.
 
 One `RunLogger` per run, owned by the process that writes (rank 0 in distributed mode). On a
-terminal it shows a progress bar; otherwise it prints one plain line per log interval.
+terminal it shows a progress bar; otherwise it prints one plain line per log interval. It also
+hands every row to the trackers of `srljax.tracking` (TensorBoard event files, W&B).
 """
 from __future__ import annotations
 
@@ -65,17 +66,20 @@ def _jsonable(v: Any) -> Any:
 
 
 class RunLogger:
-    """Writes metrics lines and the summary; shows progress towards `total_env_steps`."""
+    """Writes metrics lines and the summary; shows progress towards `total_env_steps`.
+
+    With a run directory, the rows also go to the trackers `config.logging` names (TensorBoard by
+    default; without `config`, TensorBoard alone, no hyperparameters)."""
 
     def __init__(self, run_dir: Optional[str | os.PathLike], total_env_steps: int, quiet: bool = False,
-                 stream=None, resume_at: Optional[int] = None):
+                 stream=None, resume_at: Optional[int] = None, config=None):
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.total = int(total_env_steps)
         self.history: List[Dict[str, Any]] = []
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self._bar = None
-        self._file = None
+        self._file = self._trackers = None
         if self.run_dir is not None:
             if resume_at is not None:
                 # Rows logged after the checkpoint we resume from are redone by the resumed run.
@@ -84,6 +88,8 @@ class RunLogger:
                 tmp.write_text("".join(json.dumps(r) + "\n" for r in self.history))
                 os.replace(tmp, self.run_dir / "metrics.jsonl")
             self._file = open(self.run_dir / "metrics.jsonl", "a")
+            from srljax.tracking import Trackers
+            self._trackers = Trackers(self.run_dir, config, kept=self.history if resume_at is not None else None)
         if not quiet and getattr(self.stream, "isatty", lambda: False)():
             from tqdm import tqdm
             self._bar = tqdm(total=self.total, unit="step", unit_scale=True, dynamic_ncols=True, file=self.stream)
@@ -96,6 +102,8 @@ class RunLogger:
         if self._file is not None:
             self._file.write(json.dumps(row) + "\n")
             self._file.flush()
+        if self._trackers is not None:
+            self._trackers.log(row)
         ret = row.get("episode_return")
         ret_s = "n/a" if ret is None else f"{ret:.1f}"
         if self._bar is not None:
@@ -113,6 +121,8 @@ class RunLogger:
             self._bar.close()
         if self._file is not None:
             self._file.close()
+        if self._trackers is not None:
+            self._trackers.close(summary)
         if self.run_dir is not None:
             write_json(self.run_dir / "summary.json", summary)
             plot_learning_curve(self.history, self.run_dir / "learning_curve.png")
