@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 
 from srljax import process
-from srljax.errors import RunError, UserError
+from srljax.errors import Interrupted, RunError, UserError, interrupt_code
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,9 +76,9 @@ def resolve_config(args):
         if not args.run_dir:
             raise UserError("--resume needs --run-dir DIR of the run to continue")
         path = Path(args.run_dir) / "config.json"
-        saved = read_json_if_exists(path)
-        if saved is None:
+        if not path.is_file():
             raise UserError(f"--resume: {args.run_dir} holds no run (no config.json)")
+        saved = read_json_if_exists(path)
         try:
             cfg = C.from_dict(saved)
         except UserError as e:
@@ -121,6 +121,8 @@ def main(argv=None) -> int:
 def cli(argv=None) -> int:
     """`main` with errors turned into exit codes and one line each."""
     setup_process()
+    from srljax.dataflow import supervisor
+    supervisor.terminate_as_interrupt()        # SIGTERM/SIGHUP: as Ctrl-C (save, one line, 128 + N)
     try:
         return main(argv)
     except UserError as e:
@@ -130,6 +132,7 @@ def cli(argv=None) -> int:
     except RunError as e:
         print(f"srljax: error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("srljax: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        how = f"terminated ({e.name})" if isinstance(e, Interrupted) else "interrupted"
+        print(f"srljax: {how}", file=sys.stderr)
+        return interrupt_code(e)

@@ -118,6 +118,10 @@ class DistributedConfig:
     samples simulated while the trainer is starved would only be dropped as stale."""
     publish_every: int = 1
     """Trainer publishes parameters every this many updates."""
+    stuck_after_s: float = 120.0
+    """Under mpirun, a rank silent this long (stopped, or blocked in an env's step) ends the job, named (0: never)."""
+    compile_grace_s: float = 600.0
+    """Silence allowed to a rank in its first XLA compile of an update or a policy call."""
     log_interval_s: float = 1.0
     """Seconds between metric lines."""
     stop_at_return: Optional[float] = None
@@ -134,6 +138,8 @@ class DistributedConfig:
             raise UserError(f"distributed.random_opponents must be in [0, 1], got {self.random_opponents}")
         if not 0 <= self.actor_nice <= 19:
             raise UserError(f"distributed.actor_nice must be in 0..19, got {self.actor_nice}")
+        if self.stuck_after_s < 0 or self.compile_grace_s < 0:
+            raise UserError("distributed.stuck_after_s and distributed.compile_grace_s must be >= 0")
         if self.log_interval_s <= 0:
             raise UserError(f"distributed.log_interval_s must be > 0, got {self.log_interval_s}")
         if self.policy_workers == 0 and not self.inline_inference:
@@ -287,6 +293,16 @@ def parse_set(items, cls=None) -> Dict[str, Any]:
     return out
 
 
+MAX_INT = 2 ** 53
+"""Integer settings beyond this are refused (counters and sizes stay exact in float64 and int64)."""
+
+
+def _get(cfg, key: str):
+    for part in key.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
 def validate(cfg: Config) -> Config:
     """Check values a run cannot work with; raise a UserError naming the field.
 
@@ -296,15 +312,16 @@ def validate(cfg: Config) -> Config:
         if not v > 0:
             raise UserError(f"{key} must be > 0, got {v}")
 
+    for key, typ in field_paths(type(cfg)).items():
+        value = _get(cfg, key)
+        if typ is int and isinstance(value, int) and abs(value) > MAX_INT:
+            raise UserError(f"{key} must be at most {MAX_INT:,}, got {value:,}")
     if cfg.mode not in ("fused", "distributed"):
         raise UserError(f"mode must be 'fused' or 'distributed', got {cfg.mode!r}")
     for key in ("env.num_envs", "total_env_steps", "log_every_env_steps", "ppo.rollout_len", "ppo.epochs",
                 "ppo.minibatches", "ppo.lr", "ppo.max_grad_norm", "ppo.reward_scale", "checkpoint_every_logs",
                 "keep_checkpoints", "ppo.max_nonfinite_updates"):
-        obj = cfg
-        for part in key.split("."):
-            obj = getattr(obj, part)
-        positive(key, obj)
+        positive(key, _get(cfg, key))
     for key in ("ppo.gamma", "ppo.gae_lambda"):
         v = getattr(cfg.ppo, key.split(".")[1])
         if not 0.0 <= v <= 1.0:
@@ -368,7 +385,7 @@ RENAMED = {"distributed.algorithm": "algorithm.name", "distributed.vtrace_rho_cl
 def from_dict(d: Dict[str, Any]) -> Config:
     """Rebuild a config written by `to_dict` (config.json), also one from an older srljax."""
     if not isinstance(d, dict):
-        raise UserError(f"a config must be a JSON object of config sections, got {type(d).__name__}")
+        raise UserError(f"a config must be a JSON object of config sections, got {json.dumps(d)[:40]}")
     flat = {}
 
     def walk(prefix, obj):

@@ -155,11 +155,28 @@ def _run_fused(cfg, opened: _Opened, loss, quiet: bool, t0: float) -> RunResult:
     from srljax.dataflow import fused
 
     trainer = fused.FusedTrainer(cfg, loss=loss)           # env and device split: refused before any write
-    fs = trainer.restore(opened.resume["state"], cfg.seed) if opened.resume else trainer.init(cfg.seed)
+    try:
+        fs = trainer.restore(opened.resume["state"], cfg.seed) if opened.resume else trainer.init(cfg.seed)
+    except Exception as exc:
+        _out_of_memory(exc, cfg)
+        raise
     logger = opened.write(cfg, quiet)
-    fs, summary = fused.train(trainer, fs, logger=logger, checkpointer=opened.checkpointer, t0=t0)
+    at = int(opened.resume["meta"].get("env_steps", 0)) if opened.resume else 0
+    try:
+        fs, summary = fused.train(trainer, fs, logger=logger, checkpointer=opened.checkpointer, t0=t0, env_steps0=at)
+    except Exception as exc:
+        _out_of_memory(exc, cfg)
+        raise
     summary = logger.finish({**summary, **_identity(cfg, opened)})
     return RunResult(cfg, summary, logger.history, trainer.host_learner(fs), opened.path)
+
+
+def _out_of_memory(exc: Exception, cfg: C.Config) -> None:
+    """XLA's RESOURCE_EXHAUSTED as one run-time line naming what to lower."""
+    if "RESOURCE_EXHAUSTED" in str(exc):
+        from srljax.errors import RunError
+        raise RunError(f"out of device memory with env.num_envs={cfg.env.num_envs} x ppo.rollout_len="
+                       f"{cfg.ppo.rollout_len}; lower env.num_envs (or ppo.rollout_len)") from None
 
 
 def _run_distributed(cfg, where, loss, quiet: bool, t0: float) -> RunResult:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from srljax.dataflow.streams import SampleConsumer, SamplePoster
+from srljax.dataflow.streams import SampleConsumer, SamplePoster, release
 
 
 class BufferWorker:
@@ -37,7 +37,6 @@ class BufferWorker:
                 progress = True
         if (self.control.stop_requested() and self.held is None
                 and self.sources <= set(self.control.poll_fins()) and not self.poster.pending()):
-            self.consumer.consume()      # give the last buffer back
             self.close()
             self.control.send_fin(self.sink)
             self.done = True
@@ -45,6 +44,4 @@ class BufferWorker:
         return progress
 
     def close(self) -> None:
-        close = getattr(self.consumer, "close", None)
-        if close is not None:
-            close()
+        release(self.consumer)

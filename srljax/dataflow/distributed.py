@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-from srljax.dataflow import launch
+from srljax.dataflow import launch, supervisor
 from srljax.dataflow.build import LocalTransport, MpiTransport, RunContext, build_worker
 from srljax.dataflow.launch import Role
 from srljax.dataflow.plan import Plan
@@ -67,7 +67,7 @@ def _run_mpi(cfg, ctx: RunContext, plan: Optional[Plan] = None) -> Optional[Dict
             raise problem          # the caller prints one line and exits 2
         sys.exit(2)                # every other rank leaves quietly with the same code
     role = plan.layout.role(rank)
-    launch.announce(str(role))
+    supervisor.announce(str(role))
     _record_ranks(comm, role, ctx.logger)
     ctx.trainer_comm = comm.Split(0 if role.kind == "trainer" else MPI.UNDEFINED, rank)
     if role.kind == "trainer" and meta is not None:
@@ -81,7 +81,7 @@ def _record_ranks(comm, role: Role, logger) -> None:
     """Rank 0 writes RUN_DIR/ranks.json (rank, role, pid, host) and prints the role map on stderr."""
     import socket
     mine = {"rank": comm.rank, "role": str(role), "pid": os.getpid(), "supervisor_pid": os.getppid()
-            if launch.SUPERVISOR_FD in os.environ else None, "host": socket.gethostname()}
+            if supervisor.SUPERVISOR_FD in os.environ else None, "host": socket.gethostname()}
     table = comm.gather(mine, root=0)
     if comm.rank != 0 or logger is None:
         return
@@ -105,11 +105,15 @@ def _run_rank(plan: Plan, role: Role, comm, ctx: RunContext):
     if not lead:
         ctx = RunContext(start=ctx.start, resume=ctx.resume, trainer_comm=ctx.trainer_comm)
     worker = build_worker(plan, role, MpiTransport(comm), ctx)
+    supervisor.arm(plan.d.stuck_after_s, plan.d.compile_grace_s)
     try:
         run_loop(worker)
     except KeyboardInterrupt:
-        # Ctrl-C: trainer 0 keeps what it learned since its last checkpoint (the other ranks give
-        # it a moment before they end the job: launch.guarded).
+        # Ctrl-C or SIGTERM: trainer 0 keeps what it learned since its last checkpoint (the other
+        # ranks give it a moment before they end the job: launch.guarded).
+        import signal
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
         if lead and role.kind == "trainer" and worker.save_checkpoint():
             sys.stderr.write(f"srljax: checkpoint saved at update {worker.version}, "
                              f"{worker.total_steps:,} env steps\n")
@@ -121,7 +125,8 @@ def _run_rank(plan: Plan, role: Role, comm, ctx: RunContext):
         digests = worker.sync.gather(worker.params_digest())   # once, at the end
         if lead:
             summary["trainer_params_digests"] = digests
-    worker.control.finish()
+    worker.control.finish(names={r: str(plan.layout.role(r)) for r in range(comm.size)})
+    supervisor.disarm()
     if lead:
         summary.update(layout_summary(plan))
         return summary

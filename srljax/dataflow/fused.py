@@ -7,6 +7,7 @@ by `pmean`. A run is a sequence of `chunk(n)` calls, each `n` updates inside one
 """
 from __future__ import annotations
 
+import sys
 import time
 from typing import Callable, Optional
 
@@ -180,46 +181,60 @@ class FusedTrainer:
         return jax.tree.map(lambda x: np.asarray(x[0]), fs.learner)
 
 
-def train(trainer: FusedTrainer, fs: FusedState, logger=None, checkpointer=None, t0: Optional[float] = None):
+def train(trainer: FusedTrainer, fs: FusedState, logger=None, checkpointer=None, t0: Optional[float] = None,
+          env_steps0: int = 0):
     """Run `trainer` from `fs` (fresh, or restored from a checkpoint: the run goes on from its
-    update count) to `cfg.total_env_steps`; returns (final state, summary)."""
+    update count, and `env_steps0` is the checkpoint's env-step count) to `cfg.total_env_steps`;
+    returns (final state, summary). Env steps are counted on the host (Python ints: no overflow).
+    Ctrl-C or SIGTERM saves the state after the last completed call as a checkpoint first."""
     t0 = time.perf_counter() if t0 is None else t0
     cfg = trainer.cfg
     per_update = cfg.steps_per_update()
     total_updates = cfg.num_updates()
     per_log = max(1, cfg.log_every_env_steps // per_update)
-    done_updates = int(np.asarray(fs.learner.updates)[0])
+    updates0 = done_updates = int(np.asarray(fs.learner.updates)[0])
+    steps_at = lambda updates: int(env_steps0) + (updates - updates0) * per_update   # noqa: E731
     compile_s = 0.0
     train_s = 0.0        # time and env steps of every call after the first (which compiles)
     timed_steps = 0
     logs = 0
-    while done_updates < total_updates:
-        n = min(per_log, total_updates - done_updates)
-        t = time.perf_counter()
-        fs, m = trainer.chunk(fs, n)
-        jax.block_until_ready(fs.env_steps)
-        dt = time.perf_counter() - t
-        if logs == 0:
-            compile_s = dt
-        else:
-            train_s += dt
-            timed_steps += m["updates"] * per_update
-        done_updates += m["updates"]
-        logs += 1
-        env_steps = int(np.asarray(fs.env_steps)[0])
-        row = {"env_steps": env_steps, "wall_s": time.perf_counter() - t0,
-               "steps_per_s": m["updates"] * per_update / dt, "episode_return": m["episode_return"],
-               "policy_version": done_updates, **{k: v for k, v in m.items() if k != "episode_return"}}
-        if logger is not None:
-            logger.log(row)
-        skips = int(np.asarray(fs.learner.consecutive_skips)[0])
-        if skips >= trainer.max_skips:
-            raise NonFiniteError(f"stopped at update {done_updates}: {skips} consecutive gradient steps had "
-                                 f"non-finite gradients (limit ppo.max_nonfinite_updates="
-                                 f"{cfg.ppo.max_nonfinite_updates} updates)")
-        if checkpointer is not None and (logs % cfg.checkpoint_every_logs == 0 or done_updates >= total_updates):
-            checkpointer.save(done_updates, fs, meta={"env_steps": env_steps})
-    env_steps = int(np.asarray(fs.env_steps)[0])
+    saved = done_updates
+    try:
+        while done_updates < total_updates:
+            n = min(per_log, total_updates - done_updates)
+            t = time.perf_counter()
+            new, m = trainer.chunk(fs, n)
+            jax.block_until_ready(new.env_steps)
+            fs = new
+            dt = time.perf_counter() - t
+            if logs == 0:
+                compile_s = dt
+            else:
+                train_s += dt
+                timed_steps += m["updates"] * per_update
+            done_updates += m["updates"]
+            logs += 1
+            env_steps = steps_at(done_updates)
+            row = {"env_steps": env_steps, "wall_s": time.perf_counter() - t0,
+                   "steps_per_s": m["updates"] * per_update / dt, "episode_return": m["episode_return"],
+                   "policy_version": done_updates, **{k: v for k, v in m.items() if k != "episode_return"}}
+            if logger is not None:
+                logger.log(row)
+            skips = int(np.asarray(fs.learner.consecutive_skips)[0])
+            if skips >= trainer.max_skips:
+                raise NonFiniteError(f"stopped at update {done_updates}: {skips} consecutive gradient steps had "
+                                     f"non-finite gradients (limit ppo.max_nonfinite_updates="
+                                     f"{cfg.ppo.max_nonfinite_updates} updates)")
+            if checkpointer is not None and (logs % cfg.checkpoint_every_logs == 0 or done_updates >= total_updates):
+                checkpointer.save(done_updates, fs, meta={"env_steps": env_steps})
+                saved = done_updates
+    except KeyboardInterrupt:
+        updates = int(np.asarray(fs.learner.updates)[0])      # the state of the last completed call
+        if checkpointer is not None and updates > saved:
+            checkpointer.save(updates, fs, meta={"env_steps": steps_at(updates)})
+            sys.stderr.write(f"srljax: checkpoint saved at update {updates}, {steps_at(updates):,} env steps\n")
+        raise
+    env_steps = steps_at(done_updates)
     wall = time.perf_counter() - t0
     summary = {"env_steps": env_steps, "wall_s": wall,
                "steps_per_s": (timed_steps / train_s) if train_s > 0 else env_steps / wall,

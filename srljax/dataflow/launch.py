@@ -15,7 +15,8 @@ import traceback
 from typing import Callable, List, Optional, TypeVar
 
 from srljax.config import DistributedConfig
-from srljax.errors import UserError
+from srljax.dataflow import supervisor
+from srljax.errors import UserError, interrupt_code
 from srljax.process import enable_compile_cache, single_threaded, under_mpirun
 
 T = TypeVar("T")
@@ -25,8 +26,9 @@ def configure_process() -> None:
     mpirun a supervisor and the abort hook. Call before jax or mpi4py is imported."""
     single_threaded()
     if under_mpirun():
-        supervise()
+        supervisor.supervise()
         install_abort_hook()
+        supervisor.terminate_as_interrupt()
     enable_compile_cache()
 
 
@@ -48,80 +50,6 @@ def install_abort_hook() -> None:
 
     hook._srljax = True
     sys.excepthook = hook
-
-
-SUPERVISOR_FD = "SRLJAX_SUPERVISOR_FD"
-
-
-def supervise() -> None:
-    """Under mpirun, fork: the child runs the rank; the parent only waits and reports its death.
-
-    A rank killed by a signal (SIGKILL, the OOM killer) cannot say who it was, and MPICH's mpirun
-    names the wrong process (it reports the first rank it cleaned up). The parent sees its child's
-    real exit status, prints `srljax: rank R (role, pid P) was killed by signal N (NAME)` and exits
-    128+N, which makes mpirun end the job. Ordinary exits pass through unchanged and silently.
-    Call before mpi4py or jax is imported (no threads yet); `SRLJAX_SUPERVISE=0` turns it off.
-    """
-    if (os.environ.get("SRLJAX_SUPERVISE", "1") == "0" or SUPERVISOR_FD in os.environ
-            or "mpi4py.MPI" in sys.modules or "jax" in sys.modules or not hasattr(os, "fork")):
-        return
-    rank = os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "?"))
-    read_end, write_end = os.pipe()
-    parent = os.getpid()
-    child = os.fork()
-    if child == 0:
-        os.close(read_end)
-        _die_with_parent(parent)
-        os.environ[SUPERVISOR_FD] = str(write_end)
-        return
-    os.close(write_end)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)      # a terminal's Ctrl-C reaches the child directly
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(sig, lambda s, _f: os.kill(child, s))
-    while True:
-        try:
-            _, status = os.waitpid(child, 0)
-            break
-        except InterruptedError:
-            continue
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        os.set_blocking(read_end, False)
-        try:
-            said = os.read(read_end, 1 << 16).decode(errors="replace").strip().splitlines()
-        except (BlockingIOError, OSError):
-            said = []
-        role = said[-1] if said else "role not assigned yet"
-        try:
-            name = signal.Signals(sig).name
-        except ValueError:
-            name = "unknown signal"
-        sys.stderr.write(f"srljax: rank {rank} ({role}, pid {child}) was killed by signal {sig} ({name}); "
-                         "mpirun ends the other ranks\n")
-        sys.stderr.flush()
-        os._exit(128 + sig)
-    os._exit(os.waitstatus_to_exitcode(status))
-
-
-def _die_with_parent(parent: int) -> None:
-    """Linux: SIGKILL this process when its supervisor dies (mpirun's clean-up kills the supervisor)."""
-    try:
-        import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:                                          # it died before prctl
-        os._exit(1)
-
-
-def announce(role: str) -> None:
-    """Tell this rank's supervisor its role, for the message it prints if the rank is killed."""
-    fd = os.environ.get(SUPERVISOR_FD)
-    if fd is not None:
-        try:
-            os.write(int(fd), (role + "\n").encode())
-        except OSError:
-            pass
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,13 +168,14 @@ def guarded(rank: int, role: str, fn: Callable[[], T]) -> T:
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             raise
         from mpi4py import MPI
-        if isinstance(exc, KeyboardInterrupt):      # Ctrl-C reaches every rank: not a failure
-            sys.stderr.write(f"srljax: rank {rank} ({role}) interrupted\n")
+        if isinstance(exc, KeyboardInterrupt):      # Ctrl-C (or SIGTERM) reaches every rank: not a failure
+            how = f"terminated ({exc.name})" if hasattr(exc, "name") else "interrupted"
+            sys.stderr.write(f"srljax: rank {rank} ({role}) {how}\n")
             sys.stderr.flush()
             if rank != 0:
                 time.sleep(INTERRUPT_GRACE_S)       # rank 0 (trainer 0) saves a checkpoint, then ends the job
-            MPI.COMM_WORLD.Abort(130)
-            os._exit(130)                           # MPICH's Abort may return to the caller
+            MPI.COMM_WORLD.Abort(interrupt_code(exc))
+            os._exit(interrupt_code(exc))           # MPICH's Abort may return to the caller
         report_failure(rank, role, exc)
         MPI.COMM_WORLD.Abort(2 if isinstance(exc, UserError) else 1)
         raise  # not reached
@@ -280,6 +209,7 @@ def wait_for(done: Callable[[], bool], timeout: Optional[float] = None, what: st
     backoff = Backoff()
     deadline = None if timeout is None else time.monotonic() + timeout
     while not done():
+        supervisor.beat()
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f} s")
         backoff.idle()

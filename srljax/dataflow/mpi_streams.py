@@ -14,16 +14,18 @@ No call here blocks: completion is tested, and the callers' loops back off with 
 """
 from __future__ import annotations
 
+import time
 from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 from mpi4py import MPI
 
+from srljax.dataflow import supervisor
 from srljax.dataflow.launch import wait_for
 from srljax.dataflow.schema import META, Header, MessageLayout
 from srljax.dataflow.streams import Request, Sample
 
-TAG_SAMPLE, TAG_PARAMS, TAG_STOP, TAG_FIN, TAG_CHECK = 11, 12, 13, 14, 15
+TAG_SAMPLE, TAG_PARAMS, TAG_STOP, TAG_FIN, TAG_CHECK, TAG_ARRIVE, TAG_RELEASE = 11, 12, 13, 14, 15, 16, 17
 TAG_REQUEST, TAG_REPLY = 1000, 2000     # + ring slot
 
 
@@ -277,15 +279,36 @@ class MpiControl:
             self._fin_req = self.comm.Irecv(self._fin_buf, source=MPI.ANY_SOURCE, tag=TAG_FIN)
         return self.fins
 
-    def finish(self, timeout: float = 30.0) -> None:
-        """Cancel the control receives, let sends complete, then meet every rank at a barrier."""
+    def finish(self, timeout: float = 30.0, names: Optional[Dict[int, str]] = None) -> None:
+        """Cancel the control receives, let sends complete, then meet every rank at the end: each
+        rank tells rank 0 it arrived and waits to be released. A rank that does not arrive within
+        `timeout` is named (by rank 0), not the ranks that wait for it."""
         for req in (self._stop_req, self._fin_req):
             if req != MPI.REQUEST_NULL and not req.Test():
                 req.Cancel()
                 req.Wait()
         wait_for(lambda: all(r.Test() for r in self._sends), timeout, "control messages")
-        barrier = self.comm.Ibarrier()
-        wait_for(barrier.Test, timeout, "the final barrier")
+        names = names or {}
+        one = np.ones(1, np.int64)
+        if self.comm.rank != 0:
+            sent = self.comm.Isend(one, dest=0, tag=TAG_ARRIVE)
+            release = self.comm.Irecv(np.zeros(1, np.int64), source=0, tag=TAG_RELEASE)
+            wait_for(release.Test, timeout, f"rank 0 ({names.get(0, 'trainer 0')}) at the end of the run")
+            sent.Wait()
+            return
+        bufs = {r: np.zeros(1, np.int64) for r in range(1, self.comm.size)}
+        waiting = {r: self.comm.Irecv(b, source=r, tag=TAG_ARRIVE) for r, b in bufs.items()}
+        deadline = time.monotonic() + timeout
+        while waiting and time.monotonic() < deadline:
+            waiting = {r: q for r, q in waiting.items() if not q.Test()}
+            if waiting:
+                supervisor.beat()
+                time.sleep(1e-3)
+        if waiting:
+            late = ", ".join(f"{r} ({names.get(r, 'role unknown')})" for r in sorted(waiting))
+            raise TimeoutError(f"rank(s) {late} did not reach the end of the run within {timeout:.0f} s")
+        sends = [self.comm.Isend(one, dest=r, tag=TAG_RELEASE) for r in range(1, self.comm.size)]
+        wait_for(lambda: all(q.Test() for q in sends), timeout, "the ranks' release")
 
 
 def check_same(comm: MPI.Comm, values: np.ndarray, what: str) -> None:

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from srljax.dataflow import supervisor
 from srljax.dataflow.schema import META, BatchSpec, Header
 from srljax.dataflow.streams import InferenceServer, ParamReader
 
@@ -101,6 +102,7 @@ class PolicyWorker:
         n = len(self.clients) * slots
         self.batch = np.zeros((n * spec.B,) + spec.request_shape, np.float32)
         self.buckets = batch_buckets(n)
+        self.compiled = set()
         self.act = _jit_act(algo, recurrent)
         self.key = jax.random.PRNGKey(seed)
         self.count = 0
@@ -131,6 +133,9 @@ class PolicyWorker:
                 self.batch[j * B:(j + 1) * B] = req.obs
             self.count += 1
             n = next(b for b in self.buckets if b >= len(requests))
+            if n not in self.compiled:
+                supervisor.beat(grace=True)      # this request count compiles
+                self.compiled.add(n)
             out = jax.device_get(self.act(self.params, self.batch[:n * B], self.key, self.count))
             for j, req in enumerate(requests):
                 rows = slice(j * B, (j + 1) * B)
@@ -186,6 +191,8 @@ class InlinePolicy:
         if self.params is None:
             return              # answered by a later `response` call, once parameters arrive
         self.count += 1
+        if self.count == 1:
+            supervisor.beat(grace=True)          # the first call compiles
         out = jax.device_get(self.act(self.params, self._obs[slot], self.key, self.count))
         views = self._reply[slot]
         for k, v in out.items():

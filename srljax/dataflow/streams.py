@@ -56,6 +56,14 @@ class SampleConsumer(Protocol):
         """The next sample message, or None when none has arrived."""
 
 
+def release(consumer: SampleConsumer) -> None:
+    """At the end: give the held message back and cancel what the consumer has posted (MPI)."""
+    consumer.consume()
+    close = getattr(consumer, "close", None)
+    if close is not None:
+        close()
+
+
 class InferenceClient(Protocol):
     def obs(self, slot: int) -> np.ndarray:
         """The request buffer of a ring slot: write the observations here, then `request(slot)`."""

@@ -14,9 +14,10 @@ from typing import Any, Callable, Dict, Optional, Sequence
 import jax
 import numpy as np
 
+from srljax.dataflow import supervisor
 from srljax.dataflow.intake import SampleIntake
 from srljax.dataflow.reporting import LeadReporter
-from srljax.dataflow.streams import SampleConsumer
+from srljax.dataflow.streams import SampleConsumer, release
 from srljax.dataflow.sync import TrainerSync
 from srljax.errors import NonFiniteError
 
@@ -99,6 +100,8 @@ class TrainerWorker:
 
     def _learn(self) -> None:
         before = self.state
+        if self.first_update_at is None:
+            supervisor.beat(grace=True)      # the first update compiles
         self.state, metrics = self.update(self.state, self.intake.take_batch())
         self.version += 1
         self.last_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
@@ -164,16 +167,13 @@ class TrainerWorker:
         """After the last update: take (and discard) samples until every source has said FIN."""
         progress = self.consumer.consume() is not None
         if set(self.streams.sources) <= set(self.control.poll_fins()):
-            self.consumer.consume()
             self.close()
             self.done = True
             return True
         return progress
 
     def close(self) -> None:
-        close = getattr(self.consumer, "close", None)
-        if close is not None:
-            close()
+        release(self.consumer)
 
     # -- results -------------------------------------------------------------------------------
     def params_digest(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from srljax.dataflow import supervisor
 from srljax.dataflow.launch import Backoff
 
 
@@ -21,9 +22,11 @@ class Worker(Protocol):
 
 
 def run_loop(worker: Worker) -> None:
-    """Poll until done, backing off politely while there is nothing to do."""
+    """Poll until done, backing off politely while there is nothing to do; each turn tells the
+    rank's supervisor it is alive."""
     backoff = Backoff()
     while not worker.done:
+        supervisor.beat()
         if worker.poll():
             backoff.busy()
         else:

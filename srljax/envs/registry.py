@@ -70,6 +70,15 @@ def make(name: str, num_envs: int | None = None, seed: int = 0, **kwargs):
     CPU envs (gym/, hns/): a vector env of `num_envs` copies (default 1) seeded with `seed`.
     """
     check_name(name)
+    try:
+        return _make(name, num_envs, seed, kwargs)
+    except TypeError as exc:               # an env.kwargs key the env does not take
+        if "unexpected keyword" not in str(exc) and "got an unexpected" not in str(exc):
+            raise
+        raise UserError(f"env.kwargs {sorted(kwargs)} do not fit env {name!r}: {exc}") from None
+
+
+def _make(name: str, num_envs, seed: int, kwargs):
     family, rest = split_name(name)
     if family in JAX_FAMILIES:
         from srljax.envs.adapters import BraxEnv, GymnaxEnv
