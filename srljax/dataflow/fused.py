@@ -2,8 +2,10 @@
 
 Per update and per device: a rollout of T steps of the local envs (`lax.scan`), then the learner's
 update (GAE, epochs, minibatches), with gradients and normaliser statistics averaged over devices
-by `pmean`. A run is a sequence of `chunk(n)` calls, each `n` updates inside one `pmap`ped
-`while_loop` that returns summed metrics; the host logs between chunks.
+by `pmean`. The per-device program runs under `jax.shard_map` over a one-axis `Mesh` of the local
+devices (`jit` of the whole; state arrays carry a leading device axis). A run is a sequence of
+`chunk(n)` calls, each `n` updates inside one `while_loop` that returns summed metrics; the host
+logs between chunks.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
 from srljax import envs
 from srljax.envs.core import JaxEnv, State
@@ -39,7 +43,7 @@ class FusedState:
 
 
 class FusedTrainer:
-    """Builds the env, the learner and the pmapped chunk function for one config."""
+    """Builds the env, the learner and the chunk function, sharded over the local devices, for one config."""
 
     def __init__(self, cfg, loss: Optional[Callable] = None, devices=None):
         self.cfg = cfg
@@ -55,8 +59,19 @@ class FusedTrainer:
                                                             axis_name=AXIS, loss=loss)
         self.ring_size = max(1, -(-RING // n_dev))
         self.max_skips = cfg.ppo.max_nonfinite_updates * cfg.ppo.epochs * cfg.ppo.minibatches
-        self._init = jax.pmap(self._init_device, axis_name=AXIS, devices=self.devices)
-        self._chunk = jax.pmap(self._chunk_device, axis_name=AXIS, in_axes=(0, None), devices=self.devices)
+        self.mesh = Mesh(np.array(self.devices), (AXIS,))
+        self._init = self._sharded(self._init_device, (P(AXIS),))
+        self._chunk = self._sharded(self._chunk_device, (P(AXIS), P()))
+
+    def _sharded(self, fn, in_specs):
+        """`fn` written for one device, jitted over the mesh: arguments with spec `P(AXIS)` (and
+        every output) carry a leading device axis, one block per device; `P()` ones are replicated.
+        Collectives over `AXIS` (pmean, psum, axis_index) inside `fn` span the devices."""
+        def block(*args):
+            args = [jax.tree.map(lambda x: x[0], a) if spec == P(AXIS) else a for a, spec in zip(args, in_specs)]
+            return jax.tree.map(lambda x: x[None], fn(*args))
+
+        return jax.jit(jax.shard_map(block, mesh=self.mesh, in_specs=in_specs, out_specs=P(AXIS), check_vma=False))
 
     # -- per device ----------------------------------------------------------------------------
     def _init_device(self, seed):
@@ -135,7 +150,7 @@ class FusedTrainer:
 
     # -- host ----------------------------------------------------------------------------------
     def init(self, seed: int) -> FusedState:
-        return self._init(jnp.full((len(self.devices),), seed, jnp.uint32))
+        return self._init(np.full((len(self.devices),), seed, np.uint32))
 
     def chunk(self, fs: FusedState, n_updates: int):
         """Run `n_updates` updates; returns (state, metrics for the interval as host floats)."""

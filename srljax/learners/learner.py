@@ -218,7 +218,8 @@ def _standardize_by(stats: RunningStats, x):
 
 
 class Learner:
-    """init/update/act for one loss. Pure and jittable; with `axis_name`, run it under pmap."""
+    """init/update/act for one loss. Pure and jittable; with `axis_name`, run it per device under
+    `shard_map` (fused mode) so gradients and statistics are averaged over that mesh axis."""
 
     def __init__(self, model: Model, loss: LossFn, optimizer: optax.GradientTransformation,
                  settings: LearnerSettings, prepare: Callable = gae_prepare, axis_name: Optional[str] = None,
