@@ -27,10 +27,14 @@ def get_config(config: str | C.Config = "cartpole", overrides: Optional[Dict[str
 
 def train(config: str | C.Config = "cartpole", *, overrides: Optional[Dict[str, Any]] = None,
           loss: Optional[Callable] = None, run_dir: Optional[str] = None, overwrite: bool = False,
-          resume: bool = False, quiet: bool = True) -> RunResult:
+          resume: bool = False, quiet: bool = True, env: Any = None) -> RunResult:
     """Train a named or given config, in fused or distributed (in-process) mode by `config.mode`.
 
     With `run_dir`, the run directory is written as by scripts/train.py; otherwise nothing is.
+    `env`: your own env object instead of `env.id`: a JAX env (srljax's `JaxEnv` protocol, or a
+    gymnax `Environment`, optionally `(env, params)`) for fused mode, or a factory of gymnasium
+    envs for distributed mode.
     """
-    return run(get_config(config, overrides), run_dir=run_dir, resume=resume, overwrite=overwrite, loss=loss,
-               quiet=quiet)
+    cfg = presets.get(config) if isinstance(config, str) else config
+    return run(C.override(cfg, overrides or {}), run_dir=run_dir, resume=resume, overwrite=overwrite, loss=loss,
+               quiet=quiet, env=env)

@@ -48,16 +48,27 @@ class RunResult:
         return ax
 
 
-def check(cfg: C.Config) -> C.Config:
-    """`config.validate`, plus what needs the registries: the env name, the mode it fits, the algorithm."""
+def check(cfg: C.Config, env: Any = None) -> C.Config:
+    """`config.validate`, plus what needs the registries: the env name (or the user's env object),
+    the mode it fits, the algorithm."""
+    from srljax.envs import custom
     from srljax.envs.registry import check_name, is_jax_env
     from srljax.learners import registry
 
     C.validate(cfg)
-    check_name(cfg.env.id)
-    if cfg.mode == "fused" and not is_jax_env(cfg.env.id):
+    if env is None:
+        check_name(cfg.env.id)
+        jax_env = is_jax_env(cfg.env.id)
+    else:
+        jax_env = custom.is_jax(env)
+        if not jax_env and not callable(env):
+            raise UserError(f"env {type(env).__name__} is not a JAX env (srljax JaxEnv, gymnax Environment) "
+                            "nor a factory of gymnasium envs")
+    if cfg.mode == "fused" and not jax_env:
         raise UserError(f"env {cfg.env.id!r} is a CPU env: fused mode needs a JAX env (gymnax/, brax/); "
                         "use mode=distributed for CPU envs")
+    if cfg.mode == "distributed" and env is not None and jax_env:
+        raise UserError("distributed mode takes a factory of gymnasium envs, not a JAX env; use mode=fused")
     registry.for_config(cfg)
     return cfg
 
@@ -67,18 +78,23 @@ def default_run_dir(cfg: C.Config) -> str:
 
 
 def run(cfg: C.Config, *, run_dir: Optional[str] = None, resume: bool = False, overwrite: bool = False,
-        loss: Optional[Callable] = None, quiet: bool = True) -> RunResult:
+        loss: Optional[Callable] = None, quiet: bool = True, env: Any = None) -> RunResult:
     """Train `cfg` in its mode. With `run_dir` the run directory is written (or, with `resume`,
-    continued from its latest checkpoint); without, nothing is written."""
+    continued from its latest checkpoint); without, nothing is written. `env`: a user's env object
+    in place of `cfg.env.id` (`srljax.envs.custom`: a JAX env for fused mode, a gymnasium env
+    factory for distributed mode in one process); config.json records it as `custom/NAME`."""
     t0 = time.perf_counter()
-    check(cfg)
+    if env is not None:
+        from srljax.envs.custom import name_of
+        cfg = C.override(cfg, {"env.id": name_of(env)})
+    check(cfg, env)
     if cfg.mode == "distributed":
         from srljax.dataflow import launch
         launch.configure_process()          # under mpirun: supervisor and abort hook, before jax starts
     if cfg.mode == "fused":
-        result = _run_fused(cfg, _Opened.open(cfg, run_dir, resume, overwrite), loss, quiet, t0)
+        result = _run_fused(cfg, _Opened.open(cfg, run_dir, resume, overwrite), (loss, env), quiet, t0)
     else:
-        result = _run_distributed(cfg, (run_dir, resume, overwrite), loss, quiet, t0)
+        result = _run_distributed(cfg, (run_dir, resume, overwrite), (loss, env), quiet, t0)
     if result.summary is not None and not quiet:
         print(done_line(result.summary, result.run_dir), file=sys.stderr)
     return result
@@ -151,10 +167,12 @@ def _identity(cfg: C.Config, opened: _Opened) -> Dict[str, Any]:
     return out
 
 
-def _run_fused(cfg, opened: _Opened, loss, quiet: bool, t0: float) -> RunResult:
+def _run_fused(cfg, opened: _Opened, custom, quiet: bool, t0: float) -> RunResult:
+    """`custom`: (loss, env), the user's own loss and env object (each may be None)."""
     from srljax.dataflow import fused
 
-    trainer = fused.FusedTrainer(cfg, loss=loss)           # env and device split: refused before any write
+    loss, env = custom
+    trainer = fused.FusedTrainer(cfg, loss=loss, env=env)           # env and device split: refused before any write
     try:
         fs = trainer.restore(opened.resume["state"], cfg.seed) if opened.resume else trainer.init(cfg.seed)
     except Exception as exc:
@@ -179,18 +197,19 @@ def _out_of_memory(exc: Exception, cfg: C.Config) -> None:
                        f"{cfg.ppo.rollout_len}; lower env.num_envs (or ppo.rollout_len)") from None
 
 
-def _run_distributed(cfg, where, loss, quiet: bool, t0: float) -> RunResult:
+def _run_distributed(cfg, where, custom, quiet: bool, t0: float) -> RunResult:
     """Rank 0 checks the run directory and the plan every rank will build, then writes; its
     verdict is shared, so bad input is one line from rank 0 and exit code 2 on every rank."""
     from srljax.dataflow import distributed
     from srljax.dataflow.build import RunContext
 
+    loss, env = custom
     problem, logger, opened, plan = None, None, _Opened(), None
     if process.is_lead():
         try:
             opened = _Opened.open(cfg, *where)
             version = opened.resume["meta"]["version"] if opened.resume else 0
-            plan = distributed.check(cfg, loss, version)
+            plan = distributed.check(cfg, loss, version, env)
             logger = opened.write(cfg, quiet)
         except UserError as exc:
             problem = exc
@@ -201,7 +220,7 @@ def _run_distributed(cfg, where, loss, quiet: bool, t0: float) -> RunResult:
     if problem is not None:
         raise problem
     ctx = RunContext(logger=logger, checkpointer=opened.checkpointer, resume=opened.resume, start=t0)
-    summary = distributed.run(cfg, ctx, loss=loss, plan=plan)
+    summary = distributed.run(cfg, ctx, loss=loss, plan=plan, env=env)
     if summary is None:
         return RunResult(cfg, None, [])
     summary = logger.finish({**summary, **_identity(cfg, opened)})

@@ -22,31 +22,34 @@ from srljax.dataflow.worker import run_loop
 from srljax.errors import UserError
 
 
-def run(cfg, ctx: RunContext, loss=None, plan: Optional[Plan] = None) -> Optional[Dict[str, Any]]:
+def run(cfg, ctx: RunContext, loss=None, plan: Optional[Plan] = None, env=None) -> Optional[Dict[str, Any]]:
     """Train `cfg` in distributed mode: over MPI under mpirun with several ranks, else in-process.
 
     `ctx.resume` ({"state", "meta"}, rank 0): continue from that checkpoint. `loss` (in-process
     runs only): a custom `loss(model, params, mb, key)` for the learner. `plan`: this process's
-    plan when already built (`check`), so the env is not probed again.
+    plan when already built (`check`), so the env is not probed again. `env` (in-process runs
+    only): a user's gymnasium env factory.
     """
     launch.configure_process()
     ctx.start = time.perf_counter() if ctx.start is None else ctx.start
     if launch.under_mpirun():
         from mpi4py import MPI
         if MPI.COMM_WORLD.size > 1:
-            if loss is not None:
-                raise UserError("a custom loss is only supported in one process (not under mpirun)")
+            if loss is not None or env is not None:
+                raise UserError("a custom loss or env object is only supported in one process (not under mpirun)")
             return _run_mpi(cfg, ctx, plan)
-    return run_local(cfg, ctx, loss=loss, plan=plan)
+    return run_local(cfg, ctx, loss=loss, plan=plan, env=env)
 
 
-def check(cfg, loss=None, resume_version: int = 0) -> Plan:
+def check(cfg, loss=None, resume_version: int = 0, env=None) -> Plan:
     """The plan this process's run would build (a UserError where the config cannot run)."""
     world = 1
     if launch.under_mpirun():
         from mpi4py import MPI
         world = MPI.COMM_WORLD.size
-    return Plan(cfg, world, local=world == 1, loss=loss, resume_version=resume_version)
+    if env is not None and world > 1:
+        raise UserError("a custom loss or env object is only supported in one process (not under mpirun)")
+    return Plan(cfg, world, local=world == 1, loss=loss, resume_version=resume_version, env_factory=env)
 
 
 def _run_mpi(cfg, ctx: RunContext, plan: Optional[Plan] = None) -> Optional[Dict[str, Any]]:
@@ -139,10 +142,11 @@ def layout_summary(plan: Plan) -> Dict[str, Any]:
             "actors": len(L.actors), "algorithm": plan.algo_spec.name}
 
 
-def run_local(cfg, ctx: RunContext, loss=None, plan: Optional[Plan] = None) -> Dict[str, Any]:
+def run_local(cfg, ctx: RunContext, loss=None, plan: Optional[Plan] = None, env=None) -> Dict[str, Any]:
     """Every worker of the layout in this process, over in-process streams, polled in turn."""
     ctx.start = time.perf_counter() if ctx.start is None else ctx.start
-    plan = plan or Plan(cfg, 1, local=True, loss=loss, resume_version=ctx.resume["meta"]["version"] if ctx.resume else 0)
+    version = ctx.resume["meta"]["version"] if ctx.resume else 0
+    plan = plan or Plan(cfg, 1, local=True, loss=loss, resume_version=version, env_factory=env)
     transport = LocalTransport()
     L = plan.layout
     order = L.trainers + L.policies + L.buffers + L.actors

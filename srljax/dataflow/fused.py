@@ -45,7 +45,8 @@ class FusedState:
 class FusedTrainer:
     """Builds the env, the learner and the chunk function, sharded over the local devices, for one config."""
 
-    def __init__(self, cfg, loss: Optional[Callable] = None, devices=None):
+    def __init__(self, cfg, loss: Optional[Callable] = None, devices=None, env=None):
+        """`env`: a user's JAX env object in place of `cfg.env.id` (`srljax.envs.custom`)."""
         self.cfg = cfg
         self.devices = list(devices or jax.local_devices())
         n_dev = len(self.devices)
@@ -53,7 +54,11 @@ class FusedTrainer:
             raise UserError(f"env.num_envs={cfg.env.num_envs} does not split evenly over {n_dev} devices; "
                             f"use a multiple of {n_dev}")
         self.local_envs = cfg.env.num_envs // n_dev
-        self.env: JaxEnv = envs.make(cfg.env.id, num_envs=self.local_envs, **cfg.env.kwargs)
+        if env is None:
+            self.env: JaxEnv = envs.make(cfg.env.id, num_envs=self.local_envs, **cfg.env.kwargs)
+        else:
+            from srljax.envs.custom import jax_env
+            self.env = jax_env(env, self.local_envs)
         self.T = cfg.ppo.rollout_len
         self.algo: Learner = registry.for_config(cfg).build(cfg, self.env.observation_space, self.env.action_space,
                                                             axis_name=AXIS, loss=loss)

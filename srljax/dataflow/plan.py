@@ -16,7 +16,9 @@ from srljax.learners.models import recurrent_state_size
 
 
 class Plan:
-    def __init__(self, cfg, world_size: int, local: bool, loss=None, resume_version: int = 0):
+    def __init__(self, cfg, world_size: int, local: bool, loss=None, resume_version: int = 0, env_factory=None):
+        """`env_factory`: a user's gymnasium env factory in place of `cfg.env.id` (in one process)."""
+        self.env_factory = env_factory
         d = cfg.distributed
         if local:      # one process: one trainer, no buffers; actors as the config says
             d = dataclasses.replace(d, trainers=1, buffers=0)
@@ -48,10 +50,9 @@ class Plan:
     def _probe_env(self) -> None:
         """Spaces and traits (`envs.vector.MultiAgentVectorEnv`) of the config's env."""
         from srljax.dataflow import multiagent as ma
-        from srljax.envs.registry import make as make_env
 
         cfg = self.cfg
-        probe = make_env(cfg.env.id, num_envs=1, seed=cfg.seed, **dict(cfg.env.kwargs))
+        probe = self._make(1, cfg.seed)
         self.obs_space, self.action_space = probe.observation_space, probe.action_space
         self.agents = getattr(probe, "num_agents", None)
         self.episode_stats = vector.episode_stats(probe)
@@ -69,13 +70,19 @@ class Plan:
         else:
             self.obs_shape = tuple(self.obs_space.shape)
 
-    def make_envs(self, actor_index: int):
+    def _make(self, num_envs: int, seed: int):
+        if self.env_factory is not None:
+            from srljax.envs.custom import vector_env
+            return vector_env(self.env_factory, num_envs, seed)
         from srljax.envs.registry import make as make_env
+        return make_env(self.cfg.env.id, num_envs=num_envs, seed=seed, **dict(self.cfg.env.kwargs))
+
+    def make_envs(self, actor_index: int):
         cfg, d, B = self.cfg, self.d, self.spec.B
         envs, seeds = [], []
         for k in range(d.ring_size):
             seed = cfg.seed * 1_000_003 + (actor_index * d.ring_size + k) * B + self.resume_version * 7919
-            env = make_env(cfg.env.id, num_envs=B, seed=seed, **dict(cfg.env.kwargs))
+            env = self._make(B, seed)
             if self.packer is not None:
                 from srljax.dataflow.multiagent import PackedObsEnv
                 env = PackedObsEnv(env)

@@ -20,11 +20,21 @@ class GymnaxEnv(JaxEnv):
 
     def __init__(self, name: str, **param_overrides):
         import gymnax
+
+        env, params = gymnax.make(name)
+        self._setup(f"gymnax/{name}", env, params.replace(**param_overrides) if param_overrides else params)
+
+    @classmethod
+    def from_env(cls, env, params=None) -> "GymnaxEnv":
+        """A gymnax `Environment` instance (a user's own class too) with `params` (default its own)."""
+        self = cls.__new__(cls)
+        self._setup(f"custom/{type(env).__name__}", env, env.default_params if params is None else params)
+        return self
+
+    def _setup(self, name: str, env, params) -> None:
         from gymnax.environments import spaces as gspaces
 
-        self.name = f"gymnax/{name}"
-        self._env, params = gymnax.make(name)
-        self._params = params.replace(**param_overrides) if param_overrides else params
+        self.name, self._env, self._params = name, env, params
         obs_space = self._env.observation_space(self._params)
         self.observation_space = Box(low=-np.inf, high=np.inf, shape=tuple(obs_space.shape))
         act = self._env.action_space(self._params)

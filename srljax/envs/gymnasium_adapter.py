@@ -58,11 +58,26 @@ class GymVectorEnv:
             raise UserError(f"unknown gymnasium id {env_id!r}{hint}")
         if int(num_envs) < 1:
             raise UserError(f"num_envs must be >= 1, got {num_envs}")
+        self._setup(env_id, [gymnasium.make(env_id, disable_env_checker=True, **make_kwargs)
+                             for _ in range(int(num_envs))], seed)
+
+    @classmethod
+    def from_factory(cls, factory, num_envs: int = 1, seed: int = 0) -> "GymVectorEnv":
+        """`num_envs` envs from a user's `factory()` (each a `gymnasium.Env`)."""
+        if int(num_envs) < 1:
+            raise UserError(f"num_envs must be >= 1, got {num_envs}")
+        envs = [factory() for _ in range(int(num_envs))]
+        if not all(hasattr(e, "step") and hasattr(e, "reset") and hasattr(e, "action_space") for e in envs):
+            raise UserError(f"env factory {factory!r} must return gymnasium envs (reset, step, spaces)")
+        self = cls.__new__(cls)
+        self._setup(type(envs[0]).__name__, envs, seed)
+        return self
+
+    def _setup(self, env_id: str, envs: List[Any], seed: int) -> None:
         self.env_id = env_id
-        self.num_envs = int(num_envs)
+        self.num_envs = len(envs)
         self._seed = int(seed)
-        self._envs = [gymnasium.make(env_id, disable_env_checker=True, **make_kwargs)
-                      for _ in range(self.num_envs)]
+        self._envs = envs
         first = self._envs[0]
         self.observation_space = _convert_space(first.observation_space, "observation", env_id)
         self.action_space = _convert_space(first.action_space, "action", env_id)

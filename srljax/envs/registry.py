@@ -63,12 +63,17 @@ def check_name(name: str) -> None:
 
 
 def make(name: str, num_envs: int | None = None, seed: int = 0, **kwargs):
-    """Make an env by name.
+    """Make an env by name (or from a user's env object: `srljax.envs.custom`).
 
     JAX envs (gymnax/, brax/): with `num_envs`, the training stack (batched, auto-reset keeping
     the final observation, episode statistics); without, the single unbatched env.
     CPU envs (gym/, hns/): a vector env of `num_envs` copies (default 1) seeded with `seed`.
     """
+    if not isinstance(name, str):          # a user's own env object (srljax.envs.custom)
+        from srljax.envs import custom
+        if custom.is_jax(name):
+            return custom.jax_env(name, 1 if num_envs is None else num_envs)
+        return custom.vector_env(name, 1 if num_envs is None else num_envs, seed)
     check_name(name)
     try:
         return _make(name, num_envs, seed, kwargs)
