@@ -1,7 +1,8 @@
-"""Play a hide-and-seek checkpoint against itself or against random-action opponents.
+"""Play a checkpoint: hide-and-seek against itself or random-action opponents; any other env for returns and a GIF.
 
     srljax-evaluate --run-dir runs/hns_q --episodes 200          (or python scripts/evaluate.py ...)
     srljax-evaluate --run-dir runs/hns_q --matchup seekers --episodes 50 --gif docs/hns_trained.gif
+    srljax-evaluate --run-dir runs/cartpole --episodes 20 --video cartpole.gif     (any other env: srljax.playback)
 
 Matchups (which team plays the checkpoint; the other plays uniformly random actions):
 `self` (both teams), `seekers` (trained seekers v random hiders), `hiders` (trained hiders v
@@ -198,6 +199,7 @@ def main(argv=None, prog: str = "evaluate.py") -> int:
                         "yardstick for a training run's throughput on the same cores")
     p.add_argument("--sim-steps", type=int, default=800, help="steps per process for --sim-alone")
     p.add_argument("--out", help="also write the JSON here")
+    p.add_argument("--video", help="any env but hide-and-seek: write a GIF of env 0's first episode here")
     args = p.parse_args(argv)
     try:
         from srljax import config as C
@@ -208,7 +210,7 @@ def main(argv=None, prog: str = "evaluate.py") -> int:
         if args.horizon is not None:
             cfg = C.override(cfg, {"env.kwargs": {**cfg.env.kwargs, "horizon": args.horizon}})
         if not cfg.env.id.startswith("hns/"):
-            raise UserError(f"evaluate.py plays hide-and-seek; this run's env is {cfg.env.id!r}")
+            return _other(cfg, run_dir, args, prog)
         if args.episodes < 1 or args.num_envs < 1:
             raise UserError("--episodes and --num-envs must be >= 1")
         if args.sim_alone < 0 or args.sim_steps < 1:
@@ -253,6 +255,20 @@ def main(argv=None, prog: str = "evaluate.py") -> int:
         Path(args.out).write_text(text + "\n")
     return 0
 
+
+
+def _other(cfg, run_dir: Path, args, prog: str) -> int:
+    """Every env family but hide-and-seek: returns over --episodes, and --video (`srljax.playback`)."""
+    from srljax import playback
+    if args.episodes < 1:
+        raise UserError("--episodes must be >= 1")
+    ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(run_dir)
+    result = playback.evaluate(cfg, ckpt, args.episodes, args.seed, args.video)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0
 
 
 def single_threaded() -> None:

@@ -1,0 +1,193 @@
+"""Evaluate any run (`srljax-evaluate --run-dir R`): play its latest checkpoint, report returns, write a GIF.
+
+Works for every env family but hide-and-seek (which `srljax.evaluate` plays in matchups): JAX envs
+(gymnax/, brax/) are stepped in a jitted loop, CPU envs (gym/) in numpy; the policy samples its
+actions as in training. `--video out.gif` draws env 0's first episode: gymnasium envs through
+their own `render()` (rgb_array), and CartPole and Acrobot (gymnax or gymnasium) with a built-in
+drawing where gymnasium's renderer (pygame) is not installed; other envs are one clear line.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from srljax.errors import UserError
+
+DRAWN = ("CartPole-v1", "Acrobot-v1")
+
+
+def _short(env_id: str) -> str:
+    return env_id.split("/", 1)[-1].split(":")[-1]
+
+
+def check_video(env_id: str) -> None:
+    """Refuse before playing what cannot be drawn."""
+    family = env_id.split("/", 1)[0]
+    if family == "gym" or _short(env_id) in DRAWN:
+        return
+    raise UserError(f"{env_id} cannot be rendered to a video here (gym/ ids and CartPole-v1 / Acrobot-v1 can)")
+
+
+def load_policy(cfg, checkpoint: Path):
+    """(algo, env, policy params) of a fused or distributed checkpoint."""
+    import jax
+
+    from srljax.checkpoint import Checkpointer, into
+    from srljax.envs.registry import make
+    from srljax.learners import make_algorithm
+
+    jax_env = cfg.mode == "fused"
+    env = make(cfg.env.id, num_envs=1, seed=0, **dict(cfg.env.kwargs))
+    algo = make_algorithm(cfg, env.observation_space, env.action_space)
+    act_shape = tuple(env.action_space.shape)
+    discrete = not hasattr(env.action_space, "low")
+    obs = np.zeros((1, 1) + tuple(env.observation_space.shape), np.float32)
+    zeros = np.zeros((1, 1), np.float32)
+    example = {"obs": obs, "final_obs": obs, "logp": zeros, "reward": zeros, "terminated": zeros,
+               "truncated": zeros, "action": np.zeros((1, 1) + act_shape, np.int32 if discrete else np.float32)}
+    template = algo.init(jax.random.PRNGKey(0), example)
+    state, _ = Checkpointer(checkpoint.parent.parent).restore(checkpoint)
+    if "learner" not in state:
+        raise UserError(f"checkpoint {checkpoint} holds no learner state")
+    learner = state["learner"]
+    if jax_env:                                  # fused checkpoints carry a leading device axis
+        learner = jax.tree.map(lambda x: np.asarray(x)[0], learner)
+    learner = into(template, learner, "checkpointed learner")
+    if not jax_env:
+        env.close()
+    return algo, algo.policy_params(learner)
+
+
+def play_jax(cfg, algo, policy, episodes: int, seed: int, record: bool):
+    """Returns of the first episode of each of `episodes` envs; env 0's observations if `record`."""
+    import jax
+
+    from srljax.envs.registry import make
+    env = make(cfg.env.id, num_envs=episodes, **dict(cfg.env.kwargs))
+
+    @jax.jit
+    def step(state, key):
+        action, _, _ = algo.act(policy, state.obs, key)
+        nxt = env.step(state, action)
+        return nxt, (state.obs[0], nxt.metrics["episode_return"], nxt.metrics["episode_ended"])
+
+    state = env.reset(jax.random.PRNGKey(seed))
+    key = jax.random.PRNGKey(seed + 1)
+    returns = np.full(episodes, np.nan)
+    frames: List[np.ndarray] = []
+    for t in range(100_000):
+        key, k = jax.random.split(key)
+        state, (obs0, ret, ended) = step(state, k)
+        ret, ended = np.asarray(ret), np.asarray(ended) > 0
+        if record and np.isnan(returns[0]):
+            frames.append(np.asarray(obs0))
+        returns = np.where(np.isnan(returns) & ended, ret, returns)
+        if not np.isnan(returns).any():
+            break
+    return returns, frames
+
+
+def play_cpu(cfg, algo, policy, episodes: int, seed: int):
+    import jax
+
+    from srljax.envs.registry import make
+    env = make(cfg.env.id, num_envs=episodes, seed=seed, **dict(cfg.env.kwargs))
+    act = jax.jit(lambda p, o, k: algo.act(p, o, k)[0])
+    obs, key = env.reset(seed), jax.random.PRNGKey(seed + 1)
+    done = np.zeros(episodes, bool)
+    first = np.full(episodes, np.nan)
+    while not done.all():
+        key, k = jax.random.split(key)
+        obs, _, term, trunc, info = env.step(np.asarray(act(policy, obs, k)))
+        ended = np.flatnonzero(np.asarray(term) | np.asarray(trunc))
+        for i, ep in zip(ended, info["episodes"]):
+            if not done[i]:
+                first[i], done[i] = ep["return"], True
+    env.close()
+    return first
+
+
+def gym_frames(cfg, algo, policy, seed: int):
+    """One episode of a gymnasium env with the policy: rgb frames, or observations to draw."""
+    import gymnasium
+    import jax
+
+    from srljax.envs import gymnasium_adapter as ga
+    env_id = _short(cfg.env.id)
+    ga.GymVectorEnv(cfg.env.id, num_envs=1)             # registers "module:Id" envs, checks the id
+    try:
+        env = gymnasium.make(env_id, render_mode="rgb_array", **dict(cfg.env.kwargs))
+        env.reset(seed=seed)
+        env.render()
+        drawn = False
+    except (gymnasium.error.DependencyNotInstalled, ImportError):
+        if env_id not in DRAWN:
+            raise UserError(f"{cfg.env.id} renders with pygame, which is not installed "
+                            "(pip install pygame)") from None
+        env, drawn = gymnasium.make(env_id, **dict(cfg.env.kwargs)), True
+    obs, _ = env.reset(seed=seed)
+    key, frames = jax.random.PRNGKey(seed), []
+    act = jax.jit(lambda p, o, k: algo.act(p, o, k)[0])
+    for _ in range(10_000):
+        frames.append(np.asarray(obs, np.float32) if drawn else env.render())
+        key, k = jax.random.split(key)
+        a = np.asarray(act(policy, np.asarray(obs, np.float32)[None], k))[0]
+        obs, _, term, trunc, _ = env.step(a.item() if a.ndim == 0 else a)
+        if term or trunc:
+            break
+    env.close()
+    return frames, drawn
+
+
+def draw(env_id: str, obs: np.ndarray, size: int = 200) -> np.ndarray:
+    """A plain RGB picture of a CartPole or Acrobot observation."""
+    img = np.full((size, 2 * size, 3), 255, np.uint8)
+
+    def line(x0, y0, x1, y1, color, width=3):
+        n = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
+        for t in np.linspace(0.0, 1.0, n):
+            x, y = int(x0 + t * (x1 - x0)), int(y0 + t * (y1 - y0))
+            img[max(0, y - width):y + width, max(0, x - width):x + width] = color
+
+    if _short(env_id) == "CartPole-v1":
+        x, theta = float(obs[0]), float(obs[2])
+        cx, cy = int(size + x / 2.4 * size * 0.9), int(size * 0.75)
+        img[cy - 10:cy + 10, max(0, cx - 25):cx + 25] = (40, 40, 40)
+        line(cx, cy - 10, cx + 90 * np.sin(theta), cy - 10 - 90 * np.cos(theta), (204, 120, 60))
+        img[cy + 10:cy + 12] = (0, 0, 0)
+    else:                                        # Acrobot: cos/sin of both joint angles
+        t1, t2 = np.arctan2(obs[1], obs[0]), np.arctan2(obs[3], obs[2])
+        ox, oy = size, size // 2
+        x1, y1 = ox + 45 * np.sin(t1), oy + 45 * np.cos(t1)
+        line(ox, oy, x1, y1, (60, 60, 200))
+        line(x1, y1, x1 + 45 * np.sin(t1 + t2), y1 + 45 * np.cos(t1 + t2), (60, 160, 60))
+    return img
+
+
+def write_gif(frames: List[np.ndarray], path: str, fps: int = 30) -> None:
+    from PIL import Image
+    images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
+    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+
+
+def evaluate(cfg, checkpoint: Path, episodes: int, seed: int, video: Optional[str]) -> Dict[str, Any]:
+    if video:
+        check_video(cfg.env.id)
+    algo, policy = load_policy(cfg, checkpoint)
+    frames, drawn = [], True
+    if cfg.mode == "fused":
+        returns, frames = play_jax(cfg, algo, policy, episodes, seed, record=bool(video))
+    else:
+        returns = play_cpu(cfg, algo, policy, episodes, seed)
+        if video:
+            frames, drawn = gym_frames(cfg, algo, policy, seed)
+    out = {"env": cfg.env.id, "checkpoint": str(checkpoint), "episodes": int(episodes),
+           "return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
+           "return_min": float(np.min(returns)), "return_max": float(np.max(returns))}
+    if video:
+        images = [draw(cfg.env.id, f) for f in frames] if drawn else frames
+        write_gif(images, video)
+        out["video"], out["video_frames"] = video, len(images)
+    return out
