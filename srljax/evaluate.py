@@ -203,6 +203,9 @@ def main(argv=None, prog: str = "evaluate.py") -> int:
     args = p.parse_args(argv)
     try:
         from srljax import config as C
+        for target in (args.out, args.gif, getattr(args, "video", None)):
+            if target:
+                _check_writable(Path(target))
         run_dir = Path(args.run_dir)
         if not (run_dir / "config.json").is_file():
             raise UserError(f"{run_dir} holds no run (no config.json)")
@@ -255,6 +258,13 @@ def main(argv=None, prog: str = "evaluate.py") -> int:
         Path(args.out).write_text(text + "\n")
     return 0
 
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse an output path before the evaluation runs, not after."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UserError(f"cannot write {path}: {'a directory' if path.is_dir() else 'no writable directory ' + str(parent)}")
 
 
 def _other(cfg, run_dir: Path, args, prog: str) -> int:

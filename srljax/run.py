@@ -210,6 +210,8 @@ def _run_distributed(cfg, where, custom, quiet: bool, t0: float) -> RunResult:
             opened = _Opened.open(cfg, *where)
             version = opened.resume["meta"]["version"] if opened.resume else 0
             plan = distributed.check(cfg, loss, version, env)
+            if opened.resume is not None:
+                plan.check_resume(opened.resume["state"]["learner"])
             logger = opened.write(cfg, quiet)
         except UserError as exc:
             problem = exc

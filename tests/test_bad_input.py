@@ -55,6 +55,17 @@ def test_a_failed_resume_changes_no_file(finished, sets, words, subprocess_env):
     assert snapshot(finished) == before
 
 
+def test_a_failed_distributed_resume_changes_no_file(subprocess_env, tmp_path):
+    run = tmp_path / "dist"
+    out = train(["--config", "gym_cartpole", "--set", "total_env_steps=4000", "--set", "distributed.stop_at_return=null",
+                 "--set", "env.num_envs=16", "--set", "ppo.rollout_len=16", "--run-dir", run, "--quiet"], subprocess_env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    before = snapshot(run)
+    one_line(train(["--run-dir", run, "--resume", "--set", "network.hidden=[32]"], subprocess_env),
+             "checkpointed learner has arrays of shape")
+    assert snapshot(run) == before
+
+
 @pytest.mark.parametrize("content, words", [("[]", "config.json: a config must be a JSON object"),
                                             ("null", "config.json: a config must be a JSON object"),
                                             ("{\"ppo\": [1]", "is not valid JSON")])

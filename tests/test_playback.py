@@ -51,3 +51,10 @@ def test_an_env_that_cannot_be_drawn_is_one_line(runs, subprocess_env, tmp_path)
     out = evaluate(["--run-dir", run, "--video", tmp_path / "x.gif"], subprocess_env)
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and len(lines) == 1 and "cannot be rendered" in lines[0], out.stderr
+
+
+def test_an_unwritable_out_is_refused_before_playing(runs, subprocess_env, tmp_path):
+    out = evaluate(["--run-dir", runs / "fused", "--out", tmp_path / "missing" / "x.json"], subprocess_env)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1 and "cannot write" in lines[0], out.stderr
+    assert out.stdout == ""                                 # refused before it played

@@ -99,6 +99,18 @@ class Plan:
                             f"match the dataflow's ({S}): recurrent networks are the entity network on dict observations")
         return algo
 
+    def check_resume(self, learner_state) -> None:
+        """Refuse (CheckpointError) a checkpointed learner that does not fit this plan's learner;
+        shapes only (`jax.eval_shape`), nothing is compiled."""
+        import jax
+        import numpy as np
+
+        from srljax.checkpoint import into
+        from srljax.dataflow.policy import example_batch
+        algo = self.algorithm()
+        shapes = jax.eval_shape(algo.init, jax.random.PRNGKey(0), example_batch(self.spec, self.packer))
+        into(jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes), learner_state, "checkpointed learner")
+
     def codec(self, algo, init_state: bool = False):
         from srljax.dataflow.policy import ParamCodec, example_batch
         return ParamCodec(algo, example_batch(self.spec, self.packer), self.cfg.seed, init_state)
