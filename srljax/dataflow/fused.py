@@ -54,6 +54,9 @@ class FusedTrainer:
             raise UserError(f"env.num_envs={cfg.env.num_envs} does not split evenly over {n_dev} devices; "
                             f"use a multiple of {n_dev}")
         self.local_envs = cfg.env.num_envs // n_dev
+        # On one device there is nothing to average: no collectives at all (XLA's CPU all-reduce
+        # over a one-device group is not free, and runs several times per gradient step).
+        self.axis = AXIS if n_dev > 1 else None
         if env is None:
             self.env: JaxEnv = envs.make(cfg.env.id, num_envs=self.local_envs, **cfg.env.kwargs)
         else:
@@ -61,7 +64,7 @@ class FusedTrainer:
             self.env = jax_env(env, self.local_envs)
         self.T = cfg.ppo.rollout_len
         self.algo: Learner = registry.for_config(cfg).build(cfg, self.env.observation_space, self.env.action_space,
-                                                            axis_name=AXIS, loss=loss)
+                                                            axis_name=self.axis, loss=loss)
         self.ring_size = max(1, -(-RING // n_dev))
         self.max_skips = cfg.ppo.max_nonfinite_updates * cfg.ppo.epochs * cfg.ppo.minibatches
         self.mesh = Mesh(np.array(self.devices), (AXIS,))
@@ -82,7 +85,7 @@ class FusedTrainer:
     def _init_device(self, seed):
         key = jax.random.PRNGKey(seed)
         learner_key, env_key, act_key = jax.random.split(key, 3)
-        dev = jax.lax.axis_index(AXIS)
+        dev = self._device_index()
         env_state = self.env.reset(jax.random.fold_in(env_key, dev))
         example = self._rollout_shapes(env_state)
         learner = self.algo.init(learner_key, example)
@@ -90,6 +93,9 @@ class FusedTrainer:
         return FusedState(learner=learner, env=env_state, key=jax.random.fold_in(act_key, dev),
                           ring=jnp.zeros((self.ring_size,), jnp.float32), ring_ptr=zero, ring_count=zero,
                           env_steps=jnp.zeros((), jnp.int32))
+
+    def _device_index(self):
+        return jax.lax.axis_index(self.axis) if self.axis is not None else jnp.zeros((), jnp.int32)
 
     def _rollout_shapes(self, env_state):
         """A one-step batch with the rollout's structure (zeros), for `init`."""
@@ -116,8 +122,9 @@ class FusedTrainer:
     def _record_episodes(self, fs: FusedState, returns, ended):
         """Sum and count of completed episodes (all devices), and this device's ring of the latest."""
         r, e = returns.reshape(-1), ended.reshape(-1)
-        ret_sum = jax.lax.psum(jnp.sum(r * e), AXIS)
-        count = jax.lax.psum(jnp.sum(e), AXIS)
+        ret_sum, count = jnp.sum(r * e), jnp.sum(e)
+        if self.axis is not None:
+            ret_sum, count = jax.lax.psum((ret_sum, count), self.axis)
         rank = jnp.cumsum(e.astype(jnp.int32))            # 1-based order of each completed episode
         total = rank[-1]
         keep = (e > 0) & (rank > total - self.ring_size)
@@ -130,7 +137,7 @@ class FusedTrainer:
     def _one_update(self, fs: FusedState):
         key, k = jax.random.split(fs.key)
         env_state, batch, (ep_ret, ep_end) = self._rollout(self.algo.policy_params(fs.learner), fs.env, k)
-        env_ids = jax.lax.axis_index(AXIS) * self.local_envs + jnp.arange(self.local_envs)
+        env_ids = self._device_index() * self.local_envs + jnp.arange(self.local_envs)
         learner, metrics = self.algo.update(fs.learner, batch, env_ids)
         fs = fs.replace(learner=learner, env=env_state, key=key,
                         env_steps=fs.env_steps + self.T * self.cfg.env.num_envs)
