@@ -2,20 +2,19 @@
 
 A config is never mutated: `override(cfg, {"ppo.lr": 1e-3})` returns a new one. Every field has a
 one-line docstring below it. The named configs are in `srljax.presets`. This module imports
-nothing of srljax but its errors, so every layer may read configs.
+nothing of srljax but its errors and `srljax.overrides` (the generic override machinery), so every
+layer may read configs.
 """
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib.util
-import json
 import math
-import typing
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from srljax import overrides as _o
 from srljax.errors import UserError
+from srljax.overrides import get, override, to_dict  # noqa: F401  (re-exported)
 
 
 # Names of srljax.learners.networks.ACTIVATIONS, kept here so validating a config imports no jax
@@ -150,7 +149,7 @@ class DistributedConfig:
 @dataclasses.dataclass(frozen=True)
 class AlgorithmConfig:
     name: str = "ppo"
-    """The algorithm, by its name in `srljax.learners.registry` (ppo, vtrace); both modes read it."""
+    """The algorithm, by its name in `srljax.learners.registry` (ppo, vtrace, dqn)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +158,63 @@ class VTraceConfig:
     """V-trace: clip of the importance weights in the targets and the policy gradient (rho bar)."""
     c_clip: float = 1.0
     """V-trace: clip of the trace-cutting weights (c bar)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DQNConfig:
+    lr: float = 1e-3
+    """Adam learning rate of the Q-network."""
+    gamma: float = 0.99
+    """Discount."""
+    n_step: int = 1
+    """Steps summed into each target; an episode end inside the window cuts it short."""
+    buffer_size: int = 50_000
+    """Replay capacity in transitions (the oldest are overwritten)."""
+    batch_size: int = 128
+    """Transitions per gradient step."""
+    learning_starts: int = 5_000
+    """Env steps (all envs) collected before the first gradient step."""
+    train_every: int = 1
+    """Env-batch steps (each env.num_envs env steps) between rounds of gradient steps."""
+    gradient_steps: int = 1
+    """Gradient steps per round (replay ratio: gradient_steps * batch_size / (train_every * num_envs))."""
+    target_update_every: int = 1
+    """Gradient steps between target-network updates."""
+    tau: float = 1.0
+    """Target update: target <- tau * online + (1 - tau) * target (1.0: a hard copy)."""
+    epsilon_start: float = 1.0
+    """Exploration rate at the first env step."""
+    epsilon_end: float = 0.05
+    """Exploration rate after the decay."""
+    epsilon_decay_steps: int = 50_000
+    """Env steps over which epsilon falls linearly from epsilon_start to epsilon_end."""
+    double: bool = True
+    """Double DQN: the online network picks the next action, the target network values it."""
+    dueling: bool = False
+    """Dueling head: Q = V + A - mean(A)."""
+    prioritized: bool = False
+    """Prioritized replay (proportional to priority^alpha, importance weights (N P)^-beta)."""
+    alpha: float = 0.6
+    """Prioritized replay: how strongly priorities shape sampling (0: uniform)."""
+    beta: float = 0.4
+    """Prioritized replay: importance-weight exponent (1: full correction)."""
+    max_grad_norm: float = 10.0
+    """Global gradient-norm clip."""
+
+    def validate(self, num_envs: int) -> None:
+        for name in ("lr", "n_step", "buffer_size", "batch_size", "train_every", "gradient_steps",
+                     "target_update_every", "max_grad_norm"):
+            if not getattr(self, name) > 0:
+                raise UserError(f"dqn.{name} must be > 0, got {getattr(self, name)}")
+        if self.batch_size > self.buffer_size:
+            raise UserError(f"dqn.batch_size ({self.batch_size}) must be <= dqn.buffer_size ({self.buffer_size})")
+        if num_envs > self.buffer_size:
+            raise UserError(f"env.num_envs ({num_envs}) must be <= dqn.buffer_size ({self.buffer_size})")
+        for name in ("gamma", "tau", "epsilon_start", "epsilon_end", "alpha", "beta"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise UserError(f"dqn.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.tau == 0.0 or self.learning_starts < 0 or self.epsilon_decay_steps < 0:
+            raise UserError("dqn.tau must be > 0, dqn.learning_starts and dqn.epsilon_decay_steps >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,6 +245,8 @@ class Config:
     """The learner's hyperparameters: rollout, epochs, optimiser, losses (PPO; V-trace shares them)."""
     vtrace: VTraceConfig = dataclasses.field(default_factory=VTraceConfig)
     """V-trace's own settings (algorithm.name=vtrace)."""
+    dqn: DQNConfig = dataclasses.field(default_factory=DQNConfig)
+    """DQN's settings (algorithm.name=dqn; fused mode): replay, targets, exploration."""
     distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)
     """Rank layout and dataflow settings (distributed mode only)."""
     logging: LoggingConfig = dataclasses.field(default_factory=LoggingConfig)
@@ -212,95 +270,35 @@ class Config:
 
 
 # --------------------------------------------------------------------------------------------
-# Overrides and validation
+# Overrides (srljax.overrides, applied to Config) and validation
 
 def field_paths(cls=Config, prefix: str = "") -> Dict[str, Any]:
     """Every settable dotted key with its type, e.g. {'ppo.lr': float, ...}."""
-    hints = typing.get_type_hints(cls)
-    out = {}
-    for f in dataclasses.fields(cls):
-        t = hints[f.name]
-        if dataclasses.is_dataclass(t):
-            out.update(field_paths(t, prefix + f.name + "."))
-        else:
-            out[prefix + f.name] = t
-    return out
-
-
-def _coerce(key: str, value: Any, typ: Any) -> Any:
-    origin, args = typing.get_origin(typ), typing.get_args(typ)
-    if origin is typing.Union or (origin is not None and type(None) in args):
-        return None if value is None else _coerce(key, value, [a for a in args if a is not type(None)][0])
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if typ is bool:
-        word = value.strip().lower() if isinstance(value, str) else value
-        if word in ("true", "false", "1", "0") or isinstance(value, bool) or (type(value) is int and value in (0, 1)):
-            return word in ("true", "1") if isinstance(word, str) else bool(value)
-    elif typ is int:
-        if number and (isinstance(value, int) or value.is_integer()):
-            return int(value)
-    elif typ is float:
-        if number and not math.isfinite(value):
-            raise UserError(f"--set {key}: must be finite, got {value!r}")
-        if number:
-            return float(value)
-    elif typ is str:
-        if isinstance(value, str):
-            return value
-    elif origin in (tuple, typing.Tuple):
-        if isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return tuple(value)
-    elif origin in (dict, typing.Dict):
-        if isinstance(value, dict):
-            return dict(value)
-    else:
-        return value
-    raise UserError(f"--set {key}: expected {getattr(typ, '__name__', typ)}, got {value!r}")
-
-
-def override(cfg: Config, values: Dict[str, Any]) -> Config:
-    """A new config with dotted keys replaced; unknown keys and wrong types are UserErrors."""
-    paths = field_paths(type(cfg))
-    for key, value in values.items():
-        if key not in paths:
-            raise UserError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(paths))}")
-        cfg = _replace(cfg, key.split("."), _coerce(key, value, paths[key]))
-    return cfg
-
-
-def _replace(obj, parts, value):
-    if len(parts) == 1:
-        return dataclasses.replace(obj, **{parts[0]: value})
-    child = getattr(obj, parts[0])
-    return dataclasses.replace(obj, **{parts[0]: _replace(child, parts[1:], value)})
+    return _o.field_paths(cls, prefix)
 
 
 def parse_set(items, cls=None) -> Dict[str, Any]:
-    """`KEY=VALUE` strings -> dict. A string field takes VALUE as it is (or a JSON string); other
-    VALUEs are JSON when they parse, else strings (booleans also read true/false/True/False/1/0)."""
-    paths, out = field_paths(cls or Config), {}
-    for item in items or []:
-        if "=" not in item:
-            raise UserError(f"--set expects KEY=VALUE, got {item!r}")
-        key, raw = item.split("=", 1)
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        if paths.get(key.strip()) in (str, Optional[str]) and not isinstance(value, str):
-            value = raw
-        out[key.strip()] = value
-    return out
+    """`KEY=VALUE` strings -> dict (see `srljax.overrides.parse_set`)."""
+    return _o.parse_set(items, cls or Config)
+
+
+def describe_fields(cls=Config, prefix: str = "") -> List[Dict[str, Any]]:
+    """Every field, depth first: {"key", "type", "default", "doc", "section"}, docstrings from this file."""
+    return _o.describe_fields(cls, prefix)
+
+
+# Keys of config.json files written before the algorithm got its own section.
+RENAMED = {"distributed.algorithm": "algorithm.name", "distributed.vtrace_rho_clip": "vtrace.rho_clip",
+           "distributed.vtrace_c_clip": "vtrace.c_clip"}
+
+
+def from_dict(d: Dict[str, Any]) -> Config:
+    """Rebuild a config written by `to_dict` (config.json), also one from an older srljax."""
+    return _o.from_dict(d, Config(), RENAMED)
 
 
 MAX_INT = 2 ** 53
 """Integer settings beyond this are refused (counters and sizes stay exact in float64 and int64)."""
-
-
-def _get(cfg, key: str):
-    for part in key.split("."):
-        cfg = getattr(cfg, part)
-    return cfg
 
 
 def validate(cfg: Config) -> Config:
@@ -313,7 +311,7 @@ def validate(cfg: Config) -> Config:
             raise UserError(f"{key} must be > 0, got {v}")
 
     for key, typ in field_paths(type(cfg)).items():
-        value = _get(cfg, key)
+        value = get(cfg, key)
         if typ is int and isinstance(value, int) and abs(value) > MAX_INT:
             raise UserError(f"{key} must be at most {MAX_INT:,}, got {value:,}")
     if cfg.mode not in ("fused", "distributed"):
@@ -321,7 +319,7 @@ def validate(cfg: Config) -> Config:
     for key in ("env.num_envs", "total_env_steps", "log_every_env_steps", "ppo.rollout_len", "ppo.epochs",
                 "ppo.minibatches", "ppo.lr", "ppo.max_grad_norm", "ppo.reward_scale", "checkpoint_every_logs",
                 "keep_checkpoints", "ppo.max_nonfinite_updates"):
-        positive(key, _get(cfg, key))
+        positive(key, get(cfg, key))
     for key in ("ppo.gamma", "ppo.gae_lambda"):
         v = getattr(cfg.ppo, key.split(".")[1])
         if not 0.0 <= v <= 1.0:
@@ -346,54 +344,9 @@ def validate(cfg: Config) -> Config:
         raise UserError("vtrace.rho_clip and vtrace.c_clip must be > 0")
     if cfg.mode == "distributed":
         cfg.distributed.validate()
+    if cfg.algorithm.name == "dqn":
+        cfg.dqn.validate(cfg.env.num_envs)
     if cfg.logging.wandb and importlib.util.find_spec("wandb") is None:
         raise UserError("logging.wandb=true needs the wandb package: pip install 'srljax[wandb]'")
     return cfg
 
-
-def to_dict(cfg: Config) -> Dict[str, Any]:
-    return dataclasses.asdict(cfg)
-
-
-def describe_fields(cls=Config, prefix: str = "") -> List[Dict[str, Any]]:
-    """Every field, depth first: {"key", "type", "default", "doc", "section"} (a section is a nested
-    config, default None); type and docstring as written in this file, read with ast."""
-    if not prefix:
-        tree = ast.parse(Path(__file__).read_text())
-        _DOCS.update({(c.name, a.target.id): (ast.unparse(a.annotation), " ".join(d.value.value.split()) if
-                      isinstance(d, ast.Expr) and isinstance(d.value, ast.Constant) else "")
-                      for c in tree.body if isinstance(c, ast.ClassDef)
-                      for a, d in zip(c.body, c.body[1:] + [None]) if isinstance(a, ast.AnnAssign)})
-    out = []
-    for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        sec = dataclasses.is_dataclass(default)
-        typ, doc = _DOCS[cls.__name__, f.name]
-        out.append({"key": prefix + f.name, "type": typ, "default": None if sec else default, "doc": doc, "section": sec})
-        out += describe_fields(type(default), prefix + f.name + ".") if sec else []
-    return out
-
-
-_DOCS: Dict[Tuple[str, str], Tuple[str, str]] = {}
-
-
-# Keys of config.json files written before the algorithm got its own section.
-RENAMED = {"distributed.algorithm": "algorithm.name", "distributed.vtrace_rho_clip": "vtrace.rho_clip",
-           "distributed.vtrace_c_clip": "vtrace.c_clip"}
-
-
-def from_dict(d: Dict[str, Any]) -> Config:
-    """Rebuild a config written by `to_dict` (config.json), also one from an older srljax."""
-    if not isinstance(d, dict):
-        raise UserError(f"a config must be a JSON object of config sections, got {json.dumps(d)[:40]}")
-    flat = {}
-
-    def walk(prefix, obj):
-        for k, v in obj.items():
-            key = prefix + k
-            if isinstance(v, dict) and key not in ("env.kwargs",) and not key.endswith("kwargs"):
-                walk(key + ".", v)
-            else:
-                flat[key] = v
-    walk("", d)
-    return override(Config(), {RENAMED.get(k, k): v for k, v in flat.items()})
