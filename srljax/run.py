@@ -168,11 +168,17 @@ def _identity(cfg: C.Config, opened: _Opened) -> Dict[str, Any]:
 
 
 def _run_fused(cfg, opened: _Opened, custom, quiet: bool, t0: float) -> RunResult:
-    """`custom`: (loss, env), the user's own loss and env object (each may be None)."""
-    from srljax.dataflow import fused
+    """`custom`: (loss, env), the user's own loss and env object (each may be None). Algorithms that
+    learn from replay run in `dataflow.fused_replay`, the others in `dataflow.fused`."""
+    from srljax.learners import registry
 
     loss, env = custom
-    trainer = fused.FusedTrainer(cfg, loss=loss, env=env)           # env and device split: refused before any write
+    if registry.for_config(cfg).learns_from == "replay":
+        from srljax.dataflow import fused_replay as fused
+        trainer = fused.ReplayTrainer(cfg, loss=loss, env=env)      # env and action space: refused before any write
+    else:
+        from srljax.dataflow import fused
+        trainer = fused.FusedTrainer(cfg, loss=loss, env=env)       # env and device split: refused before any write
     try:
         fs = trainer.restore(opened.resume["state"], cfg.seed) if opened.resume else trainer.init(cfg.seed)
     except Exception as exc:

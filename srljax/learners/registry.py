@@ -7,7 +7,9 @@ An entry says what the algorithm learns from, and the mode builds that dataflow:
 
 - `rollout`: on-policy batches of T steps of every env (fused: the jitted rollout; distributed:
   actors' posted samples, dropped beyond `distributed.max_staleness` policy versions);
-- `replay`: a replay buffer (none registered yet; both modes refuse it with one line).
+- `replay`: a device-resident replay buffer filled and sampled inside the jitted program (fused
+  mode: `dataflow.fused_replay`; distributed mode refuses it with one line until buffer workers
+  serve replay).
 
 A new algorithm is a module with `build(cfg, obs_space, action_space, **build_args) -> Learner`
 and one `register(...)` line below. Imports no jax: the builder's module loads on first use.
@@ -66,9 +68,9 @@ def make_algorithm(cfg, obs_space, action_space, **build_args):
 def for_config(cfg) -> AlgorithmSpec:
     """The config's algorithm, checked against what the modes can run."""
     spec = get(cfg.algorithm.name)
-    if spec.learns_from != "rollout":
-        raise UserError(f"algorithm {spec.name!r} learns from a {spec.learns_from} buffer, which "
-                        f"{cfg.mode} mode does not build yet")
+    if spec.learns_from == "replay" and cfg.mode != "fused":
+        raise UserError(f"algorithm {spec.name!r} learns from a replay buffer, which {cfg.mode} mode does not "
+                        "build yet; run it with mode=fused (a JAX env)")
     return spec
 
 
@@ -76,3 +78,5 @@ register(AlgorithmSpec("ppo", "rollout", "srljax.learners.ppo:build",
                        "PPO-clip with GAE (ppo.*): on-policy, staleness-bounded in distributed mode"))
 register(AlgorithmSpec("vtrace", "rollout", "srljax.learners.vtrace:build",
                        "IMPALA's V-trace targets and policy gradient (vtrace.*, optimiser from ppo.*)"))
+register(AlgorithmSpec("dqn", "replay", "srljax.learners.dqn:build",
+                       "DQN (double, dueling, n-step, prioritized replay; dqn.*): off-policy, fused mode"))

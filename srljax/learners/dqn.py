@@ -1,0 +1,168 @@
+"""DQN: a Q-network learned from replay with (double) DQN targets; `build` is its registry entry.
+
+The parts are pure functions, time-indexed as in rlax (`_tm1`: the transition's first step,
+`_t`: the step it bootstraps from):
+
+- `double_q_target`: r + discount * Q_target(s', argmax_a Q_online(s', a)) (or max_a Q_target);
+- `huber`, `epsilon_greedy`, `linear_epsilon`;
+- `DQNLearner`: init, act and one gradient step (Huber loss, importance weights, Adam with
+  global-norm clipping, target network updated every `target_update_every` steps with weight `tau`).
+
+A replay transition is {"obs", "action", "reward" (the n-step return), "discount" (gamma^m, or 0
+after a termination), "next_obs" (the observation the return bootstraps from)}: see
+`replay.n_step_window`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Optional, Sequence
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from srljax.errors import UserError
+from srljax.learners.learner import make_optimizer
+from srljax.learners.networks import MLP
+
+
+class QNetwork(nn.Module):
+    """An MLP over the flattened observation with one output per action; dueling: V + A - mean(A)."""
+
+    num_actions: int
+    obs_ndim: int
+    hidden: Sequence[int] = (64, 64)
+    activation: str = "relu"
+    dueling: bool = False
+
+    @nn.compact
+    def __call__(self, obs):
+        lead = obs.shape[: obs.ndim - self.obs_ndim]
+        h = MLP(self.hidden, self.activation, name="torso")(obs.reshape(lead + (-1,)).astype(jnp.float32))
+        if not self.dueling:
+            return nn.Dense(self.num_actions, name="q")(h)
+        value = nn.Dense(1, name="value")(h)
+        adv = nn.Dense(self.num_actions, name="advantage")(h)
+        return value + adv - jnp.mean(adv, axis=-1, keepdims=True)
+
+
+@struct.dataclass
+class DQNState:
+    params: Any
+    target_params: Any
+    opt_state: Any
+    updates: jax.Array          # gradient steps taken
+
+
+@dataclasses.dataclass(frozen=True)
+class DQNSettings:
+    double: bool = True
+    tau: float = 1.0
+    target_update_every: int = 1
+    huber_delta: float = 1.0
+
+
+def linear_epsilon(start: float, end: float, decay_steps: int):
+    """epsilon(env_steps): linear from `start` to `end` over `decay_steps`, then `end`."""
+    def epsilon(env_steps):
+        frac = jnp.clip(jnp.asarray(env_steps, jnp.float32) / max(decay_steps, 1), 0.0, 1.0)
+        return start + frac * (end - start)
+    return epsilon
+
+
+def epsilon_greedy(key: jax.Array, q_b: jax.Array, epsilon) -> jax.Array:
+    """argmax_a q, or with probability epsilon a uniformly random action; q [B, A] -> [B] int32."""
+    explore_key, action_key = jax.random.split(key)
+    B, A = q_b.shape
+    random_b = jax.random.randint(action_key, (B,), 0, A)
+    explore_b = jax.random.uniform(explore_key, (B,)) < epsilon
+    return jnp.where(explore_b, random_b, jnp.argmax(q_b, axis=-1)).astype(jnp.int32)
+
+
+def double_q_target(q_t_online, q_t_target, r_tm1, discount_tm1, double: bool = True):
+    """r + discount * Q_target(s_t, a*), a* = argmax of the online (double) or target Q; q [N, A]."""
+    chex.assert_equal_shape([q_t_online, q_t_target])
+    chex.assert_equal_shape([r_tm1, discount_tm1])
+    a_star = jnp.argmax(q_t_online if double else q_t_target, axis=-1)
+    q_star = jnp.take_along_axis(q_t_target, a_star[:, None], axis=-1)[:, 0]
+    return r_tm1 + discount_tm1 * q_star
+
+
+def huber(x, delta: float = 1.0):
+    abs_x = jnp.abs(x)
+    quad = jnp.minimum(abs_x, delta)
+    return 0.5 * quad * quad + delta * (abs_x - quad)
+
+
+class DQNLearner:
+    """init/act/update for a Q-network; pure and jittable, single device."""
+
+    def __init__(self, network: QNetwork, optimizer: optax.GradientTransformation, settings: DQNSettings,
+                 epsilon: Callable):
+        self.network = network
+        self.optimizer = optimizer
+        self.settings = settings
+        self.epsilon = epsilon          # env steps -> exploration rate
+
+    def init(self, key: jax.Array, example_obs) -> DQNState:
+        params = self.network.init(key, example_obs)
+        return DQNState(params=params, target_params=params, opt_state=self.optimizer.init(params),
+                        updates=jnp.zeros((), jnp.int32))
+
+    def q(self, params, obs):
+        return self.network.apply(params, obs)
+
+    def act(self, params, obs_b, key: jax.Array, env_steps) -> jax.Array:
+        """Epsilon-greedy actions [B], epsilon from the schedule at `env_steps`."""
+        return epsilon_greedy(key, self.q(params, obs_b), self.epsilon(env_steps))
+
+    def loss(self, params, target_params, batch, weight_n):
+        """Importance-weighted Huber loss of the TD errors: (loss, (td [N], q(s, a) [N]))."""
+        N = batch["reward"].shape[0]
+        q_both = self.q(params, jnp.concatenate([batch["obs"], batch["next_obs"]]))
+        q_tm1, q_t_online = q_both[:N], jax.lax.stop_gradient(q_both[N:])
+        q_t_target = self.q(target_params, batch["next_obs"])
+        target_tm1 = jax.lax.stop_gradient(
+            double_q_target(q_t_online, q_t_target, batch["reward"], batch["discount"], self.settings.double))
+        qa_tm1 = jnp.take_along_axis(q_tm1, batch["action"][:, None].astype(jnp.int32), axis=-1)[:, 0]
+        td_tm1 = target_tm1 - qa_tm1
+        chex.assert_shape([td_tm1, weight_n], (N,))
+        return jnp.mean(weight_n * huber(td_tm1, self.settings.huber_delta)), (td_tm1, qa_tm1)
+
+    def update(self, state: DQNState, batch, weight_n):
+        """One gradient step: (state, metrics, |TD error| [N] for new priorities)."""
+        (loss, (td, qa)), grads = jax.value_and_grad(self.loss, has_aux=True)(
+            state.params, state.target_params, batch, weight_n)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        n = state.updates + 1
+        s = self.settings
+        refresh = (n % s.target_update_every) == 0
+        target = jax.tree.map(lambda o, t: jnp.where(refresh, s.tau * o + (1.0 - s.tau) * t, t),
+                              params, state.target_params)
+        metrics = {"loss": loss, "q_mean": jnp.mean(qa), "td_abs": jnp.mean(jnp.abs(td)),
+                   "grad_norm": optax.tree.norm(grads)}
+        return DQNState(params=params, target_params=target, opt_state=opt_state, updates=n), metrics, jnp.abs(td)
+
+
+def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad_reduce=None, loss=None,
+          num_updates: Optional[int] = None) -> DQNLearner:
+    """The registry's builder. DQN needs a discrete action space and takes no custom loss (yet)."""
+    from srljax.envs.spaces import Discrete
+
+    if not isinstance(action_space, Discrete):
+        raise UserError(f"dqn needs a discrete action space; env {cfg.env.id!r} has {type(action_space).__name__} "
+                        "actions (use algorithm.name=ppo)")
+    if loss is not None or axis_name is not None or grad_reduce is not None:
+        raise UserError("dqn runs on one device with its own loss (no custom loss, no gradient averaging yet)")
+    if isinstance(obs_space, dict):
+        raise UserError("dqn needs array observations (dict observations: use algorithm.name=ppo)")
+    d = cfg.dqn
+    network = QNetwork(num_actions=action_space.n, obs_ndim=len(obs_space.shape), hidden=tuple(cfg.network.hidden),
+                       activation=cfg.network.activation, dueling=d.dueling)
+    settings = DQNSettings(double=d.double, tau=d.tau, target_update_every=d.target_update_every)
+    epsilon = linear_epsilon(d.epsilon_start, d.epsilon_end, d.epsilon_decay_steps)
+    return DQNLearner(network, make_optimizer(d.lr, d.max_grad_norm, 1e-8, None), settings, epsilon)

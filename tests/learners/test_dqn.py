@@ -1,0 +1,115 @@
+"""DQN: n-step returns across episode ends, the double-DQN target, the fused replay loop, bad input."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from srljax.learners.dqn import double_q_target, epsilon_greedy, huber, linear_epsilon
+from srljax.learners.replay import n_step_window
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAIN = str(ROOT / "scripts" / "train.py")
+
+
+def _python_n_step(reward, terminated, truncated, t, n, gamma):
+    """Step t's n-step return, bootstrap discount and bootstrap step, one env, by hand."""
+    ret, k = 0.0, t
+    for k in range(t, t + n):
+        ret += gamma ** (k - t) * reward[k]
+        if terminated[k]:
+            return ret, 0.0, k - t
+        if truncated[k]:
+            break
+    return ret, gamma ** (k - t + 1), k - t
+
+
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_n_step_window_against_a_direct_computation(n):
+    rng = np.random.default_rng(n)
+    T, B, gamma = 40, 6, 0.9
+    reward = rng.normal(size=(T, B)).astype(np.float32)
+    ends = rng.random((T, B))
+    terminated = (ends < 0.12).astype(np.float32)
+    truncated = ((ends >= 0.12) & (ends < 0.24)).astype(np.float32)
+    terminated[5, 0] = truncated[5, 0] = 1.0              # both at once: termination wins
+    fn = jax.jit(lambda r, d, tr: n_step_window(r, d, tr, gamma))
+    for t in range(T - n + 1):
+        ret, disc, last = fn(reward[t:t + n], terminated[t:t + n], truncated[t:t + n])
+        for b in range(B):
+            want = _python_n_step(reward[:, b], terminated[:, b], truncated[:, b], t, n, gamma)
+            np.testing.assert_allclose([float(ret[b]), float(disc[b])], want[:2], rtol=1e-5, atol=1e-6)
+            assert int(last[b]) == want[2]
+
+
+def test_n_step_truncation_bootstraps_and_termination_does_not():
+    r = jnp.ones((3, 2))
+    terminated = jnp.array([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
+    truncated = jnp.array([[0.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    ret, disc, last = n_step_window(r, terminated, truncated, 0.5)
+    np.testing.assert_allclose(ret, [1.5, 1.5])
+    np.testing.assert_allclose(disc, [0.0, 0.25])
+    np.testing.assert_array_equal(last, [1, 1])
+
+
+def test_double_q_target_against_a_direct_computation():
+    rng = np.random.default_rng(0)
+    q_online, q_target = rng.normal(size=(2, 16, 4)).astype(np.float32)
+    r, disc = rng.normal(size=16).astype(np.float32), rng.random(16).astype(np.float32)
+    got = double_q_target(jnp.asarray(q_online), jnp.asarray(q_target), jnp.asarray(r), jnp.asarray(disc), True)
+    want = [r[i] + disc[i] * q_target[i, np.argmax(q_online[i])] for i in range(16)]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    plain = double_q_target(jnp.asarray(q_online), jnp.asarray(q_target), jnp.asarray(r), jnp.asarray(disc), False)
+    np.testing.assert_allclose(plain, r + disc * q_target.max(-1), rtol=1e-6)
+
+
+def test_huber_epsilon_and_greedy_acting():
+    np.testing.assert_allclose(huber(jnp.array([0.5, -2.0, 3.0])), [0.125, 1.5, 2.5])
+    eps = linear_epsilon(1.0, 0.1, 100)
+    np.testing.assert_allclose([eps(0), eps(50), eps(100), eps(1000)], [1.0, 0.55, 0.1, 0.1], rtol=1e-6)
+    q = jnp.array([[0.0, 1.0, 0.0]] * 1000)
+    assert np.all(np.asarray(epsilon_greedy(jax.random.PRNGKey(0), q, 0.0)) == 1)
+    random = np.asarray(epsilon_greedy(jax.random.PRNGKey(0), q, 1.0))
+    assert abs(np.mean(random == 1) - 1 / 3) < 0.06
+
+
+TINY = {"total_env_steps": 3_000, "log_every_env_steps": 1_000, "dqn.learning_starts": 500,
+        "dqn.buffer_size": 2_000, "dqn.batch_size": 32, "dqn.gradient_steps": 1, "dqn.n_step": 3,
+        "dqn.epsilon_decay_steps": 2_000, "logging.tensorboard": False}
+
+
+@pytest.mark.parametrize("prioritized", [False, True])
+def test_a_tiny_fused_dqn_run_writes_its_run_directory(tmp_path, prioritized):
+    import srljax
+
+    run = tmp_path / "run"
+    result = srljax.train("cartpole_dqn", overrides={**TINY, "dqn.prioritized": prioritized}, run_dir=str(run))
+    assert (run / "config.json").exists() and (run / "summary.json").exists() and list((run / "checkpoints").iterdir())
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["env_steps"] for r in rows] == [1000, 2000, 3000]
+    learned = [r for r in rows if r["gradient_steps"]]
+    assert learned and all(np.isfinite(r["loss"]) and np.isfinite(r["q_mean"]) for r in learned)
+    assert rows[-1]["policy_version"] == result.summary["updates"] > 0
+    assert abs(rows[-1]["replay_ratio"] - 32 / 10) < 1e-9         # 1 step of 32 per 10 env steps
+    assert rows[-1]["epsilon"] == pytest.approx(0.05)
+    assert json.loads((run / "config.json").read_text())["algorithm"]["name"] == "dqn"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "dqn.batch_size=4096", "--set", "dqn.buffer_size=1000"], "dqn.batch_size (4096) must be <= dqn.buffer_size"),
+    (["--set", "env.id=brax/inverted_pendulum"], "dqn needs a discrete action space"),
+    (["--set", "mode=distributed", "--set", "env.id=gym/CartPole-v1"], "learns from a replay buffer"),
+])
+def test_bad_dqn_input_is_one_line_and_exit_2(args, message, subprocess_env, tmp_path):
+    run = tmp_path / "run"
+    env = {**subprocess_env, "PYTHONWARNINGS": "ignore::UserWarning"}   # brax warns on import
+    out = subprocess.run([sys.executable, TRAIN, "--config", "cartpole_dqn", *args, "--run-dir", str(run)],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], out.stderr
+    assert not run.exists()
