@@ -8,6 +8,11 @@ value computed in the rollout), with the same hyperparameters. Each is compiled 
 
     python scripts/bench_train.py                       # CartPole, PureJaxRL's settings
     python scripts/bench_train.py --config cartpole --out bench_train.json
+    python scripts/bench_train.py --no-reference --purejaxrl V/bin/python --rounds 3   # beside PureJaxRL itself
+
+With `--purejaxrl`, PureJaxRL's own `ppo.py` (the peer script in ../shared/peers, run by the
+python of its own venv) is timed in alternating rounds with srljax in the same sitting, with the
+same env count (`--set env.num_envs=N` applies to both), and the median ratio is reported.
 """
 from __future__ import annotations
 
@@ -20,9 +25,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-# PureJaxRL's measured figure on this kind of machine (shared/peers/README.md): CartPole-v1,
-# 4 envs x 128 steps, 4 epochs, 4 minibatches, 500k steps.
-PUREJAXRL_STEPS_PER_S = 111_000
+PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "purejaxrl_cartpole.py"
+
+
+def bench_purejaxrl(python: str, script: str, repeats: int, num_envs: int) -> dict:
+    """PureJaxRL's own ppo.py (the peer script, in its own venv) as a subprocess: its JSON line."""
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    out = subprocess.run([python, script, str(repeats), str(num_envs)], capture_output=True, text=True, env=env,
+                         timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError(f"the PureJaxRL peer failed:\n{out.stderr[-2000:]}")
+    return json.loads([line for line in out.stdout.splitlines() if line.startswith("{")][-1])
 
 
 def bench_srljax(cfg, repeats):
@@ -79,6 +93,10 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3, help="timed runs of each, alternating")
     p.add_argument("--no-reference", action="store_true", help="skip the reference PPO")
     p.add_argument("--out", help="write the results as JSON here")
+    p.add_argument("--purejaxrl", metavar="PYTHON", help="python of a venv with PureJaxRL's dependencies: run "
+                   "PureJaxRL's own ppo.py (the peer script) alternating with srljax, --rounds times")
+    p.add_argument("--peer-script", default=str(PEER), help="the PureJaxRL peer script")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds with --purejaxrl")
     args = p.parse_args(argv)
 
     from srljax import config as C
@@ -115,10 +133,22 @@ def main(argv=None):
               f"{r['final_return']:>13.1f}")
         results["ratio_vs_reference"] = s["steps_per_s"] / r["steps_per_s"]
         print(f"srljax / reference: {results['ratio_vs_reference']:.2f}x")
-    if cfg.name == "cartpole_purejaxrl":
-        results["ratio_vs_purejaxrl_measured"] = s["steps_per_s"] / PUREJAXRL_STEPS_PER_S
-        print(f"srljax / PureJaxRL as measured on this kind of machine ({PUREJAXRL_STEPS_PER_S:,} steps/s): "
-              f"{results['ratio_vs_purejaxrl_measured']:.2f}x")
+    if args.purejaxrl:
+        rounds = []
+        for k in range(args.rounds):           # alternating, in one sitting: srljax, PureJaxRL, srljax, ...
+            mine = results["srljax"] if k == 0 else bench_srljax(cfg, args.repeats)
+            peer = bench_purejaxrl(args.purejaxrl, args.peer_script, args.repeats, cfg.env.num_envs)
+            rounds.append({"srljax": mine["steps_per_s"], "srljax_return": mine["final_return"],
+                           "purejaxrl": peer["steps_per_s"], "purejaxrl_return": peer["final_return"],
+                           "ratio": mine["steps_per_s"] / peer["steps_per_s"]})
+            r = rounds[-1]
+            print(f"round {k + 1}: srljax {r['srljax']:,.0f} (return {r['srljax_return']:.0f}), PureJaxRL "
+                  f"{r['purejaxrl']:,.0f} (return {r['purejaxrl_return']:.0f}): {r['ratio']:.2f}x", flush=True)
+        ratios = sorted(r["ratio"] for r in rounds)
+        results["purejaxrl_rounds"] = rounds
+        results["ratio_vs_purejaxrl_median"] = ratios[len(ratios) // 2]
+        print(f"srljax / PureJaxRL, median of {len(rounds)} alternating rounds: "
+              f"{results['ratio_vs_purejaxrl_median']:.2f}x")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     return 0
