@@ -27,13 +27,13 @@ _add("cartpole", "PPO on gymnax CartPole-v1 in fused mode (the default; solved i
 _add("cartpole_purejaxrl", "PureJaxRL's CartPole settings (4 envs x 128 steps, 4 epochs, 4 minibatches)",
      {"env.id": "gymnax/CartPole-v1", "env.num_envs": 4, "ppo.rollout_len": 128, "ppo.lr": 2.5e-4,
       "total_env_steps": 500_000, "log_every_env_steps": 25_600})
-_add("cartpole_dqn", "Double dueling DQN on gymnax CartPole-v1 in fused mode (replay in the jitted program), 100k steps",
+_add("cartpole_dqn", "Double dueling DQN on gymnax CartPole-v1 in fused mode (replay inside the jitted program), 100k steps",
      {"algorithm.name": "dqn", "env.id": "gymnax/CartPole-v1", "env.num_envs": 10,
       "network.hidden": [64, 64], "network.activation": "swish",
-      "dqn.lr": 1e-3, "dqn.gamma": 0.99, "dqn.n_step": 1, "dqn.buffer_size": 50_000, "dqn.batch_size": 100,
-      "dqn.learning_starts": 5_000, "dqn.train_every": 1, "dqn.gradient_steps": 5,
-      "dqn.target_update_every": 1, "dqn.tau": 0.02, "dqn.epsilon_start": 1.0, "dqn.epsilon_end": 0.05,
-      "dqn.epsilon_decay_steps": 50_000, "dqn.double": True, "dqn.dueling": True, "dqn.max_grad_norm": 10.0,
+      "dqn.lr": 5e-4, "dqn.gamma": 0.99, "dqn.n_step": 2, "dqn.buffer_size": 100_000, "dqn.batch_size": 128,
+      "dqn.learning_starts": 1_000, "dqn.train_every": 1, "dqn.gradient_steps": 4,
+      "dqn.target_update_every": 1, "dqn.tau": 0.005, "dqn.epsilon_start": 1.0, "dqn.epsilon_end": 0.01,
+      "dqn.epsilon_decay_steps": 20_000, "dqn.double": True, "dqn.dueling": True, "dqn.max_grad_norm": 10.0,
       "total_env_steps": 100_000, "log_every_env_steps": 5_000})
 _add("brax_inverted_pendulum", "PPO on brax inverted_pendulum (continuous actions), 2M env steps",
      {"env.id": "brax/inverted_pendulum", "env.num_envs": 128, "ppo.rollout_len": 32, "ppo.epochs": 4,
