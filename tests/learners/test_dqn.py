@@ -122,3 +122,15 @@ def test_dqn_learns_cartpole_past_random_in_20k_steps():
     result = srljax.train("cartpole_dqn", overrides={"total_env_steps": 20_000, "logging.tensorboard": False})
     returns = [r["episode_return"] for r in result.history if r["episode_return"] is not None]
     assert returns[0] < 40 and max(returns) > 100, returns
+
+
+def test_a_dqn_run_resumes_with_its_buffer(tmp_path):
+    import srljax
+
+    run, small = tmp_path / "run", {**TINY, "total_env_steps": 2_000, "dqn.buffer_size": 5_000}
+    first = srljax.train("cartpole_dqn", overrides=small, run_dir=str(run))
+    again = srljax.train("cartpole_dqn", overrides={**small, "total_env_steps": 3_000}, run_dir=str(run), resume=True)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["env_steps"] for r in rows] == [1000, 2000, 3000]
+    assert rows[-1]["buffer_size"] == 3_000 - 10 * (TINY["dqn.n_step"] - 1)   # the buffer came back
+    assert again.summary["updates"] > first.summary["updates"]
