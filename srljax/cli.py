@@ -121,8 +121,9 @@ def main(argv=None) -> int:
 def cli(argv=None) -> int:
     """`main` with errors turned into exit codes and one line each."""
     setup_process()
-    from srljax.dataflow import supervisor
-    supervisor.terminate_as_interrupt()        # SIGTERM/SIGHUP: as Ctrl-C (save, one line, 128 + N)
+    if not process.under_mpirun():             # (under mpirun each rank's set-up did it)
+        from srljax.dataflow import supervisor
+        supervisor.terminate_as_interrupt(deferred=True)   # Ctrl-C/SIGTERM: save, one line, 128 + N
     try:
         return main(argv)
     except UserError as e:

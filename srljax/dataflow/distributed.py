@@ -155,6 +155,7 @@ def run_local(cfg, ctx: RunContext, loss=None, plan: Optional[Plan] = None, env=
     active: List[Any] = [workers[r] for r in reversed(order)]     # actors first, trainer last
     try:
         while active:
+            supervisor.check_interrupt()
             for w in active:
                 w.poll()
             active = [w for w in active if not w.done]

@@ -21,6 +21,7 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from srljax import envs
+from srljax.dataflow import supervisor
 from srljax.envs.core import JaxEnv, State
 from srljax.envs.spaces import Box
 from srljax.errors import NonFiniteError, UserError  # noqa: F401  (NonFiniteError re-exported)
@@ -230,6 +231,7 @@ def train(trainer: FusedTrainer, fs: FusedState, logger=None, checkpointer=None,
         while done_updates < total_updates:
             n = min(per_log, total_updates - done_updates)
             t = time.perf_counter()
+            supervisor.check_interrupt()        # Ctrl-C / SIGTERM: raised here, between calls
             new, m = trainer.chunk(fs, n)
             jax.block_until_ready(new.env_steps)
             fs = new

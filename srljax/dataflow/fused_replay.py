@@ -28,6 +28,7 @@ import numpy as np
 from flax import struct
 
 from srljax import envs
+from srljax.dataflow import supervisor
 from srljax.envs.core import State
 from srljax.learners import registry, replay
 
@@ -202,6 +203,7 @@ def train(trainer: ReplayTrainer, fs: ReplayState, logger=None, checkpointer=Non
         while done < total:
             n = min(per_log, total - done)
             t = time.perf_counter()
+            supervisor.check_interrupt()        # Ctrl-C / SIGTERM: raised here, between calls
             new, m = trainer.chunk(fs, n)
             fs = new
             dt = time.perf_counter() - t

@@ -210,6 +210,7 @@ def wait_for(done: Callable[[], bool], timeout: Optional[float] = None, what: st
     deadline = None if timeout is None else time.monotonic() + timeout
     while not done():
         supervisor.beat()
+        supervisor.check_interrupt()
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f} s")
         backoff.idle()

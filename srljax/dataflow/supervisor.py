@@ -169,11 +169,24 @@ def beat(grace: bool = False) -> None:
         _LAST = now
 
 
-def terminate_as_interrupt() -> None:
-    """SIGTERM and SIGHUP raise `Interrupted` in the main thread, as Ctrl-C raises KeyboardInterrupt;
-    under a supervisor, its abort signal ends the MPI job with exit code 1."""
-    def handler(signum, _frame):
+_PENDING: list = []          # signals noted, not yet raised
+_SEEN = [False]              # a signal came before: a further Ctrl-C raises at once
+
+
+def terminate_as_interrupt(deferred: bool = False) -> None:
+    """SIGTERM and SIGHUP raise `Interrupted` as Ctrl-C raises KeyboardInterrupt. `deferred`
+    (fused mode, one process): Ctrl-C, SIGTERM and SIGHUP are only noted and raised at the next
+    safe point (`check_interrupt`, between jitted calls): raising inside jax's dispatch can leave
+    it locked and the checkpoint save that follows hangs; a second Ctrl-C raises at once. Under a
+    supervisor, its abort signal ends the MPI job with exit code 1."""
+    def raise_now(signum, _frame):
         raise Interrupted(signum)
+
+    def note(signum, _frame):
+        if signum == signal.SIGINT and _SEEN[0]:
+            raise KeyboardInterrupt
+        _SEEN[0] = True
+        _PENDING.append(signum)
 
     def abort(_signum, _frame):
         mpi = sys.modules.get("mpi4py.MPI")
@@ -181,7 +194,17 @@ def terminate_as_interrupt() -> None:
             mpi.COMM_WORLD.Abort(1)
         os._exit(1)
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, handler)
+    for sig in ((signal.SIGINT,) if deferred else ()) + (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, note if deferred else raise_now)
     if _PAGE is not None:
         signal.signal(ABORT_SIGNAL, abort)
+
+
+def check_interrupt() -> None:
+    """Raise the interrupt a signal asked for (see `terminate_as_interrupt`), once."""
+    if _PENDING:
+        signum = _PENDING[0]
+        _PENDING.clear()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Interrupted(signum)

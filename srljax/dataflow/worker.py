@@ -27,6 +27,7 @@ def run_loop(worker: Worker) -> None:
     backoff = Backoff()
     while not worker.done:
         supervisor.beat()
+        supervisor.check_interrupt()
         if worker.poll():
             backoff.busy()
         else:
