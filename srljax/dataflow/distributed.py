@@ -117,7 +117,8 @@ def _run_rank(plan: Plan, role: Role, comm, ctx: RunContext):
         import signal
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
-        if lead and role.kind == "trainer" and worker.save_checkpoint():
+        if lead and role.kind == "trainer" and worker.checkpointer is not None:
+            worker.save_checkpoint()           # (already saved when no update came since the last one)
             sys.stderr.write(f"srljax: checkpoint saved at update {worker.version}, "
                              f"{worker.total_steps:,} env steps\n")
             sys.stderr.flush()
