@@ -152,7 +152,7 @@ def report_failure(rank: int, role: str, exc: BaseException) -> str:
     return line
 
 
-INTERRUPT_GRACE_S = 5.0
+INTERRUPT_GRACE_S = 8.0
 """After Ctrl-C, how long ranks other than 0 wait before ending the job (rank 0 ends it sooner)."""
 
 
