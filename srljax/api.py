@@ -32,8 +32,9 @@ def train(config: str | C.Config = "cartpole", *, overrides: Optional[Dict[str, 
 
     With `run_dir`, the run directory is written as by scripts/train.py; otherwise nothing is.
     `env`: your own env object instead of `env.id`: a JAX env (srljax's `JaxEnv` protocol, or a
-    gymnax `Environment`, optionally `(env, params)`) for fused mode, or a factory of gymnasium
-    envs for distributed mode.
+    gymnax `Environment`, optionally `(env, params)`) for fused mode; for distributed mode any
+    `gymnasium.vector.VectorEnv` (it sets env.num_envs and runs as one actor's one env batch), or a
+    factory of gymnasium envs or of PettingZoo `ParallelEnv`s (`srljax.envs.custom`).
     """
     cfg = presets.get(config) if isinstance(config, str) else config
     return run(C.override(cfg, overrides or {}), run_dir=run_dir, resume=resume, overwrite=overwrite, loss=loss,

@@ -35,11 +35,11 @@ def load_policy(cfg, checkpoint: Path):
     import jax
 
     from srljax.checkpoint import Checkpointer, into
-    from srljax.envs.registry import make
+    from srljax.envs.registry import make, make_vector
     from srljax.learners import make_algorithm
 
     jax_env = cfg.mode == "fused"
-    env = make(cfg.env.id, num_envs=1, seed=0, **dict(cfg.env.kwargs))
+    env = (make if jax_env else make_vector)(cfg.env.id, num_envs=1, seed=0, **dict(cfg.env.kwargs))
     algo = make_algorithm(cfg, env.observation_space, env.action_space)
     act_shape = tuple(env.action_space.shape)
     discrete = not hasattr(env.action_space, "low")
@@ -92,8 +92,8 @@ def play_jax(cfg, algo, policy, episodes: int, seed: int, record: bool):
 def play_cpu(cfg, algo, policy, episodes: int, seed: int):
     import jax
 
-    from srljax.envs.registry import make
-    env = make(cfg.env.id, num_envs=episodes, seed=seed, **dict(cfg.env.kwargs))
+    from srljax.envs.registry import make_vector
+    env = make_vector(cfg.env.id, num_envs=episodes, seed=seed, **dict(cfg.env.kwargs))
     act = jax.jit(lambda p, o, k: algo.act(p, o, k)[0])
     obs, key = env.reset(seed), jax.random.PRNGKey(seed + 1)
     done = np.zeros(episodes, bool)
@@ -116,7 +116,7 @@ def gym_frames(cfg, algo, policy, seed: int):
 
     from srljax.envs import gymnasium_adapter as ga
     env_id = _short(cfg.env.id)
-    ga.GymVectorEnv(cfg.env.id, num_envs=1)             # registers "module:Id" envs, checks the id
+    ga.register_id(cfg.env.id)                          # registers "module:Id" envs, checks the id
     try:
         env = gymnasium.make(env_id, render_mode="rgb_array", **dict(cfg.env.kwargs))
         env.reset(seed=seed)

@@ -61,16 +61,38 @@ def check(cfg: C.Config, env: Any = None) -> C.Config:
         jax_env = is_jax_env(cfg.env.id)
     else:
         jax_env = custom.is_jax(env)
-        if not jax_env and not callable(env):
-            raise UserError(f"env {type(env).__name__} is not a JAX env (srljax JaxEnv, gymnax Environment) "
-                            "nor a factory of gymnasium envs")
+        if not jax_env and not custom.is_cpu(env):
+            raise UserError(f"env {type(env).__name__} is not a JAX env (srljax JaxEnv, gymnax Environment), "
+                            "a gymnasium VectorEnv, nor a factory of gymnasium or PettingZoo envs")
     if cfg.mode == "fused" and not jax_env:
-        raise UserError(f"env {cfg.env.id!r} is a CPU env: fused mode needs a JAX env (gymnax/, brax/); "
-                        "use mode=distributed for CPU envs")
+        raise UserError(f"env {cfg.env.id!r} is a CPU env: fused mode needs a JAX env (gymnax/, brax/, a JaxEnv "
+                        "or gymnax Environment object); use mode=distributed for CPU envs")
     if cfg.mode == "distributed" and env is not None and jax_env:
-        raise UserError("distributed mode takes a factory of gymnasium envs, not a JAX env; use mode=fused")
+        raise UserError("distributed mode takes a gymnasium VectorEnv or a factory of gymnasium or PettingZoo "
+                        "envs, not a JAX env; use mode=fused")
     registry.for_config(cfg)
     return cfg
+
+
+def named_loss(cfg: C.Config, loss: Optional[Callable]) -> Optional[Callable]:
+    """The custom loss: `loss`, or the function `algorithm.loss` names ("module:function"), imported
+    here, so on every rank under mpirun."""
+    if not cfg.algorithm.loss:
+        return loss
+    if loss is not None:
+        raise UserError(f"a loss function was passed and algorithm.loss={cfg.algorithm.loss!r} is set: give one")
+    import importlib
+    if cfg.algorithm.loss.count(":") != 1 or not all(cfg.algorithm.loss.split(":")):
+        raise UserError(f"algorithm.loss must be an import path module:function, got {cfg.algorithm.loss!r}")
+    module, name = cfg.algorithm.loss.split(":")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(f"algorithm.loss={cfg.algorithm.loss!r} cannot be imported ({type(exc).__name__}: {exc}); "
+                        "give module:function of a module on sys.path") from None
+    if not callable(fn):
+        raise UserError(f"algorithm.loss={cfg.algorithm.loss!r} is not a function")
+    return fn
 
 
 def default_run_dir(cfg: C.Config) -> str:
@@ -81,13 +103,15 @@ def run(cfg: C.Config, *, run_dir: Optional[str] = None, resume: bool = False, o
         loss: Optional[Callable] = None, quiet: bool = True, env: Any = None) -> RunResult:
     """Train `cfg` in its mode. With `run_dir` the run directory is written (or, with `resume`,
     continued from its latest checkpoint); without, nothing is written. `env`: a user's env object
-    in place of `cfg.env.id` (`srljax.envs.custom`: a JAX env for fused mode, a gymnasium env
-    factory for distributed mode in one process); config.json records it as `custom/NAME`."""
+    in place of `cfg.env.id` (`srljax.envs.custom`: a JAX env for fused mode; a gymnasium VectorEnv
+    or a gymnasium or PettingZoo env factory for distributed mode in one process); config.json
+    records it as `custom/NAME`."""
     t0 = time.perf_counter()
     if env is not None:
-        from srljax.envs.custom import name_of
-        cfg = C.override(cfg, {"env.id": name_of(env)})
+        from srljax.envs.custom import fixed_settings, name_of
+        cfg = C.override(cfg, {"env.id": name_of(env), **(fixed_settings(env) if cfg.mode == "distributed" else {})})
     check(cfg, env)
+    loss = named_loss(cfg, loss)
     if cfg.mode == "distributed":
         from srljax.dataflow import launch
         launch.configure_process()          # under mpirun: supervisor and abort hook, before jax starts

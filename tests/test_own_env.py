@@ -1,6 +1,6 @@
 """Your own envs: a JAX env class written here trains in fused mode through `srljax.train(cfg, env=...)`
 (gymnax-style and srljax's own protocol), and a gymnasium env trains in distributed mode through
-a factory."""
+a factory or as a gymnasium VectorEnv object."""
 import dataclasses
 
 import jax
@@ -103,10 +103,27 @@ def test_a_gymnasium_env_factory_trains_in_distributed_mode():
     assert result.summary["episode_return"] > 60, result.summary     # a random policy scores about 22
 
 
+def test_a_gymnasium_vector_env_object_trains_in_distributed_mode():
+    """Any gymnasium VectorEnv (here gymnasium's SyncVectorEnv in its default NEXT_STEP autoreset
+    mode) is the run's one env batch: env.num_envs comes from it."""
+    import gymnasium
+    vec = gymnasium.make_vec("CartPole-v1", 8, vectorization_mode="sync")
+    overrides = {"total_env_steps": 24_000, "distributed.stop_at_return": None}
+    result = srljax.train("gym_cartpole", overrides=overrides, env=vec)
+    cfg = result.config
+    assert cfg.env.id == "custom/CartPole-v1" and cfg.env.num_envs == 8 and cfg.distributed.actors == 1
+    assert result.summary["episode_return"] > 40, result.summary     # a random policy scores about 22
+    assert not vec.closed                                            # the caller's to close
+    vec.close()
+
+
 def test_an_env_object_that_does_not_fit_the_mode_is_one_line():
     with pytest.raises(UserError, match="fused mode needs a JAX env"):
         srljax.train("cartpole", env=lambda: None)
     with pytest.raises(UserError, match="not a JAX env"):
         srljax.train("cartpole", env=object())
-    with pytest.raises(UserError, match="distributed mode takes a factory of gymnasium envs"):
+    with pytest.raises(UserError, match="distributed mode takes a gymnasium VectorEnv or a factory"):
         srljax.train("gym_cartpole", env=_gymnax_corridor())
+    import gymnasium
+    with pytest.raises(UserError, match="fused mode needs a JAX env"):
+        srljax.train("cartpole", env=gymnasium.make_vec("CartPole-v1", 2, vectorization_mode="sync"))

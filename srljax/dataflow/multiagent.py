@@ -108,14 +108,15 @@ class RequestCodec:
 def learner_batch(batch: Mapping[str, Any], packer: Optional[ObsPacker],
                   presence_key: Optional[str] = None) -> Dict[str, Any]:
     """A posted sample's fields as the learner wants them: packed observations become dicts, and
-    with the env's `presence_key` the `learn` weight is 0 for empty agent slots too."""
+    with the env's `presence_key` (a dict key, or an int column of array observations) the `learn`
+    weight is 0 for empty agent slots too."""
     out = dict(batch)
     if packer is not None:
         out["obs"] = packer.unpack(batch["obs"])
         out["final_obs"] = packer.unpack(batch["final_obs"])
-        if presence_key is not None and "learn" in out:
-            present = out["obs"][presence_key]
-            out["learn"] = out["learn"] * present.reshape(out["learn"].shape).astype(out["learn"].dtype)
+    if presence_key is not None and "learn" in out:   # a key of dict observations, a column of arrays
+        present = out["obs"][presence_key] if packer is not None else out["obs"][..., presence_key]
+        out["learn"] = out["learn"] * present.reshape(out["learn"].shape).astype(out["learn"].dtype)
     return out
 
 

@@ -17,20 +17,23 @@ from srljax.learners.models import recurrent_state_size
 
 class Plan:
     def __init__(self, cfg, world_size: int, local: bool, loss=None, resume_version: int = 0, env_factory=None):
-        """`env_factory`: a user's gymnasium env factory in place of `cfg.env.id` (in one process)."""
+        """`env_factory`: a user's env object in place of `cfg.env.id` (in one process): a gymnasium
+        VectorEnv, or a factory of gymnasium or PettingZoo envs (`srljax.envs.custom`)."""
         self.env_factory = env_factory
         d = cfg.distributed
-        if local:      # one process: one trainer, no buffers; actors as the config says
-            d = dataclasses.replace(d, trainers=1, buffers=0)
-            world_size = 1 + d.policy_workers + max(1, d.actors)
-        self.cfg, self.d, self.loss, self.resume_version = cfg, d, loss, int(resume_version)
         self.algo_spec = registry.for_config(cfg)
+        replay = self.algo_spec.learns_from == "replay"
+        if local:      # one process: one trainer, no buffers (one replay buffer); actors as the config says
+            d = dataclasses.replace(d, trainers=1, buffers=int(replay))
+            world_size = 1 + d.policy_workers + d.buffers + max(1, d.actors)
+        self.cfg, self.d, self.loss, self.resume_version = cfg, d, loss, int(resume_version)
         self.layout: Layout = make_layout(d, world_size)
         if cfg.env.num_envs % d.ring_size:
             raise UserError(f"env.num_envs ({cfg.env.num_envs}) must split evenly over distributed.ring_size "
                             f"({d.ring_size}) env batches per actor")
         T = cfg.ppo.rollout_len
-        if T % cfg.ppo.minibatches:
+        self.replay = self._replay_settings() if replay else None
+        if T % cfg.ppo.minibatches and not replay:
             raise UserError(f"ppo.rollout_len ({T}) must divide into ppo.minibatches ({cfg.ppo.minibatches})")
         B = cfg.env.num_envs // d.ring_size
         self._probe_env()
@@ -44,8 +47,35 @@ class Plan:
             raise UserError(f"{chunks} chunks per update (rollout_len / chunk_len x envs per post x posts_per_update "
                             f"x agents) do not split into ppo.minibatches ({cfg.ppo.minibatches})")
         self.samples, self.replies = self.spec.samples(), self.spec.replies()
+        if self.replay is not None:
+            from srljax.dataflow import replay_trainer, schema
+            K, N = self.replay.batches_per_message, self.replay.batch_size
+            self.replay_batches = schema.replay_batches(self.spec, K, N, replay_trainer.EPISODE_ROWS)
+            self.priorities = schema.priorities(K, N)
         self.steps_per_update = T * B * d.posts_per_update * len(self.layout.trainers)   # env steps
         self.num_updates = max(1, -(-cfg.total_env_steps // self.steps_per_update))
+
+    def _replay_settings(self):
+        """Replay settings from the algorithm's config section; a layout replay cannot run on is refused."""
+        from srljax.dataflow.replay_store import ReplaySettings
+        d, L, name = self.d, self.layout, self.algo_spec.name
+        if not L.buffers or len(L.trainers) != 1:
+            need = 1 + d.policy_workers + 1 + 1
+            raise UserError(f"{name} learns from replay: distributed mode needs distributed.trainers=1 and "
+                            f"distributed.buffers >= 1 (got trainers={d.trainers}, buffers={d.buffers}); e.g. "
+                            f"mpirun -n {need} or more with trainers=1, buffers=1, policy_workers={d.policy_workers}, "
+                            "the rest actors")
+        section = getattr(self.cfg, self.algo_spec.section)
+        return ReplaySettings.from_section(section, self.cfg.env.num_envs, len(L.buffers))
+
+    def actor_epsilon(self, actor_index: int) -> float:
+        """Ape-X's per-actor exploration for replay algorithms on discrete actions (0: none)."""
+        from srljax.dataflow.replay_store import apex_epsilon
+        from srljax.envs.spaces import Discrete
+        section = getattr(self.cfg, self.algo_spec.section, None) if self.replay is not None else None
+        if section is None or not hasattr(section, "apex_epsilon") or not isinstance(self.action_space, Discrete):
+            return 0.0
+        return apex_epsilon(section.apex_epsilon, section.apex_alpha, actor_index, len(self.layout.actors))
 
     def _probe_env(self) -> None:
         """Spaces and traits (`envs.vector.MultiAgentVectorEnv`) of the config's env."""
@@ -65,17 +95,14 @@ class Plan:
                 raise UserError(f"{cfg.env.id}: dict observations are supported for multi-agent games only")
             self.packer = ma.ObsPacker(self.obs_space)
             self.obs_shape = (self.agents, self.packer.size)
-        elif self.agents is not None:
-            raise UserError(f"{cfg.env.id}: multi-agent games with array observations are not supported")
-        else:
-            self.obs_shape = tuple(self.obs_space.shape)
+        else:        # array observations, per agent in multi-agent games: [B, (A,) *shape]
+            self.obs_shape = ((self.agents,) if self.agents is not None else ()) + tuple(self.obs_space.shape)
 
     def _make(self, num_envs: int, seed: int):
+        from srljax.envs.registry import make_vector     # srljax's vector-env interface (envs.vector)
         if self.env_factory is not None:
-            from srljax.envs.custom import vector_env
-            return vector_env(self.env_factory, num_envs, seed)
-        from srljax.envs.registry import make as make_env
-        return make_env(self.cfg.env.id, num_envs=num_envs, seed=seed, **dict(self.cfg.env.kwargs))
+            return make_vector(self.env_factory, num_envs, seed)
+        return make_vector(self.cfg.env.id, num_envs=num_envs, seed=seed, **dict(self.cfg.env.kwargs))
 
     def make_envs(self, actor_index: int):
         cfg, d, B = self.cfg, self.d, self.spec.B
@@ -93,6 +120,9 @@ class Plan:
     def algorithm(self, grad_reduce=None):
         algo = self.algo_spec.build(self.cfg, self.obs_space, self.action_space, grad_reduce=grad_reduce,
                                     loss=self.loss, num_updates=self.num_updates)
+        if self.replay is not None:
+            from srljax.dataflow.replay_trainer import ReplayAgent
+            algo = ReplayAgent(algo)
         S = self.spec.state_size
         if getattr(algo.model, "state_size", 0) != S:
             raise UserError(f"the network's recurrent state ({getattr(algo.model, 'state_size', 0)}) does not "

@@ -1,15 +1,22 @@
-"""A user's own env object, instead of a registry name (`srljax.train(cfg, env=...)`).
+"""A user's own env object, instead of a registry name (`srljax.train(cfg, env=...)`, `make_env(obj)`).
 
 - Fused mode: a JAX env, either srljax's protocol (`srljax.envs.core.JaxEnv`: `reset(key) -> State`,
   `step(state, action) -> State`, the two spaces) or a gymnax `Environment` instance (a user's own
   subclass too), optionally as `(env, params)`. It gets the standard stack: batched, auto-reset
   keeping the final observation, episode statistics.
-- Distributed mode (in one process): a factory `() -> gymnasium.Env`; srljax steps `num_envs`
-  copies per env batch (`GymVectorEnv.from_factory`).
+- Distributed mode (in one process):
+  - a factory `() -> gymnasium.Env`: srljax steps `num_envs` copies per env batch
+    (`GymVectorEnv.from_factory`);
+  - a factory `() -> pettingzoo.ParallelEnv`: `num_envs` copies, one shared policy for the agents
+    (`PettingZooVectorEnv`);
+  - any `gymnasium.vector.VectorEnv` object (`gymnasium.make_vec(...)`, `SyncVectorEnv([...])`, a
+    wrapped one): it is the run's one env batch, so the run takes `env.num_envs` from it and runs
+    one actor with one env batch (`fixed_settings`); its autoreset mode is read from its metadata
+    (`gymnasium_vector.FromGymnasium`). srljax does not close it.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Dict
 
 from srljax.errors import UserError
 
@@ -17,13 +24,38 @@ from srljax.errors import UserError
 def name_of(env: Any) -> str:
     """The `env.id` a run with this env object records in its config.json."""
     inner = env[0] if isinstance(env, tuple) else env
-    return f"custom/{getattr(inner, '__name__', type(inner).__name__)}"
+    spec_id = getattr(getattr(inner, "spec", None), "id", None) if is_vector(inner) else None
+    return f"custom/{spec_id or getattr(inner, '__name__', type(inner).__name__)}"
 
 
 def is_jax(env: Any) -> bool:
     from srljax.envs.core import JaxEnv
     inner = env[0] if isinstance(env, tuple) else env
     return isinstance(inner, JaxEnv) or _is_gymnax(inner)
+
+
+def is_vector(env: Any) -> bool:
+    """A gymnasium VectorEnv object."""
+    import gymnasium
+    return isinstance(env, gymnasium.vector.VectorEnv)
+
+
+def is_cpu(env: Any) -> bool:
+    """What distributed mode takes: a VectorEnv object or an env factory."""
+    return is_vector(env) or (callable(env) and not is_jax(env))
+
+
+def is_parallel(env: Any) -> bool:
+    """A PettingZoo ParallelEnv (by its interface: pettingzoo need not be installed to check)."""
+    return hasattr(env, "possible_agents") and callable(getattr(env, "observation_space", None)) \
+        and hasattr(env, "step") and not is_vector(env)
+
+
+def fixed_settings(env: Any) -> Dict[str, Any]:
+    """The config a run with this env object must use (a VectorEnv object is one env batch)."""
+    if not is_vector(env):
+        return {}
+    return {"env.num_envs": int(env.num_envs), "distributed.ring_size": 1, "distributed.actors": 1}
 
 
 def _is_gymnax(env: Any) -> bool:
@@ -46,14 +78,33 @@ def jax_env(env: Any, num_envs: int):
         base = GymnaxEnv.from_env(env, params)
     else:
         raise UserError(f"env {type(env).__name__} is neither a srljax JaxEnv nor a gymnax Environment; "
-                        "fused mode needs a JAX env (distributed mode takes a gymnasium env factory)")
+                        "fused mode needs a JAX env (distributed mode takes a gymnasium VectorEnv or env factory)")
     return wrap_for_training(base, int(num_envs))
 
 
-def vector_env(factory: Any, num_envs: int, seed: int):
-    """A CPU vector env of `num_envs` envs made by a user's `factory()`."""
+def user_env(obj: Any, num_envs: int, seed: int):
+    """The env a user's object makes, as the user would step it: a VectorEnv object itself, a
+    gymnasium env factory's `GymVectorEnv` (a gymnasium VectorEnv), a PettingZoo factory's
+    `PettingZooVectorEnv` (srljax's multi-agent vector env)."""
+    if is_vector(obj):
+        return obj
+    if not callable(obj):
+        raise UserError(f"env {type(obj).__name__} is not a JAX env (srljax JaxEnv, gymnax Environment), a "
+                        "gymnasium VectorEnv, nor a factory of gymnasium or PettingZoo envs")
+    first = obj()
+    if is_vector(first):
+        first.close()
+        raise UserError("the env factory returned a gymnasium VectorEnv: pass that VectorEnv itself as env=")
+    if is_parallel(first):
+        from srljax.envs.pettingzoo_adapter import PettingZooVectorEnv
+        return PettingZooVectorEnv.from_factory(obj, num_envs, seed, first=first)
     from srljax.envs.gymnasium_adapter import GymVectorEnv
-    if not callable(factory):
-        raise UserError(f"distributed mode takes an env factory (a callable returning a gymnasium env), "
-                        f"got {type(factory).__name__}")
-    return GymVectorEnv.from_factory(factory, num_envs, seed)
+    return GymVectorEnv.from_factory(obj, num_envs, seed, first=first)
+
+
+def vector_env(obj: Any, num_envs: int, seed: int):
+    """srljax's own vector env (`envs.vector`) over a user's object (see `user_env`)."""
+    from srljax.envs.gymnasium_vector import FromGymnasium, as_srljax
+    if is_vector(obj):
+        return FromGymnasium(obj, owned=False)
+    return as_srljax(user_env(obj, num_envs, seed))

@@ -5,12 +5,17 @@ Names have a family prefix:
   brax/NAME     any brax env (JAX, fused mode)
   gym/ID        any gymnasium id (CPU vector env, distributed mode)
   hns/VARIANT   hide-and-seek on MuJoCo, `quadrant` or `full` (CPU vector env)
+  pz/MODULE     a PettingZoo ParallelEnv from `MODULE.parallel_env()`, e.g. pz/mpe2.simple_spread_v3
+                (CPU vector env, multi-agent: `srljax.envs.pettingzoo_adapter`)
+
+`make` gives gym/ ids as a `gymnasium.vector.VectorEnv` (`GymVectorEnv`); `make_vector` gives
+every CPU env as srljax's own vector env (`srljax.envs.vector`), which distributed mode steps.
 """
 from __future__ import annotations
 
 from srljax.errors import UserError
 
-FAMILIES = ("gymnax", "brax", "gym", "hns")
+FAMILIES = ("gymnax", "brax", "gym", "hns", "pz")
 JAX_FAMILIES = ("gymnax", "brax")
 
 
@@ -35,13 +40,15 @@ def available(family: str) -> list[str]:
     if family == "gym":
         import gymnasium
         return sorted(gymnasium.registry)
+    if family == "pz":
+        return ["mpe2.simple_spread_v3 (any module with parallel_env())"]
     raise UserError(f"unknown env family {family!r}; families: {', '.join(FAMILIES)}")
 
 
 def split_name(name: str) -> tuple[str, str]:
     if not isinstance(name, str) or "/" not in name:
         raise UserError(f"env name {name!r} must look like FAMILY/NAME with FAMILY one of {', '.join(FAMILIES)} "
-                        "(e.g. gymnax/CartPole-v1, brax/ant, gym/CartPole-v1, hns/quadrant)")
+                        "(e.g. gymnax/CartPole-v1, brax/ant, gym/CartPole-v1, hns/quadrant, pz/mpe2.simple_spread_v3)")
     family, rest = name.split("/", 1)
     if family not in FAMILIES:
         raise UserError(f"unknown env family {family!r} in {name!r}; families: {', '.join(FAMILIES)}")
@@ -55,8 +62,8 @@ def is_jax_env(name: str) -> bool:
 def check_name(name: str) -> None:
     """Raise a UserError listing what exists when `name` is not a known env."""
     family, rest = split_name(name)
-    if family == "gym":
-        return  # checked by the gymnasium adapter when made (the registry has hundreds of ids)
+    if family in ("gym", "pz"):
+        return  # checked when made (gymnasium's registry has hundreds of ids; pz/ names a module)
     names = available(family)
     if rest not in names:
         raise UserError(f"unknown env {name!r}; {family} envs: {', '.join(names)}")
@@ -67,13 +74,15 @@ def make(name: str, num_envs: int | None = None, seed: int = 0, **kwargs):
 
     JAX envs (gymnax/, brax/): with `num_envs`, the training stack (batched, auto-reset keeping
     the final observation, episode statistics); without, the single unbatched env.
-    CPU envs (gym/, hns/): a vector env of `num_envs` copies (default 1) seeded with `seed`.
+    CPU envs (gym/, hns/, pz/): a vector env of `num_envs` copies (default 1) seeded with `seed`;
+    gym/ ids and gymnasium env factories as a `gymnasium.vector.VectorEnv`, a VectorEnv object as
+    itself.
     """
     if not isinstance(name, str):          # a user's own env object (srljax.envs.custom)
         from srljax.envs import custom
         if custom.is_jax(name):
             return custom.jax_env(name, 1 if num_envs is None else num_envs)
-        return custom.vector_env(name, 1 if num_envs is None else num_envs, seed)
+        return custom.user_env(name, 1 if num_envs is None else num_envs, seed)
     check_name(name)
     try:
         return _make(name, num_envs, seed, kwargs)
@@ -81,6 +90,15 @@ def make(name: str, num_envs: int | None = None, seed: int = 0, **kwargs):
         if "unexpected keyword" not in str(exc) and "got an unexpected" not in str(exc):
             raise
         raise UserError(f"env.kwargs {sorted(kwargs)} do not fit env {name!r}: {exc}") from None
+
+
+def make_vector(name, num_envs: int = 1, seed: int = 0, **kwargs):
+    """A CPU env (a name or a user's env object) as srljax's own vector env (`envs.vector`)."""
+    from srljax.envs.gymnasium_vector import as_srljax
+    if not isinstance(name, str):
+        from srljax.envs import custom
+        return custom.vector_env(name, num_envs, seed)
+    return as_srljax(make(name, num_envs=num_envs, seed=seed, **kwargs))
 
 
 def _make(name: str, num_envs, seed: int, kwargs):
@@ -95,5 +113,8 @@ def _make(name: str, num_envs, seed: int, kwargs):
     if family == "gym":
         from srljax.envs.gymnasium_adapter import GymVectorEnv
         return GymVectorEnv(rest, num_envs=n, seed=seed, **kwargs)
+    if family == "pz":
+        from srljax.envs.pettingzoo_adapter import PettingZooVectorEnv
+        return PettingZooVectorEnv.from_module(rest, num_envs=n, seed=seed, **kwargs)
     from srljax.envs.hide_and_seek import make_vec_env
     return make_vec_env(rest, num_envs=n, seed=seed, **kwargs)

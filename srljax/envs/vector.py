@@ -43,7 +43,8 @@ class MultiAgentVectorEnv(VectorEnv, Protocol):
       episodes, -1 for an empty slot; games without teams leave it out. Two-team games can then
       play a random-action opponent team (`distributed.random_opponents`).
     - `presence_key`: the observation key that is 1 for the agent slots in play, for games whose
-      number of agents varies (empty slots hold zeros and are not learned from).
+      number of agents varies (empty slots hold zeros and are not learned from); for array
+      observations [num_envs, num_agents, D], an int: the column of the last axis that holds it.
     - `episode_stats`: extra per-episode statistics the env puts in `info["episodes"]`, mapped to
       the name each one's mean has in the metrics lines; an episode with `unstable` set (a
       simulator blow-up) is left out of those means.
@@ -51,7 +52,7 @@ class MultiAgentVectorEnv(VectorEnv, Protocol):
     """
 
     num_agents: int
-    presence_key: Optional[str]
+    presence_key: Optional[str | int]
     episode_stats: Dict[str, str]
 
     def teams(self) -> np.ndarray: ...

@@ -7,6 +7,7 @@ from srljax.dataflow.schema import META, BatchSpec, Header, MessageLayout, hash_
 from srljax.dataflow.streams import LocalControl, LocalInference, LocalParams, LocalSampleStream
 from srljax.envs import spaces
 from srljax.envs.gymnasium_adapter import GymVectorEnv
+from srljax.envs.gymnasium_vector import FromGymnasium
 
 
 def test_layout_fields_are_aligned_views_of_one_buffer():
@@ -100,7 +101,7 @@ def test_actor_ring_posts_consistent_time_major_rollouts():
     stream = LocalSampleStream(layout, slots_per_poster=ring + 1)
     hub = LocalInference((4,), spec.replies(), envs_per_slot=B)
     server = _RandomServer(hub.server(), np.random.default_rng(0))
-    envs = [GymVectorEnv("gym/CartPole-v1", B, seed=10 * k) for k in range(ring)]
+    envs = [FromGymnasium(GymVectorEnv("gym/CartPole-v1", B, seed=10 * k)) for k in range(ring)]
     control = LocalControl({}, rank=3)
     actor = ActorWorker(envs, [0, 100], ActorStreams(hub.client(3, ring), stream.poster(3), control, [0]), spec)
     consumer = stream.consumer()
