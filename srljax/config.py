@@ -149,7 +149,7 @@ class DistributedConfig:
 @dataclasses.dataclass(frozen=True)
 class AlgorithmConfig:
     name: str = "ppo"
-    """The algorithm, by its name in `srljax.learners.registry` (ppo, vtrace, dqn)."""
+    """The algorithm, by its name in `srljax.learners.registry` (ppo, vtrace, dqn, sac)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,6 +216,48 @@ class DQNConfig:
         if self.tau == 0.0 or self.learning_starts < 0 or self.epsilon_decay_steps < 0:
             raise UserError("dqn.tau must be > 0, dqn.learning_starts and dqn.epsilon_decay_steps >= 0")
 
+@dataclasses.dataclass(frozen=True)
+class SACConfig:
+    lr: float = 1e-3
+    """Adam learning rate of the actor and the twin critics."""
+    alpha_lr: float = 1e-3
+    """Adam learning rate of log alpha, the entropy temperature."""
+    gamma: float = 0.99
+    """Discount."""
+    tau: float = 0.005
+    """Target critics <- tau * critics + (1 - tau) * target critics after every gradient step."""
+    n_step: int = 1
+    """Steps summed into each target; an episode end inside the window cuts it short."""
+    buffer_size: int = 100_000
+    """Replay capacity in transitions (the oldest are overwritten)."""
+    batch_size: int = 256
+    """Transitions per gradient step."""
+    learning_starts: int = 1_000
+    """Env steps (all envs) of uniformly random actions collected before the first gradient step."""
+    train_every: int = 1
+    """Env-batch steps (each env.num_envs env steps) between rounds of gradient steps."""
+    gradient_steps: int = 1
+    """Gradient steps per round (replay ratio: gradient_steps * batch_size / (train_every * num_envs))."""
+    init_alpha: float = 1.0
+    """Entropy temperature at the start."""
+    learn_alpha: bool = True
+    """Learn log alpha so that the policy's entropy moves toward target_entropy (false: alpha stays init_alpha)."""
+    target_entropy: Optional[float] = None
+    """Target entropy of the squashed policy in [-1, 1]^A (None: -A, minus the action dimension)."""
+    max_grad_norm: float = 10.0
+    """Global gradient-norm clip of the actor's and the critics' gradients."""
+
+    def validate(self, num_envs: int) -> None:
+        for name in ("lr", "alpha_lr", "tau", "n_step", "buffer_size", "batch_size", "train_every",
+                     "gradient_steps", "init_alpha", "max_grad_norm"):
+            if not getattr(self, name) > 0:
+                raise UserError(f"sac.{name} must be > 0, got {getattr(self, name)}")
+        if max(self.batch_size, num_envs) > self.buffer_size:
+            raise UserError(f"sac.batch_size ({self.batch_size}) and env.num_envs ({num_envs}) must be <= sac.buffer_size ({self.buffer_size})")
+        if not (0.0 <= self.gamma <= 1.0 and self.tau <= 1.0 and self.learning_starts >= 0):
+            raise UserError("sac.gamma must be in [0, 1], sac.tau in (0, 1] and sac.learning_starts >= 0")
+
+
 
 @dataclasses.dataclass(frozen=True)
 class LoggingConfig:
@@ -247,6 +289,8 @@ class Config:
     """V-trace's own settings (algorithm.name=vtrace)."""
     dqn: DQNConfig = dataclasses.field(default_factory=DQNConfig)
     """DQN's settings (algorithm.name=dqn; fused mode): replay, targets, exploration."""
+    sac: SACConfig = dataclasses.field(default_factory=SACConfig)
+    """SAC's settings (algorithm.name=sac; fused mode, Box actions): replay, critics, entropy temperature."""
     distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)
     """Rank layout and dataflow settings (distributed mode only)."""
     logging: LoggingConfig = dataclasses.field(default_factory=LoggingConfig)
@@ -346,6 +390,8 @@ def validate(cfg: Config) -> Config:
         cfg.distributed.validate()
     if cfg.algorithm.name == "dqn":
         cfg.dqn.validate(cfg.env.num_envs)
+    if cfg.algorithm.name == "sac":
+        cfg.sac.validate(cfg.env.num_envs)
     if cfg.logging.wandb and importlib.util.find_spec("wandb") is None:
         raise UserError("logging.wandb=true needs the wandb package: pip install 'srljax[wandb]'")
     return cfg

@@ -35,6 +35,12 @@ _add("cartpole_dqn", "Double dueling DQN on gymnax CartPole-v1 in fused mode (re
       "dqn.target_update_every": 1, "dqn.tau": 0.005, "dqn.epsilon_start": 1.0, "dqn.epsilon_end": 0.01,
       "dqn.epsilon_decay_steps": 20_000, "dqn.double": True, "dqn.dueling": True, "dqn.max_grad_norm": 10.0,
       "total_env_steps": 100_000, "log_every_env_steps": 5_000})
+_add("pendulum_sac", "SAC on gymnax Pendulum-v1 in fused mode (replay inside the jitted program), 20k steps",
+     {"algorithm.name": "sac", "env.id": "gymnax/Pendulum-v1", "env.num_envs": 4,
+      "network.hidden": [64, 64], "network.activation": "swish",
+      "sac.lr": 1e-3, "sac.alpha_lr": 1e-3, "sac.gamma": 0.99, "sac.tau": 0.005, "sac.buffer_size": 20_000,
+      "sac.batch_size": 256, "sac.learning_starts": 1_000, "sac.train_every": 1, "sac.gradient_steps": 4,
+      "total_env_steps": 20_000, "log_every_env_steps": 2_000})
 _add("brax_inverted_pendulum", "PPO on brax inverted_pendulum (continuous actions), 2M env steps",
      {"env.id": "brax/inverted_pendulum", "env.num_envs": 128, "ppo.rollout_len": 32, "ppo.epochs": 4,
       "ppo.minibatches": 8, "ppo.lr": 3e-4, "ppo.gamma": 0.97, "ppo.ent_coef": 0.01,

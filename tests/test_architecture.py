@@ -151,8 +151,10 @@ def test_the_algorithm_is_looked_up_in_one_registry_by_both_modes():
         text = (PKG / mode_file).read_text()
         assert "registry" in text and "learners.ppo" not in text and "vtrace" not in text, mode_file
     assert registry.get("ppo").learns_from == registry.get("vtrace").learns_from == "rollout"
-    assert registry.get("dqn").learns_from == "replay"
-    with pytest.raises(UserError, match="unknown algorithm 'a3c'; algorithm.name is one of dqn, ppo, vtrace"):
+    assert registry.get("dqn").learns_from == registry.get("sac").learns_from == "replay"
+    loop = (PKG / "dataflow/fused_replay.py").read_text()    # one replay loop: the algorithm object drives it
+    assert "registry" in loop and not re.search(r"cfg\.(dqn|sac)|== \"(dqn|sac)\"", loop)
+    with pytest.raises(UserError, match="unknown algorithm 'a3c'; algorithm.name is one of dqn, ppo, sac, vtrace"):
         check(C.override(presets.get("cartpole"), {"algorithm.name": "a3c"}))
     # an old config.json (distributed.algorithm) still reads
     old = C.to_dict(presets.get("gym_cartpole"))

@@ -1,14 +1,16 @@
-"""Fused mode for algorithms that learn from replay (`learns_from="replay"`, e.g. DQN).
+"""Fused mode for algorithms that learn from replay (`learns_from="replay"`: DQN, SAC).
 
 Env stepping, acting, the replay buffer and learning are one jitted program on ONE device (the
-default device; no sharding or pmap yet). Per env-batch step (env.num_envs env steps):
+default device; no sharding or pmap yet). The algorithm object says how it acts, how it learns
+from a sampled batch, its metrics and its `ReplaySettings` (`learners.offpolicy`); this loop
+names none. Per env-batch step (env.num_envs env steps):
 
-1. act epsilon-greedily (epsilon falls linearly with env steps), step the env batch;
-2. slide the step into a window of the last `dqn.n_step` steps per env and add the window's
+1. act (`algo.act`: DQN epsilon-greedy, SAC a squashed Gaussian), step the env batch;
+2. slide the step into a window of the last `n_step` steps per env and add the window's
    oldest step to the buffer as an n-step transition (cut short at an episode end);
-3. once `dqn.learning_starts` env steps are collected, every `dqn.train_every` env-batch steps,
-   take `dqn.gradient_steps` gradient steps on batches of `dqn.batch_size` (uniform or
-   prioritized sampling; priorities from the new |TD errors|).
+3. once `learning_starts` env steps are collected, every `train_every` env-batch steps, take
+   `gradient_steps` gradient steps (`algo.update`) on batches of `batch_size` (uniform or
+   prioritized sampling; priorities from the new |TD errors| only when prioritized).
 
 A run is a sequence of `chunk(n)` calls, each `n` env-batch steps inside one `lax.while_loop`
 (one log interval); the host logs and checkpoints between chunks, with the rows and checkpoints
@@ -33,7 +35,6 @@ from srljax.envs.core import State
 from srljax.learners import registry, replay
 
 RING = 100  # completed-episode returns kept for the summary (last 100 episodes)
-LEARN_KEYS = ("loss", "q_mean", "td_abs", "grad_norm")
 
 
 @struct.dataclass
@@ -62,6 +63,7 @@ class ReplayTrainer:
             from srljax.envs.custom import jax_env
             self.env = jax_env(env, self.B)
         self.algo = registry.for_config(cfg).build(cfg, self.env.observation_space, self.env.action_space, loss=loss)
+        self.rs = self.algo.replay
         self.devices = jax.local_devices()[:1]
         self._init = jax.jit(self._init_fn)
         self._chunk = jax.jit(self._chunk_fn)
@@ -72,21 +74,23 @@ class ReplayTrainer:
         env_state = self.env.reset(env_key)
         obs = env_state.obs
         learner = self.algo.init(learner_key, obs)
-        example = {"obs": obs[0], "action": jnp.zeros((), jnp.int32), "reward": jnp.zeros(()),
+        action = jax.eval_shape(self.algo.act, learner.params, obs, key, 0)
+        example = {"obs": obs[0], "action": jnp.zeros(action.shape[1:], action.dtype), "reward": jnp.zeros(()),
                    "discount": jnp.zeros(()), "next_obs": obs[0]}
-        zeros_b = jnp.zeros((self.cfg.dqn.n_step, self.B), jnp.float32)
-        stack = lambda x: jnp.zeros((self.cfg.dqn.n_step,) + x.shape, x.dtype)   # noqa: E731
-        window = {"obs": stack(obs), "action": jnp.zeros_like(zeros_b, jnp.int32), "reward": zeros_b,
+        n = self.rs.n_step
+        zeros_b = jnp.zeros((n, self.B), jnp.float32)
+        stack = lambda x: jnp.zeros((n,) + x.shape, x.dtype)   # noqa: E731
+        window = {"obs": stack(obs), "action": jnp.zeros((n,) + action.shape, action.dtype), "reward": zeros_b,
                   "terminated": zeros_b, "truncated": zeros_b, "final_obs": stack(obs)}
         zero = jnp.zeros((), jnp.int32)
-        return ReplayState(learner=learner, buffer=replay.init(example, self.cfg.dqn.buffer_size), env=env_state,
+        return ReplayState(learner=learner, buffer=replay.init(example, self.rs.buffer_size), env=env_state,
                            window=window, key=key, ring=jnp.zeros((RING,), jnp.float32), ring_ptr=zero,
                            ring_count=zero, steps=zero)
 
     def _transition(self, window):
         """The n-step transition of the window's oldest step, one per env (leaves [B, ...])."""
         ret, discount, last = replay.n_step_window(window["reward"], window["terminated"], window["truncated"],
-                                            self.cfg.dqn.gamma)
+                                                   self.rs.gamma)
         fo = window["final_obs"]
         next_obs = jnp.take_along_axis(fo, last.reshape((1, self.B) + (1,) * (fo.ndim - 2)), axis=0)[0]
         return {"obs": window["obs"][0], "action": window["action"][0], "reward": ret, "discount": discount,
@@ -101,8 +105,8 @@ class ReplayTrainer:
                           ring_count=jnp.minimum(fs.ring_count + total, RING))
 
     def _train_round(self, learner, buf, key):
-        """`dqn.gradient_steps` gradient steps; returns summed metrics."""
-        d = self.cfg.dqn
+        """`gradient_steps` gradient steps; returns summed metrics."""
+        d = self.rs
 
         def step(carry, k):
             learner, buf = carry
@@ -120,7 +124,7 @@ class ReplayTrainer:
         return learner, buf, {k: jnp.sum(v) for k, v in metrics.items()}
 
     def _env_batch_step(self, fs: ReplayState):
-        d = self.cfg.dqn
+        d = self.rs
         key, act_key, learn_key = jax.random.split(fs.key, 3)
         action = self.algo.act(fs.learner.params, fs.env.obs, act_key, fs.steps * self.B)
         nxt = self.env.step(fs.env, action)
@@ -132,7 +136,7 @@ class ReplayTrainer:
         full = jax.tree.map(lambda x: x[None], self._transition(window))
         buf = jax.lax.cond(steps >= d.n_step, lambda b: replay.add(b, full), lambda b: b, fs.buffer)
         learn = ((steps * self.B >= d.learning_starts) & (steps % d.train_every == 0) & (buf.size >= d.batch_size))
-        zeros = {k: jnp.zeros((), jnp.float32) for k in LEARN_KEYS}
+        zeros = {k: jnp.zeros((), jnp.float32) for k in self.algo.metric_keys}
         learner, buf, sums = jax.lax.cond(learn, self._train_round, lambda lr, b, k: (lr, b, zeros),
                                           fs.learner, buf, learn_key)
         fs = fs.replace(learner=learner, buffer=buf, env=nxt, window=window, key=key, steps=steps)
@@ -163,12 +167,12 @@ class ReplayTrainer:
         fs, acc = self._chunk(fs, jnp.asarray(n_steps, jnp.int32))
         acc = jax.tree.map(np.asarray, acc)
         grad_steps, episodes = int(acc["gradient_steps"]), int(acc["episodes"])
-        out = {k: (float(acc[k]) / grad_steps if grad_steps else None) for k in LEARN_KEYS}
+        out = {k: (float(acc[k]) / grad_steps if grad_steps else None) for k in self.algo.metric_keys}
         out["episodes"] = episodes
         out["episode_return"] = float(acc["episode_return_sum"]) / episodes if episodes else None
         out["gradient_steps"] = grad_steps
-        out["replay_ratio"] = grad_steps * self.cfg.dqn.batch_size / (n_steps * self.B)
-        out["epsilon"] = float(self.algo.epsilon(int(np.asarray(fs.steps)) * self.B))
+        out["replay_ratio"] = grad_steps * self.rs.batch_size / (n_steps * self.B)
+        out.update(self.algo.host_metrics(int(np.asarray(fs.steps)) * self.B))
         out["buffer_size"] = int(np.asarray(fs.buffer.size))
         return fs, out
 

@@ -27,6 +27,7 @@ from flax import struct
 from srljax.errors import UserError
 from srljax.learners.learner import make_optimizer
 from srljax.learners.networks import MLP
+from srljax.learners.offpolicy import ReplaySettings
 
 
 class QNetwork(nn.Module):
@@ -98,14 +99,21 @@ def huber(x, delta: float = 1.0):
 
 
 class DQNLearner:
-    """init/act/update for a Q-network; pure and jittable, single device."""
+    """init/act/update for a Q-network; pure and jittable, single device (a replay algorithm of
+    `learners.offpolicy`)."""
+
+    metric_keys = ("loss", "q_mean", "td_abs", "grad_norm")
 
     def __init__(self, network: QNetwork, optimizer: optax.GradientTransformation, settings: DQNSettings,
-                 epsilon: Callable):
+                 epsilon: Callable, replay: ReplaySettings):
         self.network = network
         self.optimizer = optimizer
         self.settings = settings
         self.epsilon = epsilon          # env steps -> exploration rate
+        self.replay = replay
+
+    def host_metrics(self, env_steps: int) -> dict:
+        return {"epsilon": float(self.epsilon(env_steps))}
 
     def init(self, key: jax.Array, example_obs) -> DQNState:
         params = self.network.init(key, example_obs)
@@ -165,4 +173,7 @@ def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad
                        activation=cfg.network.activation, dueling=d.dueling)
     settings = DQNSettings(double=d.double, tau=d.tau, target_update_every=d.target_update_every)
     epsilon = linear_epsilon(d.epsilon_start, d.epsilon_end, d.epsilon_decay_steps)
-    return DQNLearner(network, make_optimizer(d.lr, d.max_grad_norm, 1e-8, None), settings, epsilon)
+    replay = ReplaySettings(buffer_size=d.buffer_size, batch_size=d.batch_size, learning_starts=d.learning_starts,
+                            train_every=d.train_every, gradient_steps=d.gradient_steps, n_step=d.n_step,
+                            gamma=d.gamma, prioritized=d.prioritized, alpha=d.alpha, beta=d.beta)
+    return DQNLearner(network, make_optimizer(d.lr, d.max_grad_norm, 1e-8, None), settings, epsilon, replay)

@@ -80,3 +80,5 @@ register(AlgorithmSpec("vtrace", "rollout", "srljax.learners.vtrace:build",
                        "IMPALA's V-trace targets and policy gradient (vtrace.*, optimiser from ppo.*)"))
 register(AlgorithmSpec("dqn", "replay", "srljax.learners.dqn:build",
                        "DQN (double, dueling, n-step, prioritized replay; dqn.*): off-policy, fused mode"))
+register(AlgorithmSpec("sac", "replay", "srljax.learners.sac:build",
+                       "SAC (twin critics, learned entropy temperature, squashed Gaussian; sac.*): Box actions, fused mode"))
