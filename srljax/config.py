@@ -13,6 +13,7 @@ import math
 from typing import Any, Dict, List, Optional, Tuple
 
 from srljax import overrides as _o
+from srljax.algo_configs import DQNConfig, VTraceConfig
 from srljax.errors import UserError
 from srljax.overrides import get, override, to_dict  # noqa: F401  (re-exported)
 
@@ -150,71 +151,9 @@ class DistributedConfig:
 class AlgorithmConfig:
     name: str = "ppo"
     """The algorithm, by its name in `srljax.learners.registry` (ppo, vtrace, dqn, sac)."""
+    loss: str = ""
+    """A custom loss by import path, "module:function", resolved on every rank (also under mpirun); "": the algorithm's own."""
 
-
-@dataclasses.dataclass(frozen=True)
-class VTraceConfig:
-    rho_clip: float = 1.0
-    """V-trace: clip of the importance weights in the targets and the policy gradient (rho bar)."""
-    c_clip: float = 1.0
-    """V-trace: clip of the trace-cutting weights (c bar)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class DQNConfig:
-    lr: float = 1e-3
-    """Adam learning rate of the Q-network."""
-    gamma: float = 0.99
-    """Discount."""
-    n_step: int = 1
-    """Steps summed into each target; an episode end inside the window cuts it short."""
-    buffer_size: int = 50_000
-    """Replay capacity in transitions (the oldest are overwritten)."""
-    batch_size: int = 128
-    """Transitions per gradient step."""
-    learning_starts: int = 5_000
-    """Env steps (all envs) collected before the first gradient step."""
-    train_every: int = 1
-    """Env-batch steps (each env.num_envs env steps) between rounds of gradient steps."""
-    gradient_steps: int = 1
-    """Gradient steps per round (replay ratio: gradient_steps * batch_size / (train_every * num_envs))."""
-    target_update_every: int = 1
-    """Gradient steps between target-network updates."""
-    tau: float = 1.0
-    """Target update: target <- tau * online + (1 - tau) * target (1.0: a hard copy)."""
-    epsilon_start: float = 1.0
-    """Exploration rate at the first env step."""
-    epsilon_end: float = 0.05
-    """Exploration rate after the decay."""
-    epsilon_decay_steps: int = 50_000
-    """Env steps over which epsilon falls linearly from epsilon_start to epsilon_end."""
-    double: bool = True
-    """Double DQN: the online network picks the next action, the target network values it."""
-    dueling: bool = False
-    """Dueling head: Q = V + A - mean(A)."""
-    prioritized: bool = False
-    """Prioritized replay (proportional to priority^alpha, importance weights (N P)^-beta)."""
-    alpha: float = 0.6
-    """Prioritized replay: how strongly priorities shape sampling (0: uniform)."""
-    beta: float = 0.4
-    """Prioritized replay: importance-weight exponent (1: full correction)."""
-    max_grad_norm: float = 10.0
-    """Global gradient-norm clip."""
-
-    def validate(self, num_envs: int) -> None:
-        for name in ("lr", "n_step", "buffer_size", "batch_size", "train_every", "gradient_steps",
-                     "target_update_every", "max_grad_norm"):
-            if not getattr(self, name) > 0:
-                raise UserError(f"dqn.{name} must be > 0, got {getattr(self, name)}")
-        if self.batch_size > self.buffer_size:
-            raise UserError(f"dqn.batch_size ({self.batch_size}) must be <= dqn.buffer_size ({self.buffer_size})")
-        if num_envs > self.buffer_size:
-            raise UserError(f"env.num_envs ({num_envs}) must be <= dqn.buffer_size ({self.buffer_size})")
-        for name in ("gamma", "tau", "epsilon_start", "epsilon_end", "alpha", "beta"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise UserError(f"dqn.{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.tau == 0.0 or self.learning_starts < 0 or self.epsilon_decay_steps < 0:
-            raise UserError("dqn.tau must be > 0, dqn.learning_starts and dqn.epsilon_decay_steps >= 0")
 
 @dataclasses.dataclass(frozen=True)
 class SACConfig:
@@ -258,7 +197,6 @@ class SACConfig:
             raise UserError("sac.gamma must be in [0, 1], sac.tau in (0, 1] and sac.learning_starts >= 0")
 
 
-
 @dataclasses.dataclass(frozen=True)
 class LoggingConfig:
     tensorboard: bool = True
@@ -288,7 +226,7 @@ class Config:
     vtrace: VTraceConfig = dataclasses.field(default_factory=VTraceConfig)
     """V-trace's own settings (algorithm.name=vtrace)."""
     dqn: DQNConfig = dataclasses.field(default_factory=DQNConfig)
-    """DQN's settings (algorithm.name=dqn; fused mode): replay, targets, exploration."""
+    """DQN's settings (algorithm.name=dqn): replay, targets, exploration (distributed mode: Ape-X)."""
     sac: SACConfig = dataclasses.field(default_factory=SACConfig)
     """SAC's settings (algorithm.name=sac; fused mode, Box actions): replay, critics, entropy temperature."""
     distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)

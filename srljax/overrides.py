@@ -112,7 +112,7 @@ def to_dict(cfg) -> Dict[str, Any]:
 def describe_fields(cls, prefix: str = "") -> List[Dict[str, Any]]:
     """Every field, depth first: {"key", "type", "default", "doc", "section"} (a section is a nested
     config, default None); type and docstring as written in the class's source file, read with ast."""
-    if not prefix:
+    if not prefix or (cls.__name__, dataclasses.fields(cls)[0].name) not in _DOCS:   # (a section's own module)
         tree = ast.parse(Path(sys.modules[cls.__module__].__file__).read_text())
         _DOCS.update({(c.name, a.target.id): (ast.unparse(a.annotation), " ".join(d.value.value.split()) if
                       isinstance(d, ast.Expr) and isinstance(d.value, ast.Constant) else "")

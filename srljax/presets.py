@@ -61,6 +61,30 @@ _add("gym_cartpole", "PPO on gymnasium CartPole-v1 over MPI: mpirun -n 4 (1 trai
       "distributed.trainers": 1, "distributed.policy_workers": 1, "distributed.ring_size": 2,
       "distributed.posts_per_update": 2, "distributed.max_staleness": 4,
       "distributed.stop_at_return": 475.0, "total_env_steps": 500_000})
+# Ape-X DQN: 1 trainer, 1 prioritized replay buffer, 2 actors running the greedy policy inline,
+# each with its own epsilon (dqn.apex_*); ppo.rollout_len is the env steps per posted rollout.
+_add("gym_cartpole_dqn", "Ape-X DQN on gymnasium CartPole-v1 over MPI: mpirun -n 4 (1 trainer, 1 prioritized replay "
+     "buffer, 2 actors with their own epsilon)",
+     {"mode": "distributed", "algorithm.name": "dqn", "env.id": "gym/CartPole-v1", "env.num_envs": 8,
+      "ppo.rollout_len": 16, "network.hidden": [64, 64], "network.activation": "swish",
+      "dqn.lr": 5e-4, "dqn.gamma": 0.99, "dqn.n_step": 2, "dqn.buffer_size": 100_000, "dqn.batch_size": 128,
+      "dqn.gradient_steps": 4, "dqn.learning_starts": 2_000, "dqn.replay_ratio": 16.0, "dqn.tau": 0.005,
+      "dqn.dueling": True, "dqn.prioritized": True, "dqn.alpha": 0.6, "dqn.beta": 0.4,
+      "dqn.apex_epsilon": 0.1, "dqn.apex_alpha": 7.0,
+      "distributed.trainers": 1, "distributed.policy_workers": 0, "distributed.inline_inference": True,
+      "distributed.buffers": 1, "distributed.actors": 2, "distributed.ring_size": 1,
+      "distributed.stop_at_return": 475.0, "total_env_steps": 300_000})
+# PettingZoo: MPE2 simple_spread (3 agents cover 3 landmarks, 25-step episodes), one shared policy
+# for the agents; inline inference in 3 actors (the env is pure Python, about 1.3k env steps/s a core).
+_add("pz_simple_spread", "PPO on PettingZoo mpe2 simple_spread_v3 (3 agents, one shared policy) over MPI: mpirun -n 4 "
+     "(1 trainer, 3 actors); pip install 'srljax[pettingzoo]'",
+     {"mode": "distributed", "env.id": "pz/mpe2.simple_spread_v3", "env.num_envs": 32,
+      "ppo.rollout_len": 40, "ppo.epochs": 4, "ppo.minibatches": 4, "ppo.lr": 1e-3, "ppo.anneal_lr": False,
+      "ppo.ent_coef": 0.01, "ppo.normalize_obs": True, "ppo.normalize_value": True,
+      "distributed.trainers": 1, "distributed.policy_workers": 0, "distributed.inline_inference": True,
+      "distributed.actors": 3, "distributed.ring_size": 1, "distributed.posts_per_update": 1,
+      "distributed.max_staleness": 4, "distributed.stop_at_return": None,
+      "total_env_steps": 400_000, "log_every_env_steps": 20_000})
 
 # -- hide-and-seek ----------------------------------------------------------------------------
 # Inline inference (a policy worker's messages and wake-ups cost 2 cores three times its

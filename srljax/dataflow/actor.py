@@ -73,12 +73,18 @@ class ActorWorker:
         # random, plays uniformly random actions and is not learned from (`learn` = 0).
         self.random_opponents = float(random_opponents)
         self.rng = np.random.default_rng(list(seeds) + [7])
+        self.epsilon, self.num_actions = 0.0, 0     # `explore`: random actions at this rate
         if self.random_opponents > 0:
             for slot in self.slots:
                 if not has_teams(slot.env):
                     raise UserError("distributed.random_opponents needs a two-team game (an env with teams())")
                 slot.scripted = np.zeros(slot.obs.shape[:2], bool)
                 self._draw_opponents(slot, np.ones(slot.obs.shape[0], bool))
+
+    def explore(self, epsilon: float, num_actions: int) -> None:
+        """Replace the policy's (discrete) action by a uniformly random one with probability
+        `epsilon`, per env and step (Ape-X: each actor its own rate)."""
+        self.epsilon, self.num_actions = float(epsilon), int(num_actions)
 
     def poll(self) -> bool:
         if self.stopping:
@@ -137,6 +143,9 @@ class ActorWorker:
             nvec = np.asarray(slot.env.action_space.nvec)
             random = self.rng.integers(0, nvec, size=np.shape(action)).astype(np.asarray(action).dtype)
             action = np.where(slot.scripted[..., None], random, action)
+        if self.epsilon > 0:
+            explore = self.rng.random(np.shape(action)) < self.epsilon
+            action = np.where(explore, self.rng.integers(0, self.num_actions, np.shape(action)), action)
         view["action"][t] = action
         view["logp"][t] = reply["logp"]
         if "learn" in view:

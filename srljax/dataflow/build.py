@@ -30,11 +30,15 @@ class MpiTransport:
         from srljax.dataflow import mpi_streams as ms
         self.ms, self.comm = ms, comm
 
-    def poster(self, rank, dest, layout, slots):
-        return self.ms.MpiSamplePoster(self.comm, dest, layout, slots)
+    def poster(self, rank, dest, layout, slots, stream="samples"):
+        """`stream`: "samples" (rollouts, replay batches) or "priorities" (trainer -> buffer)."""
+        return self.ms.MpiSamplePoster(self.comm, dest, layout, slots, tag=self._tag(stream))
 
-    def consumer(self, rank, layout, pool):
-        return self.ms.MpiSampleConsumer(self.comm, layout, pool)
+    def consumer(self, rank, layout, pool, stream="samples"):
+        return self.ms.MpiSampleConsumer(self.comm, layout, pool, tag=self._tag(stream))
+
+    def _tag(self, stream):
+        return self.ms.TAG_PRIORITY if stream == "priorities" else self.ms.TAG_SAMPLE
 
     def client(self, rank, server, slots, obs_shape, replies):
         return self.ms.MpiInferenceClient(self.comm, server, slots, obs_shape, replies)
@@ -56,23 +60,23 @@ class LocalTransport:
     def __init__(self):
         from srljax.dataflow import streams
         self.s = streams
-        self.samples: Dict[int, Any] = {}
+        self.samples: Dict[Any, Any] = {}
         self.inference: Dict[int, Any] = {}
         self.params = streams.LocalParams()
         self.hub: Dict[str, Any] = {}
 
-    def _samples(self, sink, layout, slots):
-        if sink not in self.samples:
-            self.samples[sink] = self.s.LocalSampleStream(layout, slots)
-        return self.samples[sink]
+    def _samples(self, key, layout, slots):
+        if key not in self.samples:
+            self.samples[key] = self.s.LocalSampleStream(layout, slots)
+        return self.samples[key]
 
-    def poster(self, rank, dest, layout, slots):
-        stream = self._samples(dest, layout, slots)
-        stream.slots_per_poster = slots
-        return stream.poster(rank)
+    def poster(self, rank, dest, layout, slots, stream="samples"):
+        local = self._samples((dest, stream), layout, slots)
+        local.slots_per_poster = slots
+        return local.poster(rank)
 
-    def consumer(self, rank, layout, pool):
-        return self._samples(rank, layout, pool).consumer()
+    def consumer(self, rank, layout, pool, stream="samples"):
+        return self._samples((rank, stream), layout, pool).consumer()
 
     def _inference(self, server, obs_shape, replies):
         if server not in self.inference:
@@ -120,8 +124,12 @@ def _actor(plan: Plan, rank: int, transport, ctx: RunContext):
     streams = ActorStreams(policy, transport.poster(rank, L.sink_of(rank), plan.samples, d.ring_size + d.send_slots),
                            transport.control(rank), [L.sink_of(rank)] + ([server] if server is not None else []))
     guard = EnvGuard(plan.cfg.env.id, plan.cfg.env.on_nonfinite, index, spec.B, seeds)
-    return ActorWorker(envs, seeds, streams, spec, guard=guard, recurrent=plan.recurrent,
-                       random_opponents=d.random_opponents)
+    actor = ActorWorker(envs, seeds, streams, spec, guard=guard, recurrent=plan.recurrent,
+                        random_opponents=d.random_opponents)
+    epsilon = plan.actor_epsilon(index)
+    if epsilon > 0:
+        actor.explore(epsilon, spec.action_space.n)
+    return actor
 
 
 def _policy(plan: Plan, rank: int, transport, ctx: RunContext):
@@ -139,6 +147,9 @@ def _policy(plan: Plan, rank: int, transport, ctx: RunContext):
 
 def _buffer(plan: Plan, rank: int, transport, ctx: RunContext):
     from srljax.dataflow.buffer import BufferWorker
+    if plan.replay is not None:           # the algorithm learns from replay: a replay stage
+        from srljax.dataflow.replay_trainer import build_buffer
+        return build_buffer(plan, rank, transport, ctx)
 
     d, L = plan.d, plan.layout
     consumer = transport.consumer(rank, plan.samples, 2 * len(L.sources_of(rank)) + 2)
@@ -155,6 +166,9 @@ def _trainer(plan: Plan, rank: int, transport, ctx: RunContext):
     from srljax.dataflow.sync import TrainerSync
     from srljax.dataflow.trainer import TrainerParts, TrainerStreams, TrainerWorker
 
+    if plan.replay is not None:
+        from srljax.dataflow.replay_trainer import build_trainer
+        return build_trainer(plan, rank, transport, ctx)
     cfg, d, L = plan.cfg, plan.d, plan.layout
     sync = TrainerSync(ctx.trainer_comm)
     algo = plan.algorithm(sync.grad_reduce())

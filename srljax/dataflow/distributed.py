@@ -25,8 +25,9 @@ from srljax.errors import UserError
 def run(cfg, ctx: RunContext, loss=None, plan: Optional[Plan] = None, env=None) -> Optional[Dict[str, Any]]:
     """Train `cfg` in distributed mode: over MPI under mpirun with several ranks, else in-process.
 
-    `ctx.resume` ({"state", "meta"}, rank 0): continue from that checkpoint. `loss` (in-process
-    runs only): a custom `loss(model, params, mb, key)` for the learner. `plan`: this process's
+    `ctx.resume` ({"state", "meta"}, rank 0): continue from that checkpoint. `loss`: a custom loss
+    for the learner (its signature is the algorithm's; under mpirun only one named by
+    `algorithm.loss`, which every rank resolved). `plan`: this process's
     plan when already built (`check`), so the env is not probed again. `env` (in-process runs
     only): a user's gymnasium env factory.
     """
@@ -35,9 +36,8 @@ def run(cfg, ctx: RunContext, loss=None, plan: Optional[Plan] = None, env=None) 
     if launch.under_mpirun():
         from mpi4py import MPI
         if MPI.COMM_WORLD.size > 1:
-            if loss is not None or env is not None:
-                raise UserError("a custom loss or env object is only supported in one process (not under mpirun)")
-            return _run_mpi(cfg, ctx, plan)
+            _only_named_loss(cfg, loss, env)
+            return _run_mpi(cfg, ctx, plan, loss)
     return run_local(cfg, ctx, loss=loss, plan=plan, env=env)
 
 
@@ -47,12 +47,20 @@ def check(cfg, loss=None, resume_version: int = 0, env=None) -> Plan:
     if launch.under_mpirun():
         from mpi4py import MPI
         world = MPI.COMM_WORLD.size
-    if env is not None and world > 1:
-        raise UserError("a custom loss or env object is only supported in one process (not under mpirun)")
+    if world > 1:
+        _only_named_loss(cfg, loss, env)
     return Plan(cfg, world, local=world == 1, loss=loss, resume_version=resume_version, env_factory=env)
 
 
-def _run_mpi(cfg, ctx: RunContext, plan: Optional[Plan] = None) -> Optional[Dict[str, Any]]:
+def _only_named_loss(cfg, loss, env) -> None:
+    """Under mpirun every rank builds the learner: a loss must be named by import path, which each
+    rank resolves (`algorithm.loss`), not handed over as a function object."""
+    if env is not None or (loss is not None and not cfg.algorithm.loss):
+        raise UserError("an env object or a loss passed as a function is only supported in one process (not under "
+                        "mpirun); under mpirun name the loss by import path: --set algorithm.loss=module:function")
+
+
+def _run_mpi(cfg, ctx: RunContext, plan: Optional[Plan] = None, loss=None) -> Optional[Dict[str, Any]]:
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
     rank = comm.rank
@@ -60,7 +68,8 @@ def _run_mpi(cfg, ctx: RunContext, plan: Optional[Plan] = None) -> Optional[Dict
 
     def setup():
         try:
-            return plan or Plan(cfg, comm.size, local=False, resume_version=meta["version"] if meta else 0), None
+            return plan or Plan(cfg, comm.size, local=False, loss=loss,
+                                resume_version=meta["version"] if meta else 0), None
         except UserError as exc:   # every rank finds the same problem
             return None, exc
 

@@ -26,14 +26,15 @@ from srljax.dataflow.schema import META, Header, MessageLayout
 from srljax.dataflow.streams import Request, Sample
 
 TAG_SAMPLE, TAG_PARAMS, TAG_STOP, TAG_FIN, TAG_CHECK, TAG_ARRIVE, TAG_RELEASE = 11, 12, 13, 14, 15, 16, 17
+TAG_PRIORITY = 18                       # replay: trainer -> buffer, new priorities (same classes as samples)
 TAG_REQUEST, TAG_REPLY = 1000, 2000     # + ring slot
 
 
 class MpiSamplePoster:
     """Producer end of the sample stream (an actor, or a buffer forwarding to a trainer)."""
 
-    def __init__(self, comm: MPI.Comm, dest: int, layout: MessageLayout, slots: int = 2):
-        self.comm, self.dest, self.layout = comm, dest, layout
+    def __init__(self, comm: MPI.Comm, dest: int, layout: MessageLayout, slots: int = 2, tag: int = TAG_SAMPLE):
+        self.comm, self.dest, self.layout, self.tag = comm, dest, layout, tag
         self.bufs = [layout.alloc() for _ in range(slots)]
         self.views = [layout.views(b) for b in self.bufs]
         self.reqs: List[Optional[MPI.Request]] = [None] * slots
@@ -53,7 +54,7 @@ class MpiSamplePoster:
     def post(self, i: int, version: int) -> None:
         meta = self.views[i][META]
         meta[Header.VERSION], meta[Header.SOURCE] = version, self.comm.rank
-        self.reqs[i] = self.comm.Issend([self.bufs[i], MPI.BYTE], dest=self.dest, tag=TAG_SAMPLE)
+        self.reqs[i] = self.comm.Issend([self.bufs[i], MPI.BYTE], dest=self.dest, tag=self.tag)
 
     def pending(self) -> int:
         self._reap()
@@ -63,8 +64,8 @@ class MpiSamplePoster:
 class MpiSampleConsumer:
     """Consumer end of the sample stream: a pool of receives posted from any source."""
 
-    def __init__(self, comm: MPI.Comm, layout: MessageLayout, pool: int = 4):
-        self.comm, self.layout = comm, layout
+    def __init__(self, comm: MPI.Comm, layout: MessageLayout, pool: int = 4, tag: int = TAG_SAMPLE):
+        self.comm, self.layout, self.tag = comm, layout, tag
         self.bufs = [layout.alloc() for _ in range(pool)]
         self.views = [layout.views(b) for b in self.bufs]
         self.reqs = [self._post(i) for i in range(pool)]
@@ -72,7 +73,7 @@ class MpiSampleConsumer:
         self.next = 0
 
     def _post(self, i: int) -> MPI.Request:
-        return self.comm.Irecv([self.bufs[i], MPI.BYTE], source=MPI.ANY_SOURCE, tag=TAG_SAMPLE)
+        return self.comm.Irecv([self.bufs[i], MPI.BYTE], source=MPI.ANY_SOURCE, tag=self.tag)
 
     def consume(self) -> Optional[Sample]:
         if self.held is not None:

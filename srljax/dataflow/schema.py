@@ -18,6 +18,10 @@ from it:
     request                     float32 rows `spec.request_shape` per env (the observation, or for
                                 recurrent policies [A, D + S + 1]: packed obs, carry, episode start)
     params                      one float32 vector (`policy.ParamCodec`)
+    replay  (`replay_batches`)  buffer -> trainer, K batches of N transitions: obs, next_obs [K, N, *obs],
+                                action [K, N, *act], reward, discount, weight [K, N], id [K, N] int64,
+                                episodes [rows, len(episode_keys)], counts [4] (`ReplayCount`)
+    priority (`priorities`)     trainer -> buffer: id [K, N] int64, priority [K, N] float32
 
 Numpy only.
 """
@@ -46,6 +50,15 @@ class Header:
     EPISODES = 2   # sample: rows of `episodes` filled
     NEWEST = 3     # sample: newest policy version that chose its actions
     SIZE = 4
+
+
+class ReplayCount:
+    """Slots of a replay message's `counts`: what the buffer saw since its previous message."""
+
+    ENV_STEPS = 0      # env steps its actors posted
+    ENV_RESETS = 1     # env batches reset for non-finite values (`env.on_nonfinite=reset`)
+    SIZE = 2           # transitions held
+    PRIORITY_UPDATES = 3   # priorities applied so far (a running total)
 
 
 class MessageLayout:
@@ -158,3 +171,19 @@ class BatchSpec:
         """The fields of a sample the learner reads."""
         extra = (RECURRENT_FIELDS if self.recurrent else ()) + (("learn",) if self.agents is not None else ())
         return LEARNER_FIELDS + extra
+
+
+def replay_batches(spec: BatchSpec, K: int, N: int, episode_rows: int) -> MessageLayout:
+    """A served replay message: K batches of N n-step transitions and the episodes seen since the last."""
+    act_shape, act_dtype = action_spec(spec.action_space)
+    kn = (K, N)
+    return MessageLayout({
+        "obs": (kn + tuple(spec.obs_shape), np.float32), "action": (kn + act_shape, act_dtype),
+        "reward": (kn, np.float32), "discount": (kn, np.float32), "next_obs": (kn + tuple(spec.obs_shape), np.float32),
+        "weight": (kn, np.float32), "id": (kn, np.int64),
+        "episodes": ((episode_rows, len(spec.episode_keys)), np.float32), "counts": ((4,), np.int64)})
+
+
+def priorities(K: int, N: int) -> MessageLayout:
+    """New priorities (|TD error|) for the transitions of one replay message, by id."""
+    return MessageLayout({"id": ((K, N), np.int64), "priority": ((K, N), np.float32)})

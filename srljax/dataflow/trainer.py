@@ -102,7 +102,7 @@ class TrainerWorker:
         before = self.state
         if self.first_update_at is None:
             supervisor.beat(grace=True)      # the first update compiles
-        self.state, metrics = self.update(self.state, self.intake.take_batch())
+        metrics = self._apply(self.intake.take_batch())
         self.version += 1
         self.last_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
         self.state = self.sync.merge_stats(before, self.state)
@@ -118,6 +118,11 @@ class TrainerWorker:
             self._log(now)
         if stop:
             self._begin_stop()
+
+    def _apply(self, batch):
+        """The learner update on one staged batch; returns its metrics."""
+        self.state, metrics = self.update(self.state, batch)
+        return metrics
 
     def _check_finite(self) -> None:
         """Fail the run (every rank) after too many updates in a row skipped for non-finite gradients."""
@@ -143,7 +148,7 @@ class TrainerWorker:
         self.last_log = (now, self.total_steps)
         row = {"env_steps": self.total_steps, "wall_s": now - self.start,
                "steps_per_s": (self.total_steps - steps0) / max(now - t0, 1e-9), **self.intake.interval(),
-               "policy_version": self.version, "skipped_steps_total": int(self.state.skipped), **self.last_metrics}
+               "policy_version": self.version, "skipped_steps_total": int(getattr(self.state, "skipped", 0)), **self.last_metrics}
         if self.reporter.log(row, now):
             self.save_checkpoint()
 
@@ -191,7 +196,7 @@ class TrainerWorker:
                "episode_return": float(np.mean(intake.last100)) if intake.last100 else None,
                "policy_version": self.version, "updates": self.version,
                "dropped_samples": intake.dropped, "dropped_env_steps": intake.dropped_steps,
-               "solved_at_s": self.solved_at, "skipped_steps": int(self.state.skipped),
+               "solved_at_s": self.solved_at, "skipped_steps": int(getattr(self.state, "skipped", 0)),
                "nonfinite_env_resets": intake.env_resets}
         if self.resumed_from is not None:
             out["resumed_from_env_steps"] = self.resumed_from

@@ -127,6 +127,22 @@ class DQNLearner:
         """Epsilon-greedy actions [B], epsilon from the schedule at `env_steps`."""
         return epsilon_greedy(key, self.q(params, obs_b), self.epsilon(env_steps))
 
+    def actor_step(self, params, obs_b, key: jax.Array):
+        """A distributed actor's policy call: greedy actions [B] (each actor adds its own epsilon,
+        Ape-X's schedule), log-probabilities 0, values max_a Q."""
+        q_b = self.q(params, obs_b)
+        zeros = jnp.zeros(q_b.shape[:1], jnp.float32)
+        return jnp.argmax(q_b, axis=-1).astype(jnp.int32), zeros, jnp.max(q_b, axis=-1)
+
+    custom_loss: Optional[Callable] = None
+    """A user's `loss(learner, params, target_params, batch, weight_n) -> (loss, (td [N], q(s, a) [N]))`
+    in place of `loss` (`learner.q(params, obs)` gives Q-values)."""
+
+    def objective(self, params, target_params, batch, weight_n):
+        if self.custom_loss is not None:
+            return self.custom_loss(self, params, target_params, batch, weight_n)
+        return self.loss(params, target_params, batch, weight_n)
+
     def loss(self, params, target_params, batch, weight_n):
         """Importance-weighted Huber loss of the TD errors: (loss, (td [N], q(s, a) [N]))."""
         N = batch["reward"].shape[0]
@@ -142,7 +158,7 @@ class DQNLearner:
 
     def update(self, state: DQNState, batch, weight_n):
         """One gradient step: (state, metrics, |TD error| [N] for new priorities)."""
-        (loss, (td, qa)), grads = jax.value_and_grad(self.loss, has_aux=True)(
+        (loss, (td, qa)), grads = jax.value_and_grad(self.objective, has_aux=True)(
             state.params, state.target_params, batch, weight_n)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -158,14 +174,14 @@ class DQNLearner:
 
 def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad_reduce=None, loss=None,
           num_updates: Optional[int] = None) -> DQNLearner:
-    """The registry's builder. DQN needs a discrete action space and takes no custom loss (yet)."""
+    """The registry's builder. DQN needs a discrete action space; `loss`: see `DQNLearner.custom_loss`."""
     from srljax.envs.spaces import Discrete
 
     if not isinstance(action_space, Discrete):
         raise UserError(f"dqn needs a discrete action space; env {cfg.env.id!r} has {type(action_space).__name__} "
                         "actions (use algorithm.name=ppo)")
-    if loss is not None or axis_name is not None or grad_reduce is not None:
-        raise UserError("dqn runs on one device with its own loss (no custom loss, no gradient averaging yet)")
+    if axis_name is not None or grad_reduce is not None:
+        raise UserError("dqn runs on one device (no gradient averaging yet)")
     if isinstance(obs_space, dict):
         raise UserError("dqn needs array observations (dict observations: use algorithm.name=ppo)")
     d = cfg.dqn
@@ -176,4 +192,6 @@ def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad
     replay = ReplaySettings(buffer_size=d.buffer_size, batch_size=d.batch_size, learning_starts=d.learning_starts,
                             train_every=d.train_every, gradient_steps=d.gradient_steps, n_step=d.n_step,
                             gamma=d.gamma, prioritized=d.prioritized, alpha=d.alpha, beta=d.beta)
-    return DQNLearner(network, make_optimizer(d.lr, d.max_grad_norm, 1e-8, None), settings, epsilon, replay)
+    learner = DQNLearner(network, make_optimizer(d.lr, d.max_grad_norm, 1e-8, None), settings, epsilon, replay)
+    learner.custom_loss = loss
+    return learner

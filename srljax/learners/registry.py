@@ -7,9 +7,10 @@ An entry says what the algorithm learns from, and the mode builds that dataflow:
 
 - `rollout`: on-policy batches of T steps of every env (fused: the jitted rollout; distributed:
   actors' posted samples, dropped beyond `distributed.max_staleness` policy versions);
-- `replay`: a device-resident replay buffer filled and sampled inside the jitted program (fused
-  mode: `dataflow.fused_replay`; distributed mode refuses it with one line until buffer workers
-  serve replay).
+- `replay`: a replay buffer, sampled many times per env step (fused mode: device-resident, inside
+  the jitted program, `dataflow.fused_replay`; distributed mode: buffer workers that store, sample
+  and take priorities back, `dataflow.replay_trainer`, with its settings from the config section
+  named by `section`).
 
 A new algorithm is a module with `build(cfg, obs_space, action_space, **build_args) -> Learner`
 and one `register(...)` line below. Imports no jax: the builder's module loads on first use.
@@ -31,6 +32,7 @@ class AlgorithmSpec:
     learns_from: str          # "rollout" or "replay"
     target: str               # "module:function" of the builder
     description: str
+    section: str = ""         # its config section (replay: buffer_size, batch_size, replay_ratio, ...)
 
     def build(self, cfg, obs_space, action_space, *, axis_name: Optional[str] = None,
               grad_reduce: Optional[Callable] = None, loss: Optional[Callable] = None,
@@ -67,11 +69,7 @@ def make_algorithm(cfg, obs_space, action_space, **build_args):
 
 def for_config(cfg) -> AlgorithmSpec:
     """The config's algorithm, checked against what the modes can run."""
-    spec = get(cfg.algorithm.name)
-    if spec.learns_from == "replay" and cfg.mode != "fused":
-        raise UserError(f"algorithm {spec.name!r} learns from a replay buffer, which {cfg.mode} mode does not "
-                        "build yet; run it with mode=fused (a JAX env)")
-    return spec
+    return get(cfg.algorithm.name)
 
 
 register(AlgorithmSpec("ppo", "rollout", "srljax.learners.ppo:build",
@@ -79,6 +77,7 @@ register(AlgorithmSpec("ppo", "rollout", "srljax.learners.ppo:build",
 register(AlgorithmSpec("vtrace", "rollout", "srljax.learners.vtrace:build",
                        "IMPALA's V-trace targets and policy gradient (vtrace.*, optimiser from ppo.*)"))
 register(AlgorithmSpec("dqn", "replay", "srljax.learners.dqn:build",
-                       "DQN (double, dueling, n-step, prioritized replay; dqn.*): off-policy, fused mode"))
+                       "DQN (double, dueling, n-step, prioritized replay; dqn.*): off-policy; Ape-X under mpirun",
+                       section="dqn"))
 register(AlgorithmSpec("sac", "replay", "srljax.learners.sac:build",
                        "SAC (twin critics, learned entropy temperature, squashed Gaussian; sac.*): Box actions, fused mode"))

@@ -102,7 +102,7 @@ def test_a_tiny_fused_dqn_run_writes_its_run_directory(tmp_path, prioritized):
 @pytest.mark.parametrize("args, message", [
     (["--set", "dqn.batch_size=4096", "--set", "dqn.buffer_size=1000"], "dqn.batch_size (4096) must be <= dqn.buffer_size"),
     (["--set", "env.id=brax/inverted_pendulum"], "dqn needs a discrete action space"),
-    (["--set", "mode=distributed", "--set", "env.id=gym/CartPole-v1"], "learns from a replay buffer"),
+    (["--set", "dqn.replay_ratio=0"], "dqn.replay_ratio must be > 0"),
 ])
 def test_bad_dqn_input_is_one_line_and_exit_2(args, message, subprocess_env, tmp_path):
     run = tmp_path / "run"

@@ -1,0 +1,236 @@
+"""Distributed mode for algorithms that learn from replay: the trainer's side and the wiring.
+
+A replay buffer worker (`buffer.ReplayBufferWorker`) serves messages of K batches of N sampled
+transitions (`schema.replay_batches`); the trainer takes K gradient steps on each (one jitted
+`lax.scan`: one policy version), sends |TD| per sampled id back to that buffer
+(`schema.priorities`) and publishes its parameters to the policy workers (or inline actors) on the
+parameter stream. Env steps and finished episodes reach the trainer inside the replay messages.
+
+`ReplayAgent` shows a replay learner (`init(key, obs)`, `update(state, batch, weight) ->
+(state, metrics, |td|)`, `actor_step(params, obs, key) -> (action, logp, value)`) to the roles
+as they call a rollout learner (`init(key, example_batch)`, `act`, `update(state, batch)`).
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Any, Dict, List, Mapping, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from srljax.dataflow.intake import PENDING
+from srljax.dataflow.multiagent import EpisodeStats
+from srljax.dataflow.replay_store import RatioController, ReplaySettings, ReplayStore
+from srljax.dataflow.schema import META, Header, ReplayCount
+from srljax.dataflow.trainer import TrainerParts, TrainerStreams, TrainerWorker
+
+TRANSITION = ("obs", "action", "reward", "discount", "next_obs")
+EPISODE_ROWS = 64          # episodes a replay message reports (more wait for the next message)
+
+
+class ReplayAgent:
+    """A replay learner as the distributed roles call it (no recurrent state: `model` is None)."""
+
+    model = None
+
+    def __init__(self, learner):
+        self.learner = learner
+
+    def init(self, key, example: Mapping[str, Any]):
+        """`example`: a posted sample's learner fields [T, B, ...] (`policy.example_batch`)."""
+        return self.learner.init(key, jnp.asarray(example["obs"][0]))
+
+    def policy_params(self, state):
+        own = getattr(self.learner, "policy_params", None)
+        return own(state) if own is not None else state.params
+
+    def act(self, params, obs, key):
+        return self.learner.actor_step(params, obs, key)
+
+    def update(self, state, batch):
+        """One gradient step per batch of a replay message: (state, mean metrics, |td| [K, N])."""
+        def step(state, b):
+            state, metrics, td_abs = self.learner.update(state, {k: b[k] for k in TRANSITION}, b["weight"])
+            return state, (metrics, td_abs)
+
+        state, (metrics, td_abs) = jax.lax.scan(step, state, {k: batch[k] for k in TRANSITION + ("weight",)})
+        return state, {k: jnp.mean(v) for k, v in metrics.items()}, td_abs
+
+
+class ReplayIntake:
+    """The trainer's intake of replay messages: each is one update; env steps, episodes and the
+    replay ratio are counted from what the buffers report (the interface of `intake.SampleIntake`)."""
+
+    def __init__(self, settings: ReplaySettings, buffers: int, stats: Mapping[str, str]):
+        self.s = settings
+        self.learning_starts = settings.learning_starts * buffers     # env steps before any buffer serves
+        self.episode_stats = EpisodeStats(stats)
+        self.pending = np.zeros(len(PENDING))
+        self.dropped = self.dropped_steps = self.env_resets = 0
+        self.env_steps = self.samples = 0
+        self.interval_steps = self.interval_samples = 0
+        self.buffer_size: Dict[int, int] = {}
+        self.priority_updates: Dict[int, int] = {}
+        self.interval_returns: List[float] = []
+        self.last100: collections.deque = collections.deque(maxlen=100)
+        self.batch: Optional[Dict[str, np.ndarray]] = None
+        self.source = -1
+
+    @property
+    def ready(self) -> bool:
+        return self.batch is not None
+
+    def take(self, sample, version: int) -> None:
+        data, counts = sample.data, sample.data["counts"]
+        steps = int(counts[ReplayCount.ENV_STEPS])
+        self.env_steps += steps
+        self.interval_steps += steps
+        self.pending[0] += steps
+        self.env_resets += int(counts[ReplayCount.ENV_RESETS])
+        self.buffer_size[sample.source] = int(counts[ReplayCount.SIZE])
+        self.priority_updates[sample.source] = int(counts[ReplayCount.PRIORITY_UPDATES])
+        n_eps = int(data[META][Header.EPISODES])
+        if n_eps:
+            returns = data["episodes"][:n_eps, 0].tolist()
+            self.episode_stats.add(data["episodes"][:n_eps])
+            self.interval_returns += returns
+            self.last100.extend(returns)
+            self.pending[3] += n_eps
+        self.samples += self.s.per_message
+        self.interval_samples += self.s.per_message
+        self.batch, self.source = data, sample.source
+
+    def take_batch(self):
+        batch, self.batch = self.batch, None
+        return batch
+
+    def take_pending(self) -> np.ndarray:
+        out = self.pending.copy()
+        self.pending[:] = 0
+        return out
+
+    def window_return(self) -> float:
+        return float(np.mean(self.last100)) if len(self.last100) == self.last100.maxlen else -np.inf
+
+    def achieved(self) -> Optional[float]:
+        """Samples trained on per env step since the buffers started serving."""
+        counted = self.env_steps - self.learning_starts
+        return self.samples / counted if counted > 0 else None
+
+    def interval(self) -> Dict[str, Any]:
+        row = {"episode_return": float(np.mean(self.interval_returns)) if self.interval_returns else None,
+               "replay_ratio": self.interval_samples / self.interval_steps if self.interval_steps else None,
+               "replay_ratio_target": self.s.ratio, "buffer_size": sum(self.buffer_size.values()),
+               "priority_updates": sum(self.priority_updates.values()),
+               "nonfinite_env_resets": self.env_resets, **self.episode_stats.flush()}
+        self.interval_returns, self.interval_steps, self.interval_samples = [], 0, 0
+        return row
+
+    def counters(self) -> Dict[str, Any]:
+        return {"env_resets": self.env_resets, "last100": [float(x) for x in self.last100]}
+
+    def restore(self, meta: Mapping[str, Any]) -> None:
+        self.env_resets = int(meta.get("env_resets", 0))
+        self.last100.extend(meta.get("last100", []))
+
+
+@dataclasses.dataclass
+class ReplayTrainerStreams(TrainerStreams):
+    priorities: Dict[int, Any] = dataclasses.field(default_factory=dict)   # buffer rank -> priority poster
+
+
+class ReplayTrainerWorker(TrainerWorker):
+    """A trainer learning from replay messages; sends priorities back to the buffer that sampled."""
+
+    def __init__(self, codec, state, update, streams: ReplayTrainerStreams, parts: TrainerParts, cfg,
+                 start_time: Optional[float] = None):
+        super().__init__(codec, state, update, streams, parts, cfg, start_time)
+        self.grad_steps = parts.intake.s.batches_per_message
+        self.priorities_sent = self.priorities_dropped = 0
+        self.fin_sent = False
+
+    def _apply(self, batch):
+        self.state, metrics, td_abs = self.update(self.state, {k: batch[k] for k in TRANSITION + ("weight",)})
+        if self.intake.s.prioritized:
+            td_abs = np.asarray(td_abs)
+            poster = self.streams.priorities[self.intake.source]
+            i = poster.acquire()
+            if i is None:                  # the buffer has not taken the previous ones yet
+                self.priorities_dropped += td_abs.size
+            else:
+                view = poster.views[i]
+                view["id"][...] = batch["id"]
+                view["priority"][...] = td_abs
+                poster.post(i, self.version)
+                self.priorities_sent += td_abs.size
+        return metrics
+
+    def _drain(self) -> bool:
+        if not self.fin_sent and not any(p.pending() for p in self.streams.priorities.values()):
+            for buffer in self.streams.sources:       # no more priorities: the buffers may close
+                self.control.send_fin(buffer)
+            self.fin_sent = True
+        return super()._drain()
+
+    def summary(self) -> Dict[str, Any]:
+        out = super().summary()
+        intake = self.intake
+        out.update({"replay_ratio": intake.achieved(), "replay_ratio_target": intake.s.ratio,
+                    "replay_ratio_overall": intake.samples / intake.env_steps if intake.env_steps else None,
+                    "samples_trained": intake.samples, "gradient_steps": self.version * self.grad_steps,
+                    "prioritized": intake.s.prioritized,
+                    "priority_updates_applied": sum(intake.priority_updates.values()),
+                    "priorities_sent": self.priorities_sent, "priorities_dropped": self.priorities_dropped,
+                    "buffer_size": sum(intake.buffer_size.values())})
+        return out
+
+
+def build_trainer(plan, rank: int, transport, ctx):
+    """The replay trainer of `rank` (one trainer; its buffers serve it)."""
+    from srljax.dataflow.reporting import LeadReporter
+    from srljax.dataflow.sync import TrainerSync
+
+    cfg, L, s = plan.cfg, plan.layout, plan.replay
+    sync = TrainerSync(ctx.trainer_comm)
+    algo = plan.algorithm()
+    codec = plan.codec(algo, init_state=True)
+    state = codec.template_state
+    if ctx.resume is not None:
+        from srljax.checkpoint import into
+        state = into(codec.template_state, ctx.resume["state"]["learner"], "checkpointed learner")
+    buffers = L.sources_of(rank)
+    lead = rank == L.trainers[0]
+    streams = ReplayTrainerStreams(
+        transport.consumer(rank, plan.replay_batches, 2 * len(buffers) + 2),
+        transport.publisher(L.param_readers(), codec.size) if lead else None,
+        transport.control(rank), buffers, L.policies + L.buffers + L.actors,
+        priorities={b: transport.poster(rank, b, plan.priorities, 4, stream="priorities") for b in buffers}
+        if s.prioritized else {})
+    reporter = LeadReporter(ctx.logger, ctx.checkpointer, cfg, plot=plan.plot) if lead and ctx.logger else None
+    parts = TrainerParts(ReplayIntake(s, len(L.buffers), plan.episode_stats), sync, reporter)
+    update = jax.jit(algo.update)
+    trainer = ReplayTrainerWorker(codec, state, update, streams, parts, cfg, start_time=ctx.start)
+    if ctx.resume is not None:
+        trainer.resume(ctx.resume["meta"])
+    trainer.start_publishing()
+    return trainer
+
+
+def build_buffer(plan, rank: int, transport, ctx):
+    """The replay buffer worker of `rank`: its actors' rollouts in, replay messages to its trainer."""
+    from srljax.dataflow.buffer import ReplayBufferWorker, ReplayStreams
+    from srljax.dataflow.schema import action_spec
+
+    d, L, s, spec = plan.d, plan.layout, plan.replay, plan.spec
+    sources, sink = L.sources_of(rank), L.sink_of(rank)
+    streams = ReplayStreams(transport.consumer(rank, plan.samples, 2 * len(sources) + 2),
+                            transport.poster(rank, sink, plan.replay_batches, d.send_slots + 1),
+                            transport.consumer(rank, plan.priorities, 4, stream="priorities"),
+                            transport.control(rank), sources, sink)
+    act_shape, act_dtype = action_spec(spec.action_space)
+    store = ReplayStore(s, spec.obs_shape, act_shape, act_dtype)
+    steps = spec.T * spec.B
+    ratio = RatioController(s.ratio, s.learning_starts, slack=2 * max(s.ratio * steps, s.per_message))
+    return ReplayBufferWorker(streams, store, ratio, steps, plan.cfg.seed * 7919 + rank)
