@@ -127,6 +127,10 @@ def run(cfg: C.Config, *, run_dir: Optional[str] = None, resume: bool = False, o
 def done_line(summary: Dict[str, Any], run_dir: Optional[Path]) -> str:
     ret = summary.get("episode_return")
     where = f"; run directory {run_dir}" if run_dir is not None else ""
+    if summary.get("replay_ratio_target") is not None:       # distributed replay: the ratio held, priorities
+        ratio = summary.get("replay_ratio")
+        where = (f"; replay ratio {'n/a' if ratio is None else f'{ratio:.2f}'} (target {summary['replay_ratio_target']:g}), "
+                 f"{summary.get('priority_updates_applied', 0):,} priority updates applied" + where)
     return (f"done: {summary['env_steps']:,} env steps in {summary['wall_s']:.1f}s "
             f"({summary['steps_per_s']:,.0f} steps/s after the first update), episode_return "
             f"{'n/a' if ret is None else f'{ret:.1f}'}{where}")
