@@ -3,11 +3,13 @@
 Works for every env family but hide-and-seek (which `srljax.evaluate` plays in matchups): JAX envs
 (gymnax/, brax/) are stepped in a jitted loop, CPU envs (gym/) in numpy; the policy samples its
 actions as in training. `--video out.gif` draws env 0's first episode: gymnasium envs through
-their own `render()` (rgb_array), and CartPole and Acrobot (gymnax or gymnasium) with a built-in
+their own `render()` (rgb_array), brax envs through brax's own renderer (`brax.io.image`: MuJoCo's
+OpenGL renderer, offline through EGL), and CartPole and Acrobot (gymnax or gymnasium) with a built-in
 drawing where gymnasium's renderer (pygame) is not installed; other envs are one clear line.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -25,9 +27,12 @@ def _short(env_id: str) -> str:
 def check_video(env_id: str) -> None:
     """Refuse before playing what cannot be drawn."""
     family = env_id.split("/", 1)[0]
-    if family == "gym" or _short(env_id) in DRAWN:
+    if family in ("gym", "brax") or _short(env_id) in DRAWN:
+        if family == "brax":            # MuJoCo picks its OpenGL backend when imported: offline, EGL
+            os.environ.setdefault("MUJOCO_GL", "egl")
         return
-    raise UserError(f"{env_id} cannot be rendered to a video here (gym/ ids and CartPole-v1 / Acrobot-v1 can)")
+    raise UserError(f"{env_id} cannot be rendered to a video here (gym/ and brax/ envs, and CartPole-v1 / "
+                    "Acrobot-v1 can)")
 
 
 def load_policy(cfg, checkpoint: Path):
@@ -141,6 +146,33 @@ def gym_frames(cfg, algo, policy, seed: int):
     return frames, drawn
 
 
+def brax_frames(cfg, algo, policy, seed: int, most: int = 200) -> List[np.ndarray]:
+    """One episode of a brax env with the policy, drawn by brax's renderer (at most `most` frames)."""
+    import jax
+
+    from srljax.envs.registry import make
+    env = make(cfg.env.id, **dict(cfg.env.kwargs))          # one unbatched env
+
+    @jax.jit
+    def step(state, key):
+        return env.step(state, algo.act(policy, state.obs[None], key)[0][0])
+
+    state, key, states = env.reset(jax.random.PRNGKey(seed)), jax.random.PRNGKey(seed + 1), []
+    for _ in range(env.episode_length):
+        states.append(jax.device_get(state.inner[0].pipeline_state))
+        key, k = jax.random.split(key)
+        state = step(state, k)
+        if bool(state.done) or bool(state.truncated):
+            break
+    try:
+        from brax.io import image
+        return image.render_array(env.system, states[::max(1, -(-len(states) // most))], height=240, width=320)
+    except Exception as exc:             # no OpenGL context offline: MuJoCo says why in its own words
+        raise UserError(f"{cfg.env.id}: brax draws with MuJoCo's OpenGL renderer, which could not start here "
+                        f"(MUJOCO_GL={os.environ.get('MUJOCO_GL', 'unset')}: {type(exc).__name__}); offline it needs "
+                        "EGL (libEGL, MUJOCO_GL=egl) or OSMesa (libOSMesa, MUJOCO_GL=osmesa)") from None
+
+
 def draw(env_id: str, obs: np.ndarray, size: int = 200) -> np.ndarray:
     """A plain RGB picture of a CartPole or Acrobot observation."""
     img = np.full((size, 2 * size, 3), 255, np.uint8)
@@ -178,7 +210,10 @@ def evaluate(cfg, checkpoint: Path, episodes: int, seed: int, video: Optional[st
     algo, policy = load_policy(cfg, checkpoint)
     frames, drawn = [], True
     if cfg.mode == "fused":
-        returns, frames = play_jax(cfg, algo, policy, episodes, seed, record=bool(video))
+        brax = cfg.env.id.startswith("brax/")
+        returns, frames = play_jax(cfg, algo, policy, episodes, seed, record=bool(video) and not brax)
+        if video and brax:
+            frames, drawn = brax_frames(cfg, algo, policy, seed), False
     else:
         returns = play_cpu(cfg, algo, policy, episodes, seed)
         if video:

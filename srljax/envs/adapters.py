@@ -83,6 +83,11 @@ class BraxEnv(JaxEnv):
         self.observation_space = Box(low=-np.inf, high=np.inf, shape=(self._env.observation_size,))
         self.action_space = Box(low=-1.0, high=1.0, shape=(self._env.action_size,))
 
+    @property
+    def system(self):
+        """brax's `System` (what `brax.io.image` draws)."""
+        return self._env.sys
+
     def reset(self, key):
         inner = self._env.reset(key)
         return _first_state(inner.obs, (inner, jnp.zeros((), jnp.int32)))
