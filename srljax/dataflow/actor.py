@@ -92,6 +92,8 @@ class ActorWorker:
         if self.control.stop_requested():
             self.stopping = True
             return True
+        if hasattr(self.policy, "refresh"):        # an inline policy reads parameters even when held back
+            self.policy.refresh()
         progress = False
         for k, slot in enumerate(self.slots):
             if slot.buf is None:
@@ -196,6 +198,10 @@ class ActorWorker:
         return True
 
     def close(self) -> None:
+        close = getattr(self.policy, "close", None)       # an inline policy's parameter reader
+        if close is not None and not getattr(self, "closed", False):
+            close()
+        self.closed = True
         for slot in self.slots:
             if slot.env is not None:
                 slot.env.close()

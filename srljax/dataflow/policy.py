@@ -200,6 +200,16 @@ class InlinePolicy:
         views[META][Header.VERSION] = self.version
         self._pending[slot], self._ready[slot] = False, True
 
+    def refresh(self) -> None:
+        """Take the newest parameters if any arrived (the actor calls this every turn, also while
+        backpressure holds it, so the parameter stream keeps flowing)."""
+        self._refresh()
+
+    def close(self) -> None:
+        close = getattr(self.reader, "close", None)
+        if close is not None:
+            close()
+
     def response(self, slot: int) -> Optional[Dict[str, np.ndarray]]:
         if self._pending[slot]:
             self._try_answer(slot)
