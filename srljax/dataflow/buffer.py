@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any, List, Sequence
 
 import numpy as np
@@ -87,7 +88,8 @@ class ReplayBufferWorker:
         self.episodes: List[np.ndarray] = []
         self.unsent = np.zeros(2, np.int64)          # env steps and env resets since the last message
         self.newest = 0
-        self.served = self.held_back = 0
+        self.served = 0
+        self.held_s, self.held_since = 0.0, None     # time its actors were held back (flow control)
         self.stopping = self.done = False
 
     def poll(self) -> bool:
@@ -98,8 +100,11 @@ class ReplayBufferWorker:
             return self._drain() or progress
         for _ in range(4):
             if not self.ratio.may_take(self.steps_per_sample):
-                self.held_back += 1
+                self.held_since = time.perf_counter() if self.held_since is None else self.held_since
                 break
+            if self.held_since is not None:
+                self.held_s += time.perf_counter() - self.held_since
+                self.held_since = None
             sample = self.consumer.consume()
             if sample is None:
                 break
@@ -143,7 +148,8 @@ class ReplayBufferWorker:
             view["episodes"][:rows] = np.stack(self.episodes[:rows])
             del self.episodes[:rows]
         view[META][Header.EPISODES] = rows
-        view["counts"][:] = (self.unsent[0], self.unsent[1], self.store.size, self.store.priority_updates)
+        view["counts"][:] = (self.unsent[0], self.unsent[1], self.store.size, self.store.priority_updates,
+                             int(1000 * self.held_s))
         self.unsent[:] = 0
         self.poster.post(i, self.newest)
         self.ratio.served_batch(s.per_message)

@@ -73,6 +73,7 @@ class ReplayIntake:
         self.interval_steps = self.interval_samples = 0
         self.buffer_size: Dict[int, int] = {}
         self.priority_updates: Dict[int, int] = {}
+        self.held_ms: Dict[int, int] = {}
         self.interval_returns: List[float] = []
         self.last100: collections.deque = collections.deque(maxlen=100)
         self.batch: Optional[Dict[str, np.ndarray]] = None
@@ -91,6 +92,7 @@ class ReplayIntake:
         self.env_resets += int(counts[ReplayCount.ENV_RESETS])
         self.buffer_size[sample.source] = int(counts[ReplayCount.SIZE])
         self.priority_updates[sample.source] = int(counts[ReplayCount.PRIORITY_UPDATES])
+        self.held_ms[sample.source] = int(counts[ReplayCount.HELD_MS])
         n_eps = int(data[META][Header.EPISODES])
         if n_eps:
             returns = data["episodes"][:n_eps, 0].tolist()
@@ -124,6 +126,7 @@ class ReplayIntake:
                "replay_ratio": self.interval_samples / self.interval_steps if self.interval_steps else None,
                "replay_ratio_target": self.s.ratio, "buffer_size": sum(self.buffer_size.values()),
                "priority_updates": sum(self.priority_updates.values()),
+               "actors_held_back_s": sum(self.held_ms.values()) / 1000,
                "nonfinite_env_resets": self.env_resets, **self.episode_stats.flush()}
         self.interval_returns, self.interval_steps, self.interval_samples = [], 0, 0
         return row
@@ -183,7 +186,8 @@ class ReplayTrainerWorker(TrainerWorker):
                     "prioritized": intake.s.prioritized,
                     "priority_updates_applied": sum(intake.priority_updates.values()),
                     "priorities_sent": self.priorities_sent, "priorities_dropped": self.priorities_dropped,
-                    "buffer_size": sum(intake.buffer_size.values())})
+                    "buffer_size": sum(intake.buffer_size.values()),
+                    "actors_held_back_s": sum(intake.held_ms.values()) / 1000})
         return out
 
 

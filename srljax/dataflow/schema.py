@@ -20,7 +20,7 @@ from it:
     params                      one float32 vector (`policy.ParamCodec`)
     replay  (`replay_batches`)  buffer -> trainer, K batches of N transitions: obs, next_obs [K, N, *obs],
                                 action [K, N, *act], reward, discount, weight [K, N], id [K, N] int64,
-                                episodes [rows, len(episode_keys)], counts [4] (`ReplayCount`)
+                                episodes [rows, len(episode_keys)], counts [5] (`ReplayCount`)
     priority (`priorities`)     trainer -> buffer: id [K, N] int64, priority [K, N] float32
 
 Numpy only.
@@ -59,6 +59,7 @@ class ReplayCount:
     ENV_RESETS = 1     # env batches reset for non-finite values (`env.on_nonfinite=reset`)
     SIZE = 2           # transitions held
     PRIORITY_UPDATES = 3   # priorities applied so far (a running total)
+    HELD_MS = 4        # milliseconds the buffer has held its actors back (flow control; a running total)
 
 
 class MessageLayout:
@@ -181,7 +182,7 @@ def replay_batches(spec: BatchSpec, K: int, N: int, episode_rows: int) -> Messag
         "obs": (kn + tuple(spec.obs_shape), np.float32), "action": (kn + act_shape, act_dtype),
         "reward": (kn, np.float32), "discount": (kn, np.float32), "next_obs": (kn + tuple(spec.obs_shape), np.float32),
         "weight": (kn, np.float32), "id": (kn, np.int64),
-        "episodes": ((episode_rows, len(spec.episode_keys)), np.float32), "counts": ((4,), np.int64)})
+        "episodes": ((episode_rows, len(spec.episode_keys)), np.float32), "counts": ((5,), np.int64)})
 
 
 def priorities(K: int, N: int) -> MessageLayout:
