@@ -12,13 +12,18 @@ names none. Per env-batch step (env.num_envs env steps):
    `gradient_steps` gradient steps (`algo.update`) on batches of `batch_size` (uniform or
    prioritized sampling; priorities from the new |TD errors| only when prioritized).
 
-A run is a sequence of `chunk(n)` calls, each `n` env-batch steps inside one `lax.while_loop`
+The schedule is static, so the jitted program has no `lax.cond` around the buffer or the learning
+step: `chunk` splits its steps into those before `learning_starts` (a program that only collects)
+and those after (a program that learns every step, or every `train_every`-th step by a cond on
+the step count alone); new transitions are dropped, not branched around, in the first n-1 steps.
+A run is a sequence of `chunk(n)` calls, each `n` env-batch steps inside `lax.while_loop`s
 (one log interval); the host logs and checkpoints between chunks, with the rows and checkpoints
 of `dataflow.fused`. `ReplayTrainer` and `train` have the shape of `FusedTrainer` and
 `fused.train`, so `srljax.run` picks one module or the other by what the algorithm learns from.
 """
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import time
@@ -66,7 +71,8 @@ class ReplayTrainer:
         self.rs = self.algo.replay
         self.devices = jax.local_devices()[:1]
         self._init = jax.jit(self._init_fn)
-        self._chunk = jax.jit(self._chunk_fn)
+        self._chunks = {learn: jax.jit(functools.partial(self._chunk_fn, learn=learn)) for learn in (False, True)}
+        self._warm = set()
 
     # -- on device -----------------------------------------------------------------------------
     def _init_fn(self, seed):
@@ -123,7 +129,7 @@ class ReplayTrainer:
         (learner, buf), metrics = jax.lax.scan(step, (learner, buf), jax.random.split(key, d.gradient_steps))
         return learner, buf, {k: jnp.sum(v) for k, v in metrics.items()}
 
-    def _env_batch_step(self, fs: ReplayState):
+    def _env_batch_step(self, fs: ReplayState, learn: bool):
         d = self.rs
         key, act_key, learn_key = jax.random.split(fs.key, 3)
         action = self.algo.act(fs.learner.params, fs.env.obs, act_key, fs.steps * self.B)
@@ -134,11 +140,16 @@ class ReplayTrainer:
         window = jax.tree.map(lambda w, x: jnp.concatenate([w[1:], x[None].astype(w.dtype)]), fs.window, new)
         steps = fs.steps + 1
         full = jax.tree.map(lambda x: x[None], self._transition(window))
-        buf = jax.lax.cond(steps >= d.n_step, lambda b: replay.add(b, full), lambda b: b, fs.buffer)
-        learn = ((steps * self.B >= d.learning_starts) & (steps % d.train_every == 0) & (buf.size >= d.batch_size))
+        buf = replay.add(fs.buffer, full, valid=(steps >= d.n_step) if d.n_step > 1 else None)
         zeros = {k: jnp.zeros((), jnp.float32) for k in self.algo.metric_keys}
-        learner, buf, sums = jax.lax.cond(learn, self._train_round, lambda lr, b, k: (lr, b, zeros),
-                                          fs.learner, buf, learn_key)
+        if not learn:
+            learner, sums, learn = fs.learner, zeros, jnp.zeros((), bool)
+        elif d.train_every == 1:
+            (learner, buf, sums), learn = self._train_round(fs.learner, buf, learn_key), jnp.ones((), bool)
+        else:
+            learn = steps % d.train_every == 0
+            learner, buf, sums = jax.lax.cond(learn, self._train_round, lambda lr, b, k: (lr, b, zeros),
+                                              fs.learner, buf, learn_key)
         fs = fs.replace(learner=learner, buffer=buf, env=nxt, window=window, key=key, steps=steps)
         ended = nxt.metrics["episode_ended"].astype(jnp.float32)
         fs = self._record_episodes(fs, nxt.metrics["episode_return"], ended)
@@ -146,13 +157,13 @@ class ReplayTrainer:
                "episode_return_sum": jnp.sum(nxt.metrics["episode_return"] * ended), "episodes": jnp.sum(ended)}
         return fs, out
 
-    def _chunk_fn(self, fs: ReplayState, n_steps):
-        shapes = jax.eval_shape(self._env_batch_step, fs)[1]
+    def _chunk_fn(self, fs: ReplayState, n_steps, learn: bool):
+        shapes = jax.eval_shape(functools.partial(self._env_batch_step, learn=learn), fs)[1]
         zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
         def body(carry):
             i, fs, acc = carry
-            fs, m = self._env_batch_step(fs)
+            fs, m = self._env_batch_step(fs, learn)
             return i + 1, fs, jax.tree.map(jnp.add, acc, m)
 
         _, fs, acc = jax.lax.while_loop(lambda c: c[0] < n_steps, body, (jnp.zeros((), jnp.int32), fs, zeros))
@@ -162,9 +173,30 @@ class ReplayTrainer:
     def init(self, seed: int) -> ReplayState:
         return self._init(np.uint32(seed))
 
+    def first_learning_step(self) -> int:
+        """The first env-batch step (1-based) from which the schedule learns: `learning_starts` env
+        steps taken and `batch_size` transitions in the buffer (`train_every` aside)."""
+        d = self.rs
+        return max(1, -(-d.learning_starts // self.B), -(-d.batch_size // self.B) + d.n_step - 1)
+
+    def compile(self, fs: ReplayState) -> None:
+        """Compile the programs the rest of the run from `fs` needs (a 0-step call each)."""
+        needed = {False, True} if int(np.asarray(fs.steps)) + 1 < self.first_learning_step() else {True}
+        for learn in sorted(needed - self._warm):
+            jax.block_until_ready(self._chunks[learn](fs, jnp.asarray(0, jnp.int32)))
+            self._warm.add(learn)
+
     def chunk(self, fs: ReplayState, n_steps: int):
-        """Run `n_steps` env-batch steps; returns (state, the interval's metrics as host numbers)."""
-        fs, acc = self._chunk(fs, jnp.asarray(n_steps, jnp.int32))
+        """Run `n_steps` env-batch steps; returns (state, the interval's metrics as host numbers).
+        The first call compiles what the run needs (`compile`)."""
+        self.compile(fs)
+        s0, first = int(np.asarray(fs.steps)), self.first_learning_step()
+        collect = min(n_steps, max(0, first - 1 - s0))
+        acc = None
+        for learn, k in ((False, collect), (True, n_steps - collect)):
+            if k:
+                fs, a = self._chunks[learn](fs, jnp.asarray(k, jnp.int32))
+                acc = a if acc is None else jax.tree.map(jnp.add, acc, a)
         acc = jax.tree.map(np.asarray, acc)
         grad_steps, episodes = int(acc["gradient_steps"]), int(acc["episodes"])
         out = {k: (float(acc[k]) / grad_steps if grad_steps else None) for k in self.algo.metric_keys}

@@ -46,17 +46,21 @@ def init(example: Any, capacity: int) -> Replay:
                   max_priority=jnp.ones((), jnp.float32))
 
 
-def add(buf: Replay, batch_tb: Any) -> Replay:
-    """Write a [T, B] batch of transitions (T * B <= capacity), oldest slots overwritten first."""
+def add(buf: Replay, batch_tb: Any, valid=None) -> Replay:
+    """Write a [T, B] batch of transitions (T * B <= capacity), oldest slots overwritten first.
+    `valid` (a traced bool): when false, nothing is written (no `lax.cond` around the buffer)."""
     leaves = jax.tree.leaves(batch_tb)
     T, B = leaves[0].shape[:2]
     n = T * B
     if n > buf.capacity:
         raise ValueError(f"adding {n} transitions to a buffer of {buf.capacity}")
     slots = (buf.index + jnp.arange(n)) % buf.capacity
-    data = jax.tree.map(lambda d, x: d.at[slots].set(x.reshape((n,) + x.shape[2:]).astype(d.dtype)),
-                        buf.data, batch_tb)
-    priority = buf.priority.at[slots].set(buf.max_priority)
+    if valid is not None:
+        slots = jnp.where(valid, slots, buf.capacity)            # out of range: dropped
+        n = jnp.where(valid, n, 0)
+    data = jax.tree.map(lambda d, x: d.at[slots].set(x.reshape((T * B,) + x.shape[2:]).astype(d.dtype),
+                                                     mode="drop"), buf.data, batch_tb)
+    priority = buf.priority.at[slots].set(buf.max_priority, mode="drop")
     return buf.replace(data=data, priority=priority, index=(buf.index + n) % buf.capacity,
                        size=jnp.minimum(buf.size + n, buf.capacity))
 
