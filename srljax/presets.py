@@ -62,17 +62,18 @@ _add("gym_cartpole", "PPO on gymnasium CartPole-v1 over MPI: mpirun -n 4 (1 trai
       "distributed.posts_per_update": 2, "distributed.max_staleness": 4,
       "distributed.stop_at_return": 475.0, "total_env_steps": 500_000})
 # Ape-X DQN: 1 trainer, 1 prioritized replay buffer, 2 actors running the greedy policy inline,
-# each with its own epsilon (dqn.apex_*); ppo.rollout_len is the env steps per posted rollout.
+# each with its own epsilon (dqn.apex_*: 0.05 and ~4e-10); ppo.rollout_len is the env steps per
+# posted rollout; 8 gradient steps of 128 per replay message; actors niced (the trainer is the bottleneck).
 _add("gym_cartpole_dqn", "Ape-X DQN on gymnasium CartPole-v1 over MPI: mpirun -n 4 (1 trainer, 1 prioritized replay "
      "buffer, 2 actors with their own epsilon)",
      {"mode": "distributed", "algorithm.name": "dqn", "env.id": "gym/CartPole-v1", "env.num_envs": 8,
       "ppo.rollout_len": 16, "network.hidden": [64, 64], "network.activation": "swish",
       "dqn.lr": 5e-4, "dqn.gamma": 0.99, "dqn.n_step": 2, "dqn.buffer_size": 100_000, "dqn.batch_size": 128,
-      "dqn.gradient_steps": 4, "dqn.learning_starts": 2_000, "dqn.replay_ratio": 16.0, "dqn.tau": 0.005,
+      "dqn.gradient_steps": 8, "dqn.learning_starts": 2_000, "dqn.replay_ratio": 16.0, "dqn.tau": 0.005,
       "dqn.dueling": True, "dqn.prioritized": True, "dqn.alpha": 0.6, "dqn.beta": 0.4,
-      "dqn.apex_epsilon": 0.1, "dqn.apex_alpha": 7.0,
+      "dqn.apex_epsilon": 0.05, "dqn.apex_alpha": 7.0,
       "distributed.trainers": 1, "distributed.policy_workers": 0, "distributed.inline_inference": True,
-      "distributed.buffers": 1, "distributed.actors": 2, "distributed.ring_size": 1,
+      "distributed.buffers": 1, "distributed.actors": 2, "distributed.ring_size": 1, "distributed.actor_nice": 5,
       "distributed.stop_at_return": 475.0, "total_env_steps": 300_000})
 # PettingZoo: MPE2 simple_spread (3 agents cover 3 landmarks, 25-step episodes), one shared policy
 # for the agents; inline inference in 3 actors (the env is pure Python, about 1.3k env steps/s a core).
