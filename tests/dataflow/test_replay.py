@@ -163,3 +163,20 @@ def test_impossible_replay_settings_are_one_line(sets, words, tmp_path):
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and len(lines) == 1 and words in lines[0], out.stderr[-3000:]
     assert not run_dir.exists()
+
+
+def test_a_loss_named_by_import_path_is_resolved_or_refused_in_one_line():
+    from srljax import config as C
+    from srljax.errors import UserError
+    from srljax.run import named_loss
+
+    cfg = C.override(C.Config(), {"algorithm.loss": "replay_loss:dqn_loss"})
+    import replay_loss
+    assert named_loss(cfg, None) is replay_loss.dqn_loss
+    assert named_loss(C.Config(), None) is None
+    for path, words in (("replay_loss:nosuch", "cannot be imported"), ("nosuchmodule:f", "cannot be imported"),
+                        ("no_colon", "must be an import path module:function")):
+        with pytest.raises(UserError, match=words):
+            named_loss(C.override(C.Config(), {"algorithm.loss": path}), None)
+    with pytest.raises(UserError, match="give one"):
+        named_loss(cfg, replay_loss.dqn_loss)
