@@ -361,10 +361,10 @@ def print_jax_row(rows: List[Dict]) -> None:
 # ------------------------------------------------------------------------------------ gymnasium
 
 def bench_gym(env_id: str, num_envs: int, env_steps: int, seed: int = 0) -> Dict:
-    """srljax's gymnasium vector env on one core, random actions drawn up front."""
-    from srljax.envs import make
+    """srljax's gymnasium vector env on one core (as actors step it), random actions drawn up front."""
+    from srljax.envs import make_vector
 
-    env = make(f"gym/{env_id}", num_envs=num_envs, seed=seed)
+    env = make_vector(f"gym/{env_id}", num_envs=num_envs, seed=seed)
     env.reset(seed)
     rng = np.random.default_rng(seed)
     space = env.action_space

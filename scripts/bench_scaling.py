@@ -56,8 +56,8 @@ POSTS_PER_UPDATE = 2
 
 def make_env(name: str, num_envs: int, seed: int):
     """The env as the actor sees it: hide-and-seek's dict observations flattened per agent."""
-    from srljax.envs import make
-    env = make(ENVS[name]["id"], num_envs=num_envs, seed=seed)
+    from srljax.envs import make_vector
+    env = make_vector(ENVS[name]["id"], num_envs=num_envs, seed=seed)
     return env if name == "cartpole" else FlatAgents(env)
 
 
@@ -326,9 +326,9 @@ def concurrency(name: str, seconds: float, processes: int) -> dict:
 def _algorithm(name: str):
     from srljax import presets
     from srljax.learners import make_algorithm
-    from srljax.envs import make
+    from srljax.envs import make_vector
     cfg = presets.get(ENVS[name]["preset"])
-    probe = make(ENVS[name]["id"], num_envs=1, seed=0)
+    probe = make_vector(ENVS[name]["id"], num_envs=1, seed=0)
     obs_space, action_space = probe.observation_space, probe.action_space
     probe.close()
     return cfg, make_algorithm(cfg, obs_space, action_space, num_updates=10**6)

@@ -1,11 +1,12 @@
 """Evaluate any run (`srljax-evaluate --run-dir R`): play its latest checkpoint, report returns, write a GIF.
 
 Works for every env family but hide-and-seek (which `srljax.evaluate` plays in matchups): JAX envs
-(gymnax/, brax/) are stepped in a jitted loop, CPU envs (gym/) in numpy; the policy samples its
-actions as in training. `--video out.gif` draws env 0's first episode: gymnasium envs through
-their own `render()` (rgb_array), brax envs through brax's own renderer (`brax.io.image`: MuJoCo's
-OpenGL renderer, offline through EGL), and CartPole and Acrobot (gymnax or gymnasium) with a built-in
-drawing where gymnasium's renderer (pygame) is not installed; other envs are one clear line.
+(gymnax/, brax/) are stepped in a jitted loop, CPU envs (gym/, pz/) in numpy; the policy samples its
+actions as in training. `--video out.gif` draws env 0's first episode: gymnasium and PettingZoo
+envs through their own `render()` (rgb_array), brax envs through brax's own renderer
+(`brax.io.image`: MuJoCo's OpenGL renderer, offline through EGL), and CartPole and Acrobot (gymnax
+or gymnasium) with a built-in drawing where gymnasium's renderer (pygame) is not installed; other
+envs are one clear line.
 """
 from __future__ import annotations
 
@@ -27,11 +28,11 @@ def _short(env_id: str) -> str:
 def check_video(env_id: str) -> None:
     """Refuse before playing what cannot be drawn."""
     family = env_id.split("/", 1)[0]
-    if family in ("gym", "brax") or _short(env_id) in DRAWN:
+    if family in ("gym", "brax", "pz") or _short(env_id) in DRAWN:
         if family == "brax":            # MuJoCo picks its OpenGL backend when imported: offline, EGL
             os.environ.setdefault("MUJOCO_GL", "egl")
         return
-    raise UserError(f"{env_id} cannot be rendered to a video here (gym/ and brax/ envs, and CartPole-v1 / "
+    raise UserError(f"{env_id} cannot be rendered to a video here (gym/, brax/ and pz/ envs, and CartPole-v1 / "
                     "Acrobot-v1 can)")
 
 
@@ -146,6 +147,24 @@ def gym_frames(cfg, algo, policy, seed: int):
     return frames, drawn
 
 
+def pz_frames(cfg, algo, policy, seed: int) -> List[np.ndarray]:
+    """One episode of a PettingZoo env with the policy, drawn by the env's own render() (rgb_array)."""
+    import jax
+
+    from srljax.envs.registry import make_vector
+    env = make_vector(cfg.env.id, num_envs=1, seed=seed, **{**dict(cfg.env.kwargs), "render_mode": "rgb_array"})
+    act = jax.jit(lambda p, o, k: algo.act(p, o, k)[0])
+    obs, key, frames = env.reset(seed), jax.random.PRNGKey(seed), []
+    for _ in range(10_000):
+        frames.append(np.asarray(env.render()))
+        key, k = jax.random.split(key)
+        obs, _, term, trunc, _ = env.step(np.asarray(act(policy, obs, k)))
+        if term[0] or trunc[0]:
+            break
+    env.close()
+    return frames
+
+
 def brax_frames(cfg, algo, policy, seed: int, most: int = 200) -> List[np.ndarray]:
     """One episode of a brax env with the policy, drawn by brax's renderer (at most `most` frames)."""
     import jax
@@ -216,7 +235,9 @@ def evaluate(cfg, checkpoint: Path, episodes: int, seed: int, video: Optional[st
             frames, drawn = brax_frames(cfg, algo, policy, seed), False
     else:
         returns = play_cpu(cfg, algo, policy, episodes, seed)
-        if video:
+        if video and cfg.env.id.startswith("pz/"):
+            frames, drawn = pz_frames(cfg, algo, policy, seed), False
+        elif video:
             frames, drawn = gym_frames(cfg, algo, policy, seed)
     out = {"env": cfg.env.id, "checkpoint": str(checkpoint), "episodes": int(episodes),
            "return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),

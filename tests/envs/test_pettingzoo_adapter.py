@@ -91,11 +91,17 @@ def test_pz_names_import_their_module():
         PettingZooVectorEnv.from_module("no_such_pz_module_xyz")
 
 
-def test_mpe2_simple_spread_trains_in_process_briefly():
+def test_mpe2_simple_spread_trains_in_process_briefly_and_plays_back(tmp_path):
     pytest.importorskip("mpe2")
     import srljax
+    from srljax import playback
+    from srljax.checkpoint import Checkpointer
     overrides = {"env.num_envs": 8, "ppo.rollout_len": 20, "distributed.actors": 1, "total_env_steps": 1_600,
                  "log_every_env_steps": 400}
-    result = srljax.train("pz_simple_spread", overrides=overrides)
+    result = srljax.train("pz_simple_spread", overrides=overrides, run_dir=str(tmp_path / "run"))
     assert result.summary["env_steps"] >= 1_600 and result.summary["episode_return"] < 0    # MPE pays distances
     assert result.config.env.id == "pz/mpe2.simple_spread_v3"
+    # srljax-evaluate's path: the checkpoint plays 2 episodes and env 0's first is drawn by mpe2's renderer
+    ckpt = Checkpointer(tmp_path / "run").latest()
+    got = playback.evaluate(result.config, ckpt, 2, 0, str(tmp_path / "spread.gif"))
+    assert got["episodes"] == 2 and got["return_max"] < 0 and got["video_frames"] == 25
