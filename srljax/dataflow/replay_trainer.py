@@ -210,7 +210,7 @@ def build_trainer(plan, rank: int, transport, ctx):
         transport.consumer(rank, plan.replay_batches, 2 * len(buffers) + 2),
         transport.publisher(L.param_readers(), codec.size) if lead else None,
         transport.control(rank), buffers, L.policies + L.buffers + L.actors,
-        priorities={b: transport.poster(rank, b, plan.priorities, 4, stream="priorities") for b in buffers}
+        priorities={b: transport.poster(rank, b, plan.priorities, 8, stream="priorities") for b in buffers}
         if s.prioritized else {})
     reporter = LeadReporter(ctx.logger, ctx.checkpointer, cfg, plot=plan.plot) if lead and ctx.logger else None
     parts = TrainerParts(ReplayIntake(s, len(L.buffers), plan.episode_stats), sync, reporter)
@@ -231,7 +231,7 @@ def build_buffer(plan, rank: int, transport, ctx):
     sources, sink = L.sources_of(rank), L.sink_of(rank)
     streams = ReplayStreams(transport.consumer(rank, plan.samples, 2 * len(sources) + 2),
                             transport.poster(rank, sink, plan.replay_batches, d.send_slots + 1),
-                            transport.consumer(rank, plan.priorities, 4, stream="priorities"),
+                            transport.consumer(rank, plan.priorities, 8, stream="priorities"),
                             transport.control(rank), sources, sink)
     act_shape, act_dtype = action_spec(spec.action_space)
     store = ReplayStore(s, spec.obs_shape, act_shape, act_dtype)
