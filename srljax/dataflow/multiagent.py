@@ -109,7 +109,9 @@ def learner_batch(batch: Mapping[str, Any], packer: Optional[ObsPacker],
                   presence_key: Optional[str] = None) -> Dict[str, Any]:
     """A posted sample's fields as the learner wants them: packed observations become dicts, and
     with the env's `presence_key` (a dict key, or an int column of array observations) the `learn`
-    weight is 0 for empty agent slots too."""
+    weight is 0 for empty agent slots too. Array observations: an agent whose `final_obs` presence
+    is 0 left the game on that step (it terminated before its env's episode ended), so
+    `terminated` becomes per agent, [T, B, A], and its value is not bootstrapped."""
     out = dict(batch)
     if packer is not None:
         out["obs"] = packer.unpack(batch["obs"])
@@ -117,6 +119,9 @@ def learner_batch(batch: Mapping[str, Any], packer: Optional[ObsPacker],
     if presence_key is not None and "learn" in out:   # a key of dict observations, a column of arrays
         present = out["obs"][presence_key] if packer is not None else out["obs"][..., presence_key]
         out["learn"] = out["learn"] * present.reshape(out["learn"].shape).astype(out["learn"].dtype)
+        if packer is None:
+            term, gone = out["terminated"][..., None], 1.0 - out["final_obs"][..., presence_key]
+            out["terminated"] = term + gone - term * gone          # or, for 0/1 floats (numpy and jax)
     return out
 
 

@@ -14,10 +14,11 @@ reward is 0, and the dataflow does not learn from its steps (`learn` = 0).
 
 An env's episode ends when no agent is left in play (`env.agents` empty); it is `terminated` when
 every agent that ended on that step terminated, else `truncated` (bootstrapped from
-`info["final_obs"]`). Rewards are per agent [num_envs, A]; `info["episodes"]` reports each episode's
-`return` as the mean over agents of their summed rewards and its `length` in steps. Limitation: an
-agent that ends before its env's episode does is bootstrapped from its empty slot's value (the
-dataflow's flags are per env); in MPE tasks every agent plays to the end.
+`info["final_obs"]`). An agent that terminates on a step has presence 0 in that step's
+`info["final_obs"]` row, which the learner reads as that agent's own termination
+(`dataflow.multiagent.learner_batch`), so an agent that leaves early is not bootstrapped either.
+Rewards are per agent [num_envs, A]; `info["episodes"]` reports each episode's `return` as the
+mean over agents of their summed rewards and its `length` in steps.
 """
 from __future__ import annotations
 
@@ -88,14 +89,15 @@ class PettingZooVectorEnv:
         return cls.from_factory(lambda: mod.parallel_env(**kwargs), num_envs, seed, name=f"pz/{module}")
 
     # -- stepping --------------------------------------------------------------------------------
-    def _write(self, out: np.ndarray, obs: Dict[str, Any], alive) -> None:
-        """One env's observation dict into `out` [A, D + 1]: agents in `alive` get presence 1."""
+    def _write(self, out: np.ndarray, obs: Dict[str, Any], alive, shown=None) -> None:
+        """One env's observation dict into `out` [A, D + 1]: the agents in `shown` (default `alive`)
+        with their observation, those in `alive` with presence 1."""
         out[:] = 0.0
         for a, agent in enumerate(self.agents_order):
-            if agent in alive and agent in obs:
+            if agent in obs and agent in (alive if shown is None else shown):
                 x = np.asarray(obs[agent], np.float32).ravel()
                 out[a, :x.size] = x
-                out[a, -1] = 1.0
+                out[a, -1] = float(agent in alive)
 
     def reset(self, seed: Optional[int] = None) -> np.ndarray:
         seed = self._seed if seed is None else int(seed)
@@ -127,7 +129,7 @@ class PettingZooVectorEnv:
                 reward[i, a] = float(rew.get(agent, 0.0))
             self._ep_return[i] += reward[i]
             self._ep_length[i] += 1
-            self._write(self._final_obs[i], obs, obs.keys())
+            self._write(self._final_obs[i], obs, [a for a in obs if not term.get(a)], obs)   # presence 0: it left
             if env.agents:
                 self._write(self._obs[i], obs, env.agents)
                 continue

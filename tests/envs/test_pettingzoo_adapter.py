@@ -69,10 +69,13 @@ def test_agents_after_the_env_axis_with_a_presence_column():
             gone = [k for k in range(3) if step >= k + 2]
             assert (obs[0, gone] == 0).all()                # a done agent's slot: zeros, presence 0
             assert not term.any()
+            leaving = step == np.arange(3) + 2                  # agents terminating on this step
+            np.testing.assert_array_equal(info["final_obs"][0, :, -1], (step < np.arange(3) + 2) * 1.0)
+            assert (info["final_obs"][0, leaving, :2] != 0).any() or step == 1
         else:                                               # the last agent left: reset at once
             assert term.all() and not trunc.any()
             assert (obs[..., -1] == 1).all() and (obs[:, :, 0] == 0).all()
-            np.testing.assert_array_equal(info["final_obs"][0, 2], [4, 2, 7, 1])
+            np.testing.assert_array_equal(info["final_obs"][0, 2], [4, 2, 7, 0])   # a2 terminated: it left
             returns += [ep["return"] for ep in info["episodes"]]
     assert returns == [3.0] * 4                            # (2 + 3 + 4) / 3 agents, per episode
 
@@ -82,8 +85,17 @@ def test_the_presence_column_masks_the_learner_weight():
     obs[..., -1] = 1.0
     obs[2:, 1, 0, -1] = 0.0                                 # env 1's agent 0 gone from t = 2
     batch = {"obs": obs, "final_obs": obs, "learn": np.ones((5, 2, 3), np.float32)}
-    learn = learner_batch(batch, None, presence_key=-1)["learn"]
-    assert learn.sum() == 30 - 3 and (learn[2:, 1, 0] == 0).all()
+    final = obs.copy()
+    final[1, 1, 0, -1] = 0.0                                # ... it left on step 1 (terminated)
+    batch["final_obs"], batch["terminated"] = final, np.zeros((5, 2), np.float32)
+    batch["terminated"][4, 0] = 1.0                         # env 0's episode ended on the last step
+    out = learner_batch(batch, None, presence_key=-1)
+    assert out["learn"].sum() == 30 - 3 and (out["learn"][2:, 1, 0] == 0).all()
+    expected = np.zeros((5, 2, 3), np.float32)
+    expected[1:, 1, 0] = 1.0                                # that agent's own termination: no bootstrap (and
+                                                            # its empty slot's steps after, not learned from)
+    expected[4, 0, :] = 1.0                                 # the env's, for every agent
+    np.testing.assert_array_equal(out["terminated"], expected)
 
 
 def test_pz_names_import_their_module():
