@@ -44,16 +44,17 @@ class ReplaySettings:
     @classmethod
     def from_section(cls, section, num_envs: int, buffers: int = 1) -> "ReplaySettings":
         """From a replay algorithm's config section (its buffer_size, batch_size, gradient_steps,
-        train_every, n_step, gamma, prioritized, alpha, beta, learning_starts, replay_ratio fields;
+        train_every, n_step, gamma, learning_starts fields, optionally prioritized, alpha, beta, replay_ratio;
         learning_starts is split over the buffers, each collecting at least one batch first);
         `replay_ratio` None: gradient_steps * batch_size / (train_every * num_envs), as in fused mode."""
-        ratio = section.replay_ratio
+        ratio = getattr(section, "replay_ratio", None)
         if ratio is None:
             ratio = section.gradient_steps * section.batch_size / (section.train_every * num_envs)
         return cls(capacity=int(section.buffer_size), batch_size=int(section.batch_size),
                    batches_per_message=int(section.gradient_steps), n_step=int(section.n_step),
-                   gamma=float(section.gamma), prioritized=bool(section.prioritized), alpha=float(section.alpha),
-                   beta=float(section.beta), ratio=float(ratio),
+                   gamma=float(section.gamma), prioritized=bool(getattr(section, "prioritized", False)),
+                   alpha=float(getattr(section, "alpha", 0.6)), beta=float(getattr(section, "beta", 0.4)),
+                   ratio=float(ratio),
                    # per buffer, and at least one batch (a buffer that owes samples can serve them)
                    learning_starts=max(-(-int(section.learning_starts) // max(buffers, 1)), int(section.batch_size)))
 
