@@ -59,6 +59,9 @@ class Plan:
         """Replay settings from the algorithm's config section; a layout replay cannot run on is refused."""
         from srljax.dataflow.replay_store import ReplaySettings
         d, L, name = self.d, self.layout, self.algo_spec.name
+        if not self.algo_spec.section:
+            raise UserError(f"{name} learns from replay in fused mode only (its registry entry names no config "
+                            "section for distributed replay); use mode=fused with a JAX env")
         if not L.buffers or len(L.trainers) != 1:
             need = 1 + d.policy_workers + 1 + 1
             raise UserError(f"{name} learns from replay: distributed mode needs distributed.trainers=1 and "
