@@ -180,3 +180,17 @@ def test_a_loss_named_by_import_path_is_resolved_or_refused_in_one_line():
             named_loss(C.override(C.Config(), {"algorithm.loss": path}), None)
     with pytest.raises(UserError, match="give one"):
         named_loss(cfg, replay_loss.dqn_loss)
+
+
+def test_each_actor_of_a_replay_plan_explores_at_its_apex_epsilon():
+    from srljax import config as C
+    from srljax import get_config
+    from srljax.dataflow.plan import Plan
+
+    cfg = get_config("gym_cartpole_dqn", C.parse_set(["distributed.actors=3"]))
+    plan = Plan(cfg, 1, local=True)
+    assert len(plan.layout.actors) == 3 and len(plan.layout.buffers) == 1
+    assert [plan.actor_epsilon(i) for i in range(3)] == pytest.approx([0.05, 0.05 ** 4.5, 0.05 ** 8])
+    assert plan.replay.ratio == 16.0 and plan.replay.prioritized
+    ppo = Plan(get_config("gym_cartpole"), 1, local=True)
+    assert ppo.replay is None and ppo.actor_epsilon(0) == 0.0 and not ppo.layout.buffers
