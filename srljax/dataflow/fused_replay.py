@@ -89,6 +89,9 @@ class ReplayTrainer:
         window = {"obs": stack(obs), "action": jnp.zeros((n,) + action.shape, action.dtype), "reward": zeros_b,
                   "terminated": zeros_b, "truncated": zeros_b, "final_obs": stack(obs)}
         zero = jnp.zeros((), jnp.int32)
+        # strong dtypes throughout (an env's state may start weakly typed, e.g. a Python 0.0, and turn
+        # strong after its first step, which would compile the chunk again)
+        env_state = jax.tree.map(lambda x: jnp.asarray(x, x.dtype), env_state)
         return ReplayState(learner=learner, buffer=replay.init(example, self.rs.buffer_size), env=env_state,
                            window=window, key=key, ring=jnp.zeros((RING,), jnp.float32), ring_ptr=zero,
                            ring_count=zero, steps=zero)
@@ -126,7 +129,19 @@ class ReplayTrainer:
                 buf = replay.update_priorities(buf, idx, td_abs + replay.PRIORITY_EPS)
             return (learner, buf), metrics
 
-        (learner, buf), metrics = jax.lax.scan(step, (learner, buf), jax.random.split(key, d.gradient_steps))
+        keys = jax.random.split(key, d.gradient_steps)
+        if d.prioritized:
+            (learner, buf), metrics = jax.lax.scan(step, (learner, buf), keys)
+            return learner, buf, {k: jnp.sum(v) for k, v in metrics.items()}
+
+        def read_only(learner, k):       # uniform sampling only reads the buffer: the loop carries the learner
+            (learner, _), metrics = step((learner, buf), k)
+            return learner, metrics
+
+        if d.gradient_steps == 1:
+            learner, metrics = read_only(learner, keys[0])
+            return learner, buf, metrics
+        learner, metrics = jax.lax.scan(read_only, learner, keys)
         return learner, buf, {k: jnp.sum(v) for k, v in metrics.items()}
 
     def _env_batch_step(self, fs: ReplayState, learn: bool):
