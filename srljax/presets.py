@@ -35,7 +35,8 @@ _add("cartpole_dqn", "Double dueling DQN on gymnax CartPole-v1 in fused mode (re
       "dqn.target_update_every": 1, "dqn.tau": 0.005, "dqn.epsilon_start": 1.0, "dqn.epsilon_end": 0.01,
       "dqn.epsilon_decay_steps": 20_000, "dqn.double": True, "dqn.dueling": True, "dqn.max_grad_norm": 10.0,
       "total_env_steps": 100_000, "log_every_env_steps": 5_000})
-_add("pendulum_sac", "SAC on gymnax Pendulum-v1 in fused mode (replay inside the jitted program), 20k steps",
+_add("pendulum_sac", "SAC (twin critics, learned temperature) on gymnax Pendulum-v1 in fused mode: 4 envs, "
+     "one gradient step of 256 per env step, 20k steps",
      {"algorithm.name": "sac", "env.id": "gymnax/Pendulum-v1", "env.num_envs": 4,
       "network.hidden": [64, 64], "network.activation": "swish",
       "sac.lr": 1e-3, "sac.alpha_lr": 1e-3, "sac.gamma": 0.99, "sac.tau": 0.005, "sac.buffer_size": 20_000,
