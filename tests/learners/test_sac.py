@@ -126,16 +126,16 @@ def test_a_tiny_fused_sac_run_trains_and_writes_its_run_directory(tmp_path):
     import srljax
 
     run = tmp_path / "run"
-    tiny = {"total_env_steps": 1_200, "log_every_env_steps": 400, "sac.learning_starts": 400, "sac.batch_size": 64,
-            "sac.buffer_size": 1_000, "sac.gradient_steps": 2, "network.hidden": [32, 32], "logging.tensorboard": False}
+    tiny = {"total_env_steps": 800, "log_every_env_steps": 400, "sac.learning_starts": 400, "sac.batch_size": 64,
+            "sac.buffer_size": 600, "sac.gradient_steps": 1, "network.hidden": [16], "logging.tensorboard": False}
     result = srljax.train("pendulum_sac", overrides=tiny, run_dir=str(run))
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["env_steps"] for r in rows] == [400, 800, 1200]
-    # env step 400 (env-batch step 100) takes the first round of 2 gradient steps
-    assert rows[0]["gradient_steps"] == 2 and rows[-1]["gradient_steps"] == 100 * 2
-    assert rows[-1]["replay_ratio"] == pytest.approx(64 * 2 / 4)
+    assert [r["env_steps"] for r in rows] == [400, 800]
+    # env step 400 (env-batch step 100) takes the first gradient step
+    assert rows[0]["gradient_steps"] == 1 and rows[-1]["gradient_steps"] == 100
+    assert rows[-1]["replay_ratio"] == pytest.approx(64 / 4)
     for key in ("loss", "actor_loss", "alpha", "entropy", "q_mean", "td_abs"):
         assert np.isfinite(rows[-1][key]), key
     assert rows[-1]["alpha"] < 1.0                       # the temperature falls from 1 as the critics learn
-    assert rows[-1]["buffer_size"] == 1_000 and result.summary["updates"] == rows[-1]["policy_version"] == 402
+    assert rows[-1]["buffer_size"] == 600 and result.summary["updates"] == rows[-1]["policy_version"] == 101
     assert json.loads((run / "config.json").read_text())["algorithm"]["name"] == "sac"
