@@ -108,16 +108,20 @@ class FusedTrainer:
                 "truncated": zeros, "final_obs": obs}
 
     def _rollout(self, policy, env_state, key):
-        def step(state, k):
-            action, logp, _ = self.algo.act(policy, state.obs, k)
-            nxt = self.env.step(state, action)
-            out = {"obs": state.obs, "action": action, "logp": logp, "reward": nxt.reward,
+        # Reset states for all T steps drawn in one batched call (`JaxEnv.presample`).
+        env_state, pre = self.env.presample(env_state, self.T)
+
+        def step(state, xs):
+            k, fresh = xs
+            action, logp, value = self.algo.act(policy, state.obs, k)
+            nxt = self.env.step(state, action) if fresh is None else self.env.step(state, action, fresh)
+            out = {"obs": state.obs, "action": action, "logp": logp, "obs_value": value, "reward": nxt.reward,
                    "terminated": nxt.done.astype(jnp.float32), "truncated": nxt.truncated.astype(jnp.float32),
                    "final_obs": nxt.final_obs}
             ep = (nxt.metrics["episode_return"], nxt.metrics["episode_ended"])
             return nxt, (out, ep)
 
-        env_state, (batch, ep) = jax.lax.scan(step, env_state, jax.random.split(key, self.T))
+        env_state, (batch, ep) = jax.lax.scan(step, env_state, (jax.random.split(key, self.T), pre))
         return env_state, batch, ep
 
     def _record_episodes(self, fs: FusedState, returns, ended):

@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, ClassVar, Dict, Optional, Tuple
 
-import chex
 import jax
 import jax.numpy as jnp
 import optax
@@ -35,6 +34,7 @@ from flax import struct
 from srljax.learners import normalizer
 from srljax.learners.normalizer import RunningStats
 from srljax.learners.recurrent import column_minibatches, merge_agents, to_chunks
+from srljax.learners.returns import bootstrap_values, gae  # noqa: F401  (gae re-exported)
 
 Batch = Dict[str, Any]
 LossFn = Callable[["Model", Any, Batch, jax.Array], Tuple[jax.Array, Dict[str, jax.Array]]]
@@ -88,7 +88,13 @@ class Model:
         return self.apply(params, batch["obs"])
 
     def values(self, params, batch):
-        """(V(obs_t), V(final_obs_t)), each [T, N], for advantage estimation."""
+        """(V(obs_t), V(final_obs_t)), each [T, N], for advantage estimation.
+
+        With `batch["obs_value"]` (V(obs_t) under these very parameters, e.g. from a fused
+        rollout) only the bootstrap rows of `final_obs` get a pass of their own (`bootstrap_values`)."""
+        if "obs_value" in batch:
+            value = batch["obs_value"]
+            return value, bootstrap_values(lambda obs: self.apply(params, obs)[1], value, batch)
         both = jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=0), batch["obs"], batch["final_obs"])
         _, values = self.apply(params, both)
         T = batch["reward"].shape[0]
@@ -143,23 +149,8 @@ class RecurrentModel(Model):
         2N rows in the usual case (rollouts shorter than episodes) and saves nearly half the
         critic's cost; when more rows ended, one full pass over final_obs is made instead."""
         critic = lambda obs: self.network.apply(params, obs, method="value")
-        T, N = batch["reward"].shape[:2]
         value = critic(batch["obs"])                                            # [T, N]
-        ended = jnp.maximum(batch["terminated"], batch["truncated"]).astype(bool)
-        need = ended.at[T - 1].set(True).reshape(-1)                            # [T * N]
-        cap = min(2 * N, T * N)
-
-        def few(_):
-            (rows,) = jnp.nonzero(need, size=cap, fill_value=0)
-            picked = jax.tree.map(lambda x: jnp.asarray(x).reshape((T * N,) + x.shape[2:])[rows], batch["final_obs"])
-            boot = jnp.zeros((T * N,), value.dtype).at[rows].set(critic(picked))
-            shifted = jnp.concatenate([value[1:], jnp.zeros_like(value[:1])]).reshape(-1)
-            return jnp.where(need, boot, shifted).reshape(T, N)
-
-        def every(_):
-            return critic(batch["final_obs"])
-
-        next_value = jax.lax.cond(jnp.sum(need) <= cap, few, every, None)
+        next_value = bootstrap_values(critic, value, batch)
         return self._value_out(value), self._value_out(next_value)
 
     def apply(self, params, obs):
@@ -177,25 +168,6 @@ class LearnerSettings:
     normalize_adv: bool = True
     normalize_value: bool = False   # standardise value targets by their running statistics
     chunk_len: Optional[int] = None  # recurrent models: steps per training chunk (None: the whole rollout)
-
-
-def gae(reward_t, discount_t, value_t, next_value_t, lambda_, cont_t):
-    """Generalised advantage estimates over a time-major [T, ...] sequence.
-
-    discount_t = gamma * (1 - terminated_t) scales the bootstrap value `next_value_t` (the value of
-    the observation the action led to); cont_t = 1 - (terminated_t or truncated_t) stops the
-    recursion at episode ends, so a truncated episode bootstraps but does not leak into the next.
-    """
-    chex.assert_equal_shape([reward_t, discount_t, value_t, next_value_t, cont_t])
-    delta_t = reward_t + discount_t * next_value_t - value_t
-
-    def body(carry, xs):
-        delta, disc, cont = xs
-        carry = delta + disc * lambda_ * cont * carry
-        return carry, carry
-
-    _, adv = jax.lax.scan(body, jnp.zeros_like(delta_t[0]), (delta_t, discount_t, cont_t), reverse=True)
-    return adv, adv + value_t
 
 
 def gae_prepare(model: Model, params, batch: Batch, settings: LearnerSettings) -> Batch:
@@ -226,6 +198,9 @@ class Learner:
                  grad_reduce: Optional[Callable[[Any], Any]] = None):
         self.model = model
         self.loss = loss
+        self.inner_optimizer = optimizer
+        # The state of optax.apply_if_finite (checkpoints keep their layout); the skip itself is
+        # `_apply_if_finite` below.
         self.optimizer = optax.apply_if_finite(optimizer, max_consecutive_errors=2**30)
         self.settings = settings
         self.prepare = prepare
@@ -302,8 +277,11 @@ class Learner:
         if obs_norm is not None:
             obs_norm = jax.tree.map(lambda st, x: st if st is None else normalizer.update(st, x, self.axis_name),
                                     obs_norm, batch["obs"], is_leaf=_is_stats)
+        if obs_norm is not None:      # values of the rollout's own obs hold only under unchanged statistics
+            batch = {k: v for k, v in batch.items() if k != "obs_value"}
         batch = {**batch, "obs": self._norm(obs_norm, batch["obs"]), "final_obs": self._norm(obs_norm, batch["final_obs"])}
         batch = self.prepare(self._valued(state.value_norm), state.params, batch, s)
+        batch = {k: v for k, v in batch.items() if k != "obs_value"}
         value_norm = state.value_norm
         if value_norm is not None:
             value_norm = normalizer.update(value_norm, batch["target"], self.axis_name)
@@ -335,7 +313,8 @@ class Learner:
         return state, metrics
 
     def _time_epoch(self, batch: Batch, env_ids: Optional[jax.Array]):
-        """Feedforward models: each minibatch takes T/M random steps of every env column."""
+        """Feedforward models: each minibatch takes T/M random steps of every env column, as
+        [T/M * B] rows (leaves [rows, ...])."""
         s = self.settings
         T, B = batch["reward"].shape[:2]
         if T % s.minibatches:
@@ -347,7 +326,9 @@ class Learner:
             # One permutation of the time axis per env column: minibatch m takes T/M steps of each env.
             perms = jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(k, e), T))(env_ids)  # [B, T]
             shuffled = jax.tree.map(lambda x: jnp.take_along_axis(x, perms.T.reshape((T, B) + (1,) * (x.ndim - 2)), 0), batch)
-            mbs = jax.tree.map(lambda x: x.reshape((s.minibatches, T // s.minibatches) + x.shape[1:]), shuffled)
+            # Rows flattened: a minibatch is [T/M * B] samples (a [T/M, B] one costs XLA's CPU
+            # backend a relayout around each dot, in the forward and backward pass).
+            mbs = jax.tree.map(lambda x: x.reshape((s.minibatches, T // s.minibatches * B) + x.shape[2:]), shuffled)
             keys = jax.random.split(k, s.minibatches)
             return jax.lax.scan(self._grad_step, carry, (mbs, keys))
 
@@ -378,12 +359,26 @@ class Learner:
             loss = jax.lax.pmean(loss, self.axis_name)
         if self.grad_reduce is not None:
             grads = self.grad_reduce(grads)
-        finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
-        updates, opt_state = self.optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        metrics = {**metrics, "loss": loss, "grad_norm": optax.tree.norm(grads),
-                   "grads_finite": finite.astype(jnp.float32)}
+        grad_norm = optax.tree.norm(grads)
+        params, opt_state, finite = self._apply_if_finite(grads, grad_norm, opt_state, params)
+        metrics = {**metrics, "loss": loss, "grad_norm": grad_norm, "grads_finite": finite.astype(jnp.float32)}
         return (params, opt_state), metrics
+
+    def _apply_if_finite(self, grads, grad_norm, state: optax.ApplyIfFiniteState, params):
+        """One optimiser step, or none when a gradient is not finite (then the norm is not either):
+        optax.apply_if_finite's behaviour and state, with the step always computed and kept or
+        dropped by a select per leaf, which XLA fuses into the step's own elementwise loop (a
+        `lax.cond` splits the step from the parameter update: measurably slower for small nets)."""
+        finite = jnp.isfinite(grad_norm)
+        updates, inner = self.inner_optimizer.update(grads, state.inner_state, params)
+        keep = lambda new, old: jnp.where(finite, new, old)   # noqa: E731
+        params = jax.tree.map(keep, optax.apply_updates(params, updates), params)
+        inner = jax.tree.map(keep, inner, state.inner_state)
+        one = jnp.ones((), jnp.int32)
+        state = optax.ApplyIfFiniteState(
+            notfinite_count=jnp.where(finite, 0, state.notfinite_count + one), last_finite=finite,
+            total_notfinite=jnp.where(finite, state.total_notfinite, state.total_notfinite + one), inner_state=inner)
+        return params, state, finite
 
 
 def make_optimizer(lr: float, max_grad_norm: float, adam_eps: float, anneal_steps: Optional[int]):
