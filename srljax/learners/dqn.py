@@ -127,6 +127,10 @@ class DQNLearner:
         """Epsilon-greedy actions [B], epsilon from the schedule at `env_steps`."""
         return epsilon_greedy(key, self.q(params, obs_b), self.epsilon(env_steps))
 
+    def greedy(self, params, obs_b) -> jax.Array:
+        """argmax_a Q(s, a) [B] int32, no exploration (`srljax-evaluate`)."""
+        return jnp.argmax(self.q(params, obs_b), axis=-1).astype(jnp.int32)
+
     def actor_step(self, params, obs_b, key: jax.Array):
         """A distributed actor's policy call: greedy actions [B] (each actor adds its own epsilon,
         Ape-X's schedule), log-probabilities 0, values max_a Q."""

@@ -155,6 +155,11 @@ class SACLearner:
         uniform = jax.random.uniform(random_key, a.shape, a.dtype, -1.0, 1.0)
         return self.rescale(jnp.where(env_steps < self.replay.learning_starts, uniform, a))
 
+    def greedy(self, params, obs_b) -> jax.Array:
+        """The policy's mean action, tanh-squashed into the env's bounds [B, A] (`srljax-evaluate`)."""
+        mean, _ = self.actor.apply(params["actor"], self._x(obs_b))
+        return self.rescale(jnp.tanh(mean))
+
     def critic_loss(self, critic_params, state: SACState, batch, weight_n, key):
         x_tm1, x_t = self._x(batch["obs"]), self._x(batch["next_obs"])
         a_tm1 = (batch["action"].astype(jnp.float32) - self.mid) / self.half
