@@ -185,8 +185,20 @@ class SACConfig:
     """Target entropy of the squashed policy in [-1, 1]^A (None: -A, minus the action dimension)."""
     max_grad_norm: float = 10.0
     """Global gradient-norm clip of the actor's and the critics' gradients."""
+    prioritized: bool = False
+    """Prioritized replay (proportional to priority^alpha, the critics' mean |TD|; importance weights (N P)^-beta)."""
+    alpha: float = 0.6
+    """Prioritized replay: how strongly priorities shape sampling (0: uniform)."""
+    beta: float = 0.4
+    """Prioritized replay: importance-weight exponent (1: full correction)."""
+    replay_ratio: Optional[float] = None
+    """Distributed mode: samples trained on per env step, held both ways (None: as gradient_steps implies)."""
 
     def validate(self, num_envs: int) -> None:
+        if self.replay_ratio is not None and not self.replay_ratio > 0:
+            raise UserError(f"sac.replay_ratio must be > 0 or null, got {self.replay_ratio}")
+        if not (0.0 <= self.alpha <= 1.0 and 0.0 <= self.beta <= 1.0):
+            raise UserError(f"sac.alpha and sac.beta must be in [0, 1], got {self.alpha}, {self.beta}")
         for name in ("lr", "alpha_lr", "tau", "n_step", "buffer_size", "batch_size", "train_every",
                      "gradient_steps", "init_alpha", "max_grad_norm"):
             if not getattr(self, name) > 0:
@@ -228,7 +240,7 @@ class Config:
     dqn: DQNConfig = dataclasses.field(default_factory=DQNConfig)
     """DQN's settings (algorithm.name=dqn): replay, targets, exploration (distributed mode: Ape-X)."""
     sac: SACConfig = dataclasses.field(default_factory=SACConfig)
-    """SAC's settings (algorithm.name=sac; fused mode, Box actions): replay, critics, entropy temperature."""
+    """SAC's settings (algorithm.name=sac; Box actions; fused mode, or distributed replay): replay, critics, entropy temperature."""
     distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)
     """Rank layout and dataflow settings (distributed mode only)."""
     logging: LoggingConfig = dataclasses.field(default_factory=LoggingConfig)

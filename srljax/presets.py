@@ -76,6 +76,18 @@ _add("gym_cartpole_dqn", "Ape-X DQN on gymnasium CartPole-v1 over MPI: mpirun -n
       "distributed.trainers": 1, "distributed.policy_workers": 0, "distributed.inline_inference": True,
       "distributed.buffers": 1, "distributed.actors": 2, "distributed.ring_size": 1, "distributed.actor_nice": 5,
       "distributed.stop_at_return": 475.0, "total_env_steps": 300_000})
+# Distributed SAC: 1 trainer, 1 uniform replay buffer, 2 actors sampling the squashed Gaussian
+# inline (uniform actions until the trainer's first gradient step); one gradient step of 256 per
+# env step, 8 per replay message; rollouts of 8 steps of 4 envs per post; actors niced.
+_add("gym_pendulum_sac", "SAC on gymnasium Pendulum-v1 over MPI: mpirun -n 4 (1 trainer, 1 replay buffer, 2 actors), "
+     "replay ratio 256, 30k steps",
+     {"mode": "distributed", "algorithm.name": "sac", "env.id": "gym/Pendulum-v1", "env.num_envs": 4,
+      "ppo.rollout_len": 8, "network.hidden": [64, 64], "network.activation": "swish",
+      "sac.lr": 1e-3, "sac.alpha_lr": 1e-3, "sac.gamma": 0.99, "sac.tau": 0.005, "sac.buffer_size": 30_000,
+      "sac.batch_size": 256, "sac.learning_starts": 1_000, "sac.gradient_steps": 8, "sac.replay_ratio": 256.0,
+      "distributed.trainers": 1, "distributed.policy_workers": 0, "distributed.inline_inference": True,
+      "distributed.buffers": 1, "distributed.actors": 2, "distributed.ring_size": 1, "distributed.actor_nice": 5,
+      "distributed.stop_at_return": -250.0, "total_env_steps": 30_000})
 # PettingZoo: MPE2 simple_spread (3 agents cover 3 landmarks, 25-step episodes), one shared policy
 # for the agents; inline inference in 3 actors (the env is pure Python, about 1.3k env steps/s a core).
 # gamma 0.9: with 0.99 the value of every state is about -100 (the 25-step time limit is bootstrapped)

@@ -80,4 +80,5 @@ register(AlgorithmSpec("dqn", "replay", "srljax.learners.dqn:build",
                        "DQN (double, dueling, n-step, prioritized replay; dqn.*): off-policy; Ape-X under mpirun",
                        section="dqn"))
 register(AlgorithmSpec("sac", "replay", "srljax.learners.sac:build",
-                       "SAC (twin critics, learned entropy temperature, squashed Gaussian; sac.*): Box actions, fused mode"))
+                       "SAC (twin critics, learned entropy temperature, squashed Gaussian; sac.*): Box actions; "
+                       "distributed replay under mpirun", section="sac"))

@@ -17,7 +17,7 @@ Buffer actions are the env's (rescaled); the critics see them mapped back to [-1
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import chex
 import flax.linen as nn
@@ -160,6 +160,31 @@ class SACLearner:
         mean, _ = self.actor.apply(params["actor"], self._x(obs_b))
         return self.rescale(jnp.tanh(mean))
 
+    def policy_params(self, state: SACState):
+        """What distributed actors (or policy workers) receive: the actor's parameters and whether a
+        gradient step has been taken (before the first, actions are uniform in the bounds)."""
+        return {"actor": state.params["actor"], "trained": (state.updates > 0).astype(jnp.float32)}
+
+    def actor_step(self, params, obs_b, key: jax.Array):
+        """A distributed actor's policy call on `policy_params`: env actions [B, A] sampled from the
+        squashed Gaussian (uniform in the bounds until the trainer's first gradient step), log pi(a)
+        [B] of the squashed action, values 0 (the critics stay on the trainer)."""
+        policy_key, random_key = jax.random.split(key)
+        a, logp = self.policy(params["actor"], self._x(obs_b), policy_key)
+        uniform = jax.random.uniform(random_key, a.shape, a.dtype, -1.0, 1.0)
+        trained = params["trained"] > 0
+        return self.rescale(jnp.where(trained, a, uniform)), jnp.where(trained, logp, 0.0), jnp.zeros_like(logp)
+
+    custom_loss: Optional[Callable] = None
+    """A user's critic loss `loss(learner, critic_params, state, batch, weight_n, key) -> (loss, (|td| [N],
+    mean Q))` in place of `critic_loss` (`learner.critic_loss(...)` is SAC's own; `learner.policy`,
+    `learner.critic.apply`, `soft_target` are the parts). The actor and temperature updates stay SAC's."""
+
+    def critic_objective(self, critic_params, state: SACState, batch, weight_n, key):
+        if self.custom_loss is not None:
+            return self.custom_loss(self, critic_params, state, batch, weight_n, key)
+        return self.critic_loss(critic_params, state, batch, weight_n, key)
+
     def critic_loss(self, critic_params, state: SACState, batch, weight_n, key):
         x_tm1, x_t = self._x(batch["obs"]), self._x(batch["next_obs"])
         a_tm1 = (batch["action"].astype(jnp.float32) - self.mid) / self.half
@@ -180,7 +205,7 @@ class SACLearner:
     def update(self, state: SACState, batch, weight_n):
         """One gradient step of critics, actor and temperature: (state, metrics, |td| [N])."""
         key, critic_key, actor_key = jax.random.split(state.key, 3)
-        (loss, (td_abs, q_mean)), grads = jax.value_and_grad(self.critic_loss, has_aux=True)(
+        (loss, (td_abs, q_mean)), grads = jax.value_and_grad(self.critic_objective, has_aux=True)(
             state.params["critic"], state, batch, weight_n, critic_key)
         step, critic_opt = self.optimizer.update(grads, state.opt_state["critic"], state.params["critic"])
         critic = optax.apply_updates(state.params["critic"], step)
@@ -213,7 +238,8 @@ class SACLearner:
 
 def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad_reduce=None, loss=None,
           num_updates: Optional[int] = None) -> SACLearner:
-    """The registry's builder. SAC needs a Box action space with finite bounds and takes no custom loss (yet)."""
+    """The registry's builder. SAC needs a Box action space with finite bounds; `loss`: a critic loss
+    (`SACLearner.custom_loss`)."""
     from srljax.envs.spaces import Box
 
     if not isinstance(action_space, Box) or len(action_space.shape) != 1:
@@ -223,8 +249,8 @@ def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad
                  (action_space.low, action_space.high))
     if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(high > low)):
         raise UserError(f"sac needs finite action bounds with high > low; env {cfg.env.id!r} has {low}..{high}")
-    if loss is not None or axis_name is not None or grad_reduce is not None:
-        raise UserError("sac runs on one device with its own loss (no custom loss, no gradient averaging yet)")
+    if axis_name is not None or grad_reduce is not None:
+        raise UserError("sac runs on one device (no gradient averaging yet)")
     if isinstance(obs_space, dict):
         raise UserError("sac needs array observations (dict observations: use algorithm.name=ppo)")
     s = cfg.sac
@@ -233,8 +259,10 @@ def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad
     target_entropy = -float(A) if s.target_entropy is None else float(s.target_entropy)
     replay = ReplaySettings(buffer_size=s.buffer_size, batch_size=s.batch_size, learning_starts=s.learning_starts,
                             train_every=s.train_every, gradient_steps=s.gradient_steps, n_step=s.n_step,
-                            gamma=s.gamma)
+                            gamma=s.gamma, prioritized=s.prioritized, alpha=s.alpha, beta=s.beta)
     optimizers = (make_optimizer(s.lr, s.max_grad_norm, 1e-8, None), optax.adam(s.alpha_lr))
     settings = SACSettings(tau=s.tau, init_alpha=s.init_alpha, target_entropy=target_entropy,
                            learn_alpha=s.learn_alpha, obs_ndim=len(obs_space.shape))
-    return SACLearner(Actor(A, hidden, act), twin(2, hidden, act), (low, high), optimizers, settings, replay)
+    learner = SACLearner(Actor(A, hidden, act), twin(2, hidden, act), (low, high), optimizers, settings, replay)
+    learner.custom_loss = loss
+    return learner
