@@ -1,6 +1,6 @@
 """Replay in distributed mode: the buffer worker's store (n-step transitions, wrap-around, the sum
-tree and importance weights), the replay-ratio controller, Ape-X epsilons, an in-process DQN run
-and bad input."""
+tree and importance weights), the replay-ratio controller, Ape-X epsilons, in-process DQN and SAC
+runs and bad input."""
 import sys
 
 import numpy as np
@@ -133,6 +133,23 @@ def test_distributed_dqn_in_one_process_updates_priorities_at_the_replay_ratio()
     assert summary["replay_ratio"] == pytest.approx(4.0, rel=0.15), summary
     assert summary["priority_updates_applied"] > 0 and summary["priorities_sent"] >= summary["priority_updates_applied"]
     assert replay_loss.TRACED, "the named loss was not used"
+
+
+def test_distributed_sac_in_one_process_acts_in_the_box_at_the_replay_ratio():
+    from srljax import config as C
+    from srljax import get_config, run
+    import replay_loss
+
+    cfg = get_config("gym_pendulum_sac", C.parse_set([
+        "total_env_steps=1200", "sac.learning_starts=400", "sac.replay_ratio=8", "sac.batch_size=32",
+        "sac.gradient_steps=2", "network.hidden=[16]", "distributed.actors=1", "distributed.stop_at_return=null",
+        "logging.tensorboard=false", "algorithm.loss=replay_loss:sac_loss"]))
+    summary = run(cfg).summary
+    assert summary["in_process"] and summary["algorithm"] == "sac" and summary["buffers"] == 1
+    assert summary["env_steps"] >= 1200 and summary["gradient_steps"] > 0 and not summary["prioritized"]
+    assert summary["replay_ratio_target"] == 8.0
+    assert summary["replay_ratio"] == pytest.approx(8.0, rel=0.15), summary
+    assert np.isfinite(summary["episode_return"]) and replay_loss.SAC_TRACED, "the named loss was not used"
 
 
 @pytest.mark.parametrize("sets, words", [

@@ -95,10 +95,26 @@ def test_actions_stay_in_the_box_and_are_uniform_before_learning_starts():
     assert abs(early[:, 0].mean()) < 0.1 and abs(early[:, 0].std() - 4 / math.sqrt(12)) < 0.05
 
 
+def test_the_distributed_actor_step_is_uniform_until_the_first_gradient_step():
+    learner = _learner()
+    obs = _batch(n=2000)["obs"]
+    state = learner.init(jax.random.PRNGKey(0), obs)
+    step = jax.jit(learner.actor_step)
+    early, logp0, value = (np.asarray(x) for x in step(learner.policy_params(state), obs, jax.random.PRNGKey(1)))
+    assert early.shape == (2000, 2) and np.all(early >= [-2, 0]) and np.all(early <= [2, 1])
+    assert abs(early[:, 0].std() - 4 / math.sqrt(12)) < 0.05 and np.all(logp0 == 0) and np.all(value == 0)
+    state = state.replace(updates=state.updates + 1)
+    params = learner.policy_params(state)
+    assert set(params) == {"actor", "trained"}              # the critics stay on the trainer
+    a, logp, _ = (np.asarray(x) for x in step(params, obs, jax.random.PRNGKey(1)))
+    assert np.all(a >= [-2, 0]) and np.all(a <= [2, 1]) and a[:, 0].std() < 1.0 and np.all(np.isfinite(logp))
+
+
 @pytest.mark.parametrize("sets, words", [
     ({"sac.batch_size": 512, "sac.buffer_size": 256}, "sac.batch_size (512) and env.num_envs (4) must be <= sac.buffer_size (256)"),
     ({"sac.gradient_steps": 0}, "sac.gradient_steps must be > 0"),
     ({"sac.tau": 1.5}, "sac.tau in (0, 1]"),
+    ({"sac.replay_ratio": 0}, "sac.replay_ratio must be > 0 or null"),
 ])
 def test_impossible_sac_settings_are_refused(sets, words):
     from srljax import presets
