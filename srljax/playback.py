@@ -1,12 +1,14 @@
 """Evaluate any run (`srljax-evaluate --run-dir R`): play its latest checkpoint, report returns, write a GIF.
 
 Works for every env family but hide-and-seek (which `srljax.evaluate` plays in matchups): JAX envs
-(gymnax/, brax/) are stepped in a jitted loop, CPU envs (gym/, pz/) in numpy; the policy samples its
-actions as in training. `--video out.gif` draws env 0's first episode: gymnasium and PettingZoo
+(gymnax/, brax/) are stepped in a jitted loop, CPU envs (gym/, pz/) in numpy. A rollout algorithm's
+policy (PPO, V-trace) samples its actions as in training; a replay algorithm's (DQN, SAC) acts
+greedily, without exploration: DQN argmax Q, SAC the tanh-squashed mean action (the learner's
+`greedy`). `--video out.gif` draws env 0's first episode: gymnasium and PettingZoo
 envs through their own `render()` (rgb_array), brax envs through brax's own renderer
-(`brax.io.image`: MuJoCo's OpenGL renderer, offline through EGL), and CartPole and Acrobot (gymnax
-or gymnasium) with a built-in drawing where gymnasium's renderer (pygame) is not installed; other
-envs are one clear line.
+(`brax.io.image`: MuJoCo's OpenGL renderer, offline through EGL), and CartPole, Acrobot and Pendulum
+(gymnax or gymnasium) with a built-in drawing where gymnasium's renderer (pygame) is not installed;
+other envs are one clear line.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from srljax.errors import UserError
 
-DRAWN = ("CartPole-v1", "Acrobot-v1")
+DRAWN = ("CartPole-v1", "Acrobot-v1", "Pendulum-v1")
 
 
 def _short(env_id: str) -> str:
@@ -33,20 +35,52 @@ def check_video(env_id: str) -> None:
             os.environ.setdefault("MUJOCO_GL", "egl")
         return
     raise UserError(f"{env_id} cannot be rendered to a video here (gym/, brax/ and pz/ envs, and CartPole-v1 / "
-                    "Acrobot-v1 can)")
+                    "Acrobot-v1 / Pendulum-v1 can)")
+
+
+class Greedy:
+    """A replay algorithm's evaluation policy behind the rollout algorithms' `act(params, obs, key)`:
+    the learner's `greedy(params, obs)` (DQN argmax Q, SAC the squashed mean action), no exploration."""
+
+    def __init__(self, algo):
+        self.algo = algo
+
+    def act(self, params, obs, key):
+        return self.algo.greedy(params, obs), None, None
+
+
+def _replay_params(algo, env, learner: dict, checkpoint: Path):
+    """The online parameters of a replay learner's checkpointed state (fused or distributed: one
+    learner, no device axis), checked against this config's network."""
+    import jax
+
+    from srljax.checkpoint import into
+    if "params" not in learner:
+        raise UserError(f"checkpoint {checkpoint} holds no replay learner parameters")
+    obs = np.zeros((1,) + tuple(env.observation_space.shape), np.float32)
+    shapes = jax.eval_shape(algo.init, jax.random.PRNGKey(0), obs).params
+    template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+    return into(template, learner["params"], "checkpointed learner")
 
 
 def load_policy(cfg, checkpoint: Path):
-    """(algo, env, policy params) of a fused or distributed checkpoint."""
+    """(algo, policy params) of a fused or distributed checkpoint; a replay algorithm comes back
+    as its `Greedy` policy."""
     import jax
 
     from srljax.checkpoint import Checkpointer, into
     from srljax.envs.registry import make, make_vector
-    from srljax.learners import make_algorithm
+    from srljax.learners import make_algorithm, registry
 
     jax_env = cfg.mode == "fused"
     env = (make if jax_env else make_vector)(cfg.env.id, num_envs=1, seed=0, **dict(cfg.env.kwargs))
     algo = make_algorithm(cfg, env.observation_space, env.action_space)
+    if registry.for_config(cfg).learns_from == "replay":
+        state, _ = Checkpointer(checkpoint.parent.parent).restore(checkpoint)
+        params = _replay_params(algo, env, state.get("learner") or {}, checkpoint)
+        if not jax_env:
+            env.close()
+        return Greedy(algo), params
     act_shape = tuple(env.action_space.shape)
     discrete = not hasattr(env.action_space, "low")
     obs = np.zeros((1, 1) + tuple(env.observation_space.shape), np.float32)
@@ -208,6 +242,10 @@ def draw(env_id: str, obs: np.ndarray, size: int = 200) -> np.ndarray:
         img[cy - 10:cy + 10, max(0, cx - 25):cx + 25] = (40, 40, 40)
         line(cx, cy - 10, cx + 90 * np.sin(theta), cy - 10 - 90 * np.cos(theta), (204, 120, 60))
         img[cy + 10:cy + 12] = (0, 0, 0)
+    elif _short(env_id) == "Pendulum-v1":         # cos, sin of the angle from upright, angular velocity
+        theta = np.arctan2(obs[1], obs[0])
+        line(size, size // 2, size + 80 * np.sin(theta), size // 2 - 80 * np.cos(theta), (204, 60, 60))
+        img[size // 2 - 4:size // 2 + 4, size - 4:size + 4] = (0, 0, 0)
     else:                                        # Acrobot: cos/sin of both joint angles
         t1, t2 = np.arctan2(obs[1], obs[0]), np.arctan2(obs[3], obs[2])
         ox, oy = size, size // 2
@@ -239,7 +277,8 @@ def evaluate(cfg, checkpoint: Path, episodes: int, seed: int, video: Optional[st
             frames, drawn = pz_frames(cfg, algo, policy, seed), False
         elif video:
             frames, drawn = gym_frames(cfg, algo, policy, seed)
-    out = {"env": cfg.env.id, "checkpoint": str(checkpoint), "episodes": int(episodes),
+    out = {"env": cfg.env.id, "checkpoint": str(checkpoint), "algorithm": cfg.algorithm.name,
+           "policy": "greedy" if isinstance(algo, Greedy) else "sampled", "episodes": int(episodes),
            "return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
            "return_min": float(np.min(returns)), "return_max": float(np.max(returns))}
     if video:
