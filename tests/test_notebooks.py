@@ -2,7 +2,10 @@
 
 The kernel is this test's own Python (the venv's), registered in a temporary kernelspec directory,
 with XLA held to one thread as in the rest of the suite. Each notebook asserts its own results
-(the prototype notebook: its custom algorithm solves CartPole, return >= 475).
+(the prototype notebook: its custom on-policy algorithm solves CartPole, return >= 475). The kernel
+has SRLJAX_NOTEBOOK_QUICK=1: the prototype notebook's off-policy section (a Munchausen DQN loss,
+fused then distributed in-process) then runs on a few thousand env steps and checks that it trains
+(gradient steps, finite losses, priority updates) rather than that it solves CartPole.
 """
 import json
 import os
@@ -35,6 +38,7 @@ def kernel_manager_factory(tmp_path_factory):
         "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"),
         "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "SRLJAX_NOTEBOOK_QUICK": "1",     # sections that read it run on a few thousand env steps
     }
     spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": "srljax (test)", "language": "python", "env": env}
@@ -64,3 +68,14 @@ def test_notebook_runs(path, kernel_manager_factory, tmp_path):
               if o.get("output_type") == "error"]
     assert not errors
     assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+
+
+def test_the_prototype_notebook_has_an_off_policy_loss_in_at_most_40_lines_run_in_both_modes():
+    nb = nbformat.read(ROOT / "notebooks" / "prototype_algorithm.ipynb", as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    loss_cell = next(src for src in code if "def munchausen_loss(learner, params, target_params, batch, weight_n" in src)
+    assert len([line for line in loss_cell.splitlines() if line.strip()]) <= 40
+    calls = "\n".join(code)
+    for preset in ("cartpole_dqn", "gym_cartpole_dqn"):        # fused, then distributed in one process
+        assert f'srljax.get_config("{preset}"' in calls
+    assert calls.count("loss=munchausen_loss)") == 2
