@@ -49,7 +49,9 @@ def check(cfg, loss=None, resume_version: int = 0, env=None) -> Plan:
         world = MPI.COMM_WORLD.size
     if world > 1:
         _only_named_loss(cfg, loss, env)
-    return Plan(cfg, world, local=world == 1, loss=loss, resume_version=resume_version, env_factory=env)
+    plan = Plan(cfg, world, local=world == 1, loss=loss, resume_version=resume_version, env_factory=env)
+    plan.algorithm()      # an algorithm that cannot drive the env's spaces is refused here, before any write
+    return plan
 
 
 def _only_named_loss(cfg, loss, env) -> None:

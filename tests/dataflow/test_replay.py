@@ -166,6 +166,17 @@ def test_a_replay_layout_that_does_not_fit_the_ranks_is_one_line(sets, words, tm
     assert not run_dir.exists()
 
 
+def test_distributed_sac_on_discrete_actions_is_one_line_before_any_write(tmp_path):
+    run_dir = tmp_path / "r"
+    args = [ROOT / "scripts" / "train.py", "--config", "gym_pendulum_sac", "--run-dir", run_dir,
+            "--set", "env.id=gym/CartPole-v1"]
+    code, out, err, _ = mpirun(4, args, timeout=120)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err[-3000:]
+    assert "sac needs a continuous (Box, one axis) action space; env 'gym/CartPole-v1' has Discrete" in lines[0]
+    assert not run_dir.exists()
+
+
 @pytest.mark.parametrize("sets, words", [
     (["dqn.replay_ratio=0"], "dqn.replay_ratio must be > 0"),
     (["dqn.batch_size=512", "dqn.buffer_size=256"], "dqn.batch_size (512) must be <= dqn.buffer_size (256)"),
