@@ -13,6 +13,11 @@ value computed in the rollout), with the same hyperparameters. Each is compiled 
 With `--purejaxrl`, PureJaxRL's own `ppo.py` (the peer script in ../shared/peers, run by the
 python of its own venv) is timed in alternating rounds with srljax in the same sitting, with the
 same env count (`--set env.num_envs=N` applies to both), and the median ratio is reported.
+With `--baseline DIR` (another srljax checkout, e.g. `git worktree add /tmp/before HEAD~1`), that
+checkout's own bench_train.py runs in each round too, so a change is measured side by side with
+the code before it:
+
+    python scripts/bench_train.py --no-reference --purejaxrl V/bin/python --baseline /tmp/before --rounds 3
 """
 from __future__ import annotations
 
@@ -37,6 +42,23 @@ def bench_purejaxrl(python: str, script: str, repeats: int, num_envs: int) -> di
     if out.returncode != 0:
         raise RuntimeError(f"the PureJaxRL peer failed:\n{out.stderr[-2000:]}")
     return json.loads([line for line in out.stdout.splitlines() if line.startswith("{")][-1])
+
+
+def bench_baseline(checkout: str, args) -> dict:
+    """Another srljax checkout's bench_train.py (same config, overrides, repeats) as a subprocess."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "baseline.json"
+        cmd = [sys.executable, str(Path(checkout) / "scripts" / "bench_train.py"), "--no-reference",
+               "--config", args.config, "--repeats", str(args.repeats), "--out", str(out)]
+        for s in args.set:
+            cmd += ["--set", s]
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=checkout, timeout=1800)
+        if res.returncode != 0:
+            raise RuntimeError(f"the baseline checkout's bench failed:\n{res.stderr[-2000:]}")
+        return json.loads(out.read_text())["srljax"]
 
 
 def bench_srljax(cfg, repeats):
@@ -97,6 +119,7 @@ def main(argv=None):
                    "PureJaxRL's own ppo.py (the peer script) alternating with srljax, --rounds times")
     p.add_argument("--peer-script", default=str(PEER), help="the PureJaxRL peer script")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds with --purejaxrl")
+    p.add_argument("--baseline", metavar="DIR", help="another srljax checkout: its bench runs in every round too")
     args = p.parse_args(argv)
 
     from srljax import config as C
@@ -110,6 +133,10 @@ def main(argv=None):
             raise UserError(f"bench_train measures fused mode; {args.config} is {cfg.mode}")
         if args.repeats < 1:
             raise UserError("--repeats must be >= 1")
+        if args.baseline and not (Path(args.baseline) / "scripts" / "bench_train.py").is_file():
+            raise UserError(f"--baseline {args.baseline}: no scripts/bench_train.py there (a srljax checkout)")
+        if args.baseline and not args.purejaxrl:
+            raise UserError("--baseline runs in the rounds of --purejaxrl; give both")
     except UserError as e:
         print(f"bench_train: error: {e}", file=sys.stderr)
         return 2
@@ -137,18 +164,28 @@ def main(argv=None):
         rounds = []
         for k in range(args.rounds):           # alternating, in one sitting: srljax, PureJaxRL, srljax, ...
             mine = results["srljax"] if k == 0 else bench_srljax(cfg, args.repeats)
+            base = bench_baseline(args.baseline, args) if args.baseline else None
             peer = bench_purejaxrl(args.purejaxrl, args.peer_script, args.repeats, cfg.env.num_envs)
             rounds.append({"srljax": mine["steps_per_s"], "srljax_return": mine["final_return"],
                            "purejaxrl": peer["steps_per_s"], "purejaxrl_return": peer["final_return"],
                            "ratio": mine["steps_per_s"] / peer["steps_per_s"]})
             r = rounds[-1]
-            print(f"round {k + 1}: srljax {r['srljax']:,.0f} (return {r['srljax_return']:.0f}), PureJaxRL "
-                  f"{r['purejaxrl']:,.0f} (return {r['purejaxrl_return']:.0f}): {r['ratio']:.2f}x", flush=True)
+            line = (f"round {k + 1}: srljax {r['srljax']:,.0f} (return {r['srljax_return']:.0f}), PureJaxRL "
+                    f"{r['purejaxrl']:,.0f} (return {r['purejaxrl_return']:.0f}): {r['ratio']:.2f}x")
+            if base is not None:
+                r.update(baseline=base["steps_per_s"], baseline_return=base["final_return"],
+                         vs_baseline=mine["steps_per_s"] / base["steps_per_s"])
+                line += f"; baseline {r['baseline']:,.0f} (return {r['baseline_return']:.0f}): {r['vs_baseline']:.2f}x"
+            print(line, flush=True)
         ratios = sorted(r["ratio"] for r in rounds)
         results["purejaxrl_rounds"] = rounds
         results["ratio_vs_purejaxrl_median"] = ratios[len(ratios) // 2]
         print(f"srljax / PureJaxRL, median of {len(rounds)} alternating rounds: "
               f"{results['ratio_vs_purejaxrl_median']:.2f}x")
+        if args.baseline:
+            vs = sorted(r["vs_baseline"] for r in rounds)
+            results["ratio_vs_baseline_median"] = vs[len(vs) // 2]
+            print(f"srljax / baseline checkout, median of {len(rounds)} rounds: {vs[len(vs) // 2]:.2f}x")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     return 0
