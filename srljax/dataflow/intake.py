@@ -18,6 +18,18 @@ from srljax.dataflow.schema import META, BatchSpec, Header
 PENDING = ("steps", "dropped", "dropped_steps", "episodes")   # counted since the last cross-trainer sync
 
 
+def count_episodes(intake, data) -> None:
+    """The episodes a message reports, into an intake's returns, game statistics and pending count
+    (`SampleIntake` and the replay trainer's intake keep the same fields)."""
+    n_eps = int(data[META][Header.EPISODES])
+    if n_eps:
+        returns = data["episodes"][:n_eps, 0].tolist()
+        intake.episode_stats.add(data["episodes"][:n_eps])
+        intake.interval_returns += returns
+        intake.last100.extend(returns)
+        intake.pending[3] += n_eps
+
+
 class SampleIntake:
     def __init__(self, spec: BatchSpec, posts_per_update: int, max_staleness: int, stats: Mapping[str, str]):
         layout = spec.samples()
@@ -45,13 +57,7 @@ class SampleIntake:
         self.env_steps += steps
         self.pending[0] += steps
         self.env_resets += int(data["env_resets"][0])
-        n_eps = int(data[META][Header.EPISODES])
-        if n_eps:
-            returns = data["episodes"][:n_eps, 0].tolist()
-            self.episode_stats.add(data["episodes"][:n_eps])
-            self.interval_returns += returns
-            self.last100.extend(returns)
-            self.pending[3] += n_eps
+        count_episodes(self, data)
         lag = version - sample.version
         if lag > self.max_staleness:
             self.dropped += 1

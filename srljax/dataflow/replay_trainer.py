@@ -20,10 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from srljax.dataflow.intake import PENDING
+from srljax.dataflow.intake import PENDING, count_episodes
 from srljax.dataflow.multiagent import EpisodeStats
 from srljax.dataflow.replay_store import RatioController, ReplaySettings, ReplayStore
-from srljax.dataflow.schema import META, Header, ReplayCount
+from srljax.dataflow.schema import ReplayCount
 from srljax.dataflow.trainer import TrainerParts, TrainerStreams, TrainerWorker
 
 TRANSITION = ("obs", "action", "reward", "discount", "next_obs")
@@ -93,13 +93,7 @@ class ReplayIntake:
         self.buffer_size[sample.source] = int(counts[ReplayCount.SIZE])
         self.priority_updates[sample.source] = int(counts[ReplayCount.PRIORITY_UPDATES])
         self.held_ms[sample.source] = int(counts[ReplayCount.HELD_MS])
-        n_eps = int(data[META][Header.EPISODES])
-        if n_eps:
-            returns = data["episodes"][:n_eps, 0].tolist()
-            self.episode_stats.add(data["episodes"][:n_eps])
-            self.interval_returns += returns
-            self.last100.extend(returns)
-            self.pending[3] += n_eps
+        count_episodes(self, data)
         self.samples += self.s.per_message
         self.interval_samples += self.s.per_message
         self.batch, self.source = data, sample.source
