@@ -10,17 +10,17 @@ import pytest
 import srljax
 from srljax import evaluate
 
-TINY = {"network.hidden": [16], "log_every_env_steps": 100}
+TINY = {"network.hidden": [16], "log_every_env_steps": 200, "logging.tensorboard": False}
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("replay_runs")
-    # learning from the first step, so each run compiles one program
-    srljax.train("cartpole_dqn", overrides={**TINY, "total_env_steps": 200, "dqn.batch_size": 8,
+    # learning from the first step, so each run compiles one chunk program; one log interval, one checkpoint
+    srljax.train("cartpole_dqn", overrides={**TINY, "total_env_steps": 200, "dqn.batch_size": 8, "dqn.buffer_size": 1000,
                                             "dqn.learning_starts": 0, "dqn.n_step": 1, "dqn.gradient_steps": 1},
                  run_dir=str(base / "dqn"))
-    srljax.train("pendulum_sac", overrides={**TINY, "total_env_steps": 200, "sac.batch_size": 4,
+    srljax.train("pendulum_sac", overrides={**TINY, "total_env_steps": 200, "sac.batch_size": 4, "sac.buffer_size": 1000,
                                             "sac.learning_starts": 0, "sac.gradient_steps": 1},
                  run_dir=str(base / "sac"))
     return base
