@@ -28,7 +28,10 @@ def configure_process() -> None:
     if under_mpirun():
         supervisor.supervise()
         install_abort_hook()
-        supervisor.terminate_as_interrupt()
+        # Deferred: raised at the next safe point (a worker's poll, a wait), never inside jax's
+        # dispatch, where it could leave jax locked and trainer 0's checkpoint save hanging
+        # (seen in CI: trainer 0 neither saved nor ended after SIGTERM).
+        supervisor.terminate_as_interrupt(deferred=True)
     enable_compile_cache()
 
 

@@ -175,10 +175,10 @@ _SEEN = [False]              # a signal came before: a further Ctrl-C raises at 
 
 def terminate_as_interrupt(deferred: bool = False) -> None:
     """SIGTERM and SIGHUP raise `Interrupted` as Ctrl-C raises KeyboardInterrupt. `deferred`
-    (fused mode, one process): Ctrl-C, SIGTERM and SIGHUP are only noted and raised at the next
-    safe point (`check_interrupt`, between jitted calls): raising inside jax's dispatch can leave
-    it locked and the checkpoint save that follows hangs; a second Ctrl-C raises at once. Under a
-    supervisor, its abort signal ends the MPI job with exit code 1."""
+    (both modes): Ctrl-C, SIGTERM and SIGHUP are only noted and raised at the next safe point
+    (`check_interrupt`: between jitted calls, in every worker's poll and every wait): raising
+    inside jax's dispatch can leave it locked and the checkpoint save that follows hangs; a second
+    Ctrl-C raises at once. Under a supervisor, its abort signal ends the MPI job with exit code 1."""
     def raise_now(signum, _frame):
         raise Interrupted(signum)
 
