@@ -18,33 +18,48 @@ from srljax.dataflow.schema import META, BatchSpec, Header
 PENDING = ("steps", "dropped", "dropped_steps", "episodes")   # counted since the last cross-trainer sync
 
 
-def count_episodes(intake, data) -> None:
-    """The episodes a message reports, into an intake's returns, game statistics and pending count
-    (`SampleIntake` and the replay trainer's intake keep the same fields)."""
-    n_eps = int(data[META][Header.EPISODES])
-    if n_eps:
-        returns = data["episodes"][:n_eps, 0].tolist()
-        intake.episode_stats.add(data["episodes"][:n_eps])
-        intake.interval_returns += returns
-        intake.last100.extend(returns)
-        intake.pending[3] += n_eps
+class EpisodeCounts:
+    """What every trainer intake counts: env steps, resets, drops, the episodes its messages report
+    (returns, the game's statistics) and the counts pending the next cross-trainer sync."""
+
+    def __init__(self, stats: Mapping[str, str]):
+        self.episode_stats = EpisodeStats(stats)
+        self.env_steps = 0                        # this trainer's own
+        self.pending = np.zeros(len(PENDING))
+        self.dropped = self.dropped_steps = self.env_resets = 0
+        self.interval_returns: List[float] = []
+        self.last100: collections.deque = collections.deque(maxlen=100)
+
+    def count_episodes(self, data) -> None:
+        """The episodes a message reports, into the returns, game statistics and pending count."""
+        n_eps = int(data[META][Header.EPISODES])
+        if n_eps:
+            returns = data["episodes"][:n_eps, 0].tolist()
+            self.episode_stats.add(data["episodes"][:n_eps])
+            self.interval_returns += returns
+            self.last100.extend(returns)
+            self.pending[3] += n_eps
+
+    def take_pending(self) -> np.ndarray:
+        out = self.pending.copy()
+        self.pending[:] = 0
+        return out
+
+    def window_return(self) -> float:
+        """Mean return of the last 100 episodes (-inf until there are 100)."""
+        return float(np.mean(self.last100)) if len(self.last100) == self.last100.maxlen else -np.inf
 
 
-class SampleIntake:
+class SampleIntake(EpisodeCounts):
     def __init__(self, spec: BatchSpec, posts_per_update: int, max_staleness: int, stats: Mapping[str, str]):
+        super().__init__(stats)
         layout = spec.samples()
         self.B, self.needed, self.max_staleness = spec.B, posts_per_update, max_staleness
         self.fields = spec.learner_fields()
         self.staging = {f: np.zeros((layout.spec[f][0][0], spec.B * posts_per_update) + layout.spec[f][0][2:],
                                     layout.spec[f][1]) for f in self.fields}
         self.k = 0
-        self.episode_stats = EpisodeStats(stats)
-        self.env_steps = 0                        # this trainer's own
-        self.pending = np.zeros(len(PENDING))
-        self.dropped = self.dropped_steps = self.env_resets = 0
         self.staleness: List[int] = []
-        self.interval_returns: List[float] = []
-        self.last100: collections.deque = collections.deque(maxlen=100)
 
     @property
     def ready(self) -> bool:
@@ -57,7 +72,7 @@ class SampleIntake:
         self.env_steps += steps
         self.pending[0] += steps
         self.env_resets += int(data["env_resets"][0])
-        count_episodes(self, data)
+        self.count_episodes(data)
         lag = version - sample.version
         if lag > self.max_staleness:
             self.dropped += 1
@@ -74,15 +89,6 @@ class SampleIntake:
         """The staged update batch (valid until the next `take`)."""
         self.k = 0
         return self.staging
-
-    def take_pending(self) -> np.ndarray:
-        out = self.pending.copy()
-        self.pending[:] = 0
-        return out
-
-    def window_return(self) -> float:
-        """Mean return of the last 100 episodes (-inf until there are 100)."""
-        return float(np.mean(self.last100)) if len(self.last100) == self.last100.maxlen else -np.inf
 
     def interval(self) -> Dict[str, Any]:
         """The metrics of the interval since the last call: returns, staleness, episode statistics."""

@@ -12,16 +12,14 @@ as they call a rollout learner (`init(key, example_batch)`, `act`, `update(state
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from srljax.dataflow.intake import PENDING, count_episodes
-from srljax.dataflow.multiagent import EpisodeStats
+from srljax.dataflow.intake import EpisodeCounts
 from srljax.dataflow.replay_store import RatioController, ReplaySettings, ReplayStore
 from srljax.dataflow.schema import ReplayCount
 from srljax.dataflow.trainer import TrainerParts, TrainerStreams, TrainerWorker
@@ -59,23 +57,19 @@ class ReplayAgent:
         return state, {k: jnp.mean(v) for k, v in metrics.items()}, td_abs
 
 
-class ReplayIntake:
+class ReplayIntake(EpisodeCounts):
     """The trainer's intake of replay messages: each is one update; env steps, episodes and the
     replay ratio are counted from what the buffers report (the interface of `intake.SampleIntake`)."""
 
     def __init__(self, settings: ReplaySettings, buffers: int, stats: Mapping[str, str]):
+        super().__init__(stats)
         self.s = settings
         self.learning_starts = settings.learning_starts * buffers     # env steps before any buffer serves
-        self.episode_stats = EpisodeStats(stats)
-        self.pending = np.zeros(len(PENDING))
-        self.dropped = self.dropped_steps = self.env_resets = 0
-        self.env_steps = self.samples = 0
+        self.samples = 0
         self.interval_steps = self.interval_samples = 0
         self.buffer_size: Dict[int, int] = {}
         self.priority_updates: Dict[int, int] = {}
         self.held_ms: Dict[int, int] = {}
-        self.interval_returns: List[float] = []
-        self.last100: collections.deque = collections.deque(maxlen=100)
         self.batch: Optional[Dict[str, np.ndarray]] = None
         self.source = -1
 
@@ -93,7 +87,7 @@ class ReplayIntake:
         self.buffer_size[sample.source] = int(counts[ReplayCount.SIZE])
         self.priority_updates[sample.source] = int(counts[ReplayCount.PRIORITY_UPDATES])
         self.held_ms[sample.source] = int(counts[ReplayCount.HELD_MS])
-        count_episodes(self, data)
+        self.count_episodes(data)
         self.samples += self.s.per_message
         self.interval_samples += self.s.per_message
         self.batch, self.source = data, sample.source
@@ -101,14 +95,6 @@ class ReplayIntake:
     def take_batch(self):
         batch, self.batch = self.batch, None
         return batch
-
-    def take_pending(self) -> np.ndarray:
-        out = self.pending.copy()
-        self.pending[:] = 0
-        return out
-
-    def window_return(self) -> float:
-        return float(np.mean(self.last100)) if len(self.last100) == self.last100.maxlen else -np.inf
 
     def achieved(self) -> Optional[float]:
         """Samples trained on per env step since the buffers started serving."""
