@@ -30,7 +30,7 @@ _add("cartpole_purejaxrl", "PureJaxRL's CartPole settings (4 envs x 128 steps, 4
 _add("cartpole_dqn", "Double dueling DQN on gymnax CartPole-v1 in fused mode (replay inside the jitted program), 100k steps",
      {"algorithm.name": "dqn", "env.id": "gymnax/CartPole-v1", "env.num_envs": 10,
       "network.hidden": [64, 64], "network.activation": "swish",
-      "dqn.lr": 5e-4, "dqn.gamma": 0.99, "dqn.n_step": 2, "dqn.buffer_size": 100_000, "dqn.batch_size": 128,
+      "dqn.lr": 1e-3, "dqn.gamma": 0.99, "dqn.n_step": 2, "dqn.buffer_size": 100_000, "dqn.batch_size": 128,
       "dqn.learning_starts": 1_000, "dqn.train_every": 1, "dqn.gradient_steps": 4,
       "dqn.target_update_every": 1, "dqn.tau": 0.005, "dqn.epsilon_start": 1.0, "dqn.epsilon_end": 0.01,
       "dqn.epsilon_decay_steps": 20_000, "dqn.double": True, "dqn.dueling": True, "dqn.max_grad_norm": 10.0,

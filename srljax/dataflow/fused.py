@@ -24,7 +24,7 @@ from srljax import envs
 from srljax.dataflow import supervisor
 from srljax.envs.core import JaxEnv, State
 from srljax.envs.spaces import Box
-from srljax.errors import NonFiniteError, UserError  # noqa: F401  (NonFiniteError re-exported)
+from srljax.errors import NonFiniteError, UserError
 from srljax.learners import registry
 from srljax.learners.learner import Learner, LearnerState
 
@@ -41,6 +41,45 @@ class FusedState:
     ring_ptr: jax.Array
     ring_count: jax.Array
     env_steps: jax.Array      # global, identical on every device
+
+
+def sharded(mesh: Mesh, fn, in_specs):
+    """`fn` written for one device, jitted over `mesh`: arguments with spec `P(AXIS)` (and every
+    output) carry a leading device axis, one block per device; `P()` ones are replicated.
+    Collectives over `AXIS` (pmean, psum, axis_index) inside `fn` span the devices."""
+    def block(*args):
+        args = [jax.tree.map(lambda x: x[0], a) if spec == P(AXIS) else a for a, spec in zip(args, in_specs)]
+        return jax.tree.map(lambda x: x[None], fn(*args))
+
+    return jax.jit(jax.shard_map(block, mesh=mesh, in_specs=in_specs, out_specs=P(AXIS), check_vma=False))
+
+
+def device_index(axis: Optional[str]):
+    """This device's index on the mesh axis (0 without one)."""
+    return jax.lax.axis_index(axis) if axis is not None else jnp.zeros((), jnp.int32)
+
+
+def record_episodes(fs, returns, ended, ring_size: int, axis: Optional[str]):
+    """Sum and count of the episodes completed (over all devices), and this device's ring of the
+    latest `ring_size` returns (`fs` has `ring`, `ring_ptr`, `ring_count`): (fs, sum, count)."""
+    r, e = returns.reshape(-1), ended.reshape(-1)
+    ret_sum, count = jnp.sum(r * e), jnp.sum(e)
+    if axis is not None:
+        ret_sum, count = jax.lax.psum((ret_sum, count), axis)
+    rank = jnp.cumsum(e.astype(jnp.int32))            # 1-based order of each completed episode
+    total = rank[-1]
+    keep = (e > 0) & (rank > total - ring_size)
+    idx = jnp.where(keep, (fs.ring_ptr + rank - 1) % ring_size, ring_size)
+    fs = fs.replace(ring=fs.ring.at[idx].set(r, mode="drop"), ring_ptr=(fs.ring_ptr + total) % ring_size,
+                    ring_count=jnp.minimum(fs.ring_count + total, ring_size))
+    return fs, ret_sum, count
+
+
+def ring_mean(fs) -> Optional[float]:
+    """Mean return of the latest completed episodes in the device rings (up to 100 in all)."""
+    ring, count = np.asarray(fs.ring), np.asarray(fs.ring_count)
+    vals = np.concatenate([ring[d, : count[d]] for d in range(ring.shape[0])])
+    return float(vals.mean()) if vals.size else None
 
 
 class FusedTrainer:
@@ -69,24 +108,14 @@ class FusedTrainer:
         self.ring_size = max(1, -(-RING // n_dev))
         self.max_skips = cfg.ppo.max_nonfinite_updates * cfg.ppo.epochs * cfg.ppo.minibatches
         self.mesh = Mesh(np.array(self.devices), (AXIS,))
-        self._init = self._sharded(self._init_device, (P(AXIS),))
-        self._chunk = self._sharded(self._chunk_device, (P(AXIS), P()))
-
-    def _sharded(self, fn, in_specs):
-        """`fn` written for one device, jitted over the mesh: arguments with spec `P(AXIS)` (and
-        every output) carry a leading device axis, one block per device; `P()` ones are replicated.
-        Collectives over `AXIS` (pmean, psum, axis_index) inside `fn` span the devices."""
-        def block(*args):
-            args = [jax.tree.map(lambda x: x[0], a) if spec == P(AXIS) else a for a, spec in zip(args, in_specs)]
-            return jax.tree.map(lambda x: x[None], fn(*args))
-
-        return jax.jit(jax.shard_map(block, mesh=self.mesh, in_specs=in_specs, out_specs=P(AXIS), check_vma=False))
+        self._init = sharded(self.mesh, self._init_device, (P(AXIS),))
+        self._chunk = sharded(self.mesh, self._chunk_device, (P(AXIS), P()))
 
     # -- per device ----------------------------------------------------------------------------
     def _init_device(self, seed):
         key = jax.random.PRNGKey(seed)
         learner_key, env_key, act_key = jax.random.split(key, 3)
-        dev = self._device_index()
+        dev = device_index(self.axis)
         env_state = self.env.reset(jax.random.fold_in(env_key, dev))
         example = self._rollout_shapes(env_state)
         learner = self.algo.init(learner_key, example)
@@ -94,9 +123,6 @@ class FusedTrainer:
         return FusedState(learner=learner, env=env_state, key=jax.random.fold_in(act_key, dev),
                           ring=jnp.zeros((self.ring_size,), jnp.float32), ring_ptr=zero, ring_count=zero,
                           env_steps=jnp.zeros((), jnp.int32))
-
-    def _device_index(self):
-        return jax.lax.axis_index(self.axis) if self.axis is not None else jnp.zeros((), jnp.int32)
 
     def _rollout_shapes(self, env_state):
         """A one-step batch with the rollout's structure (zeros), for `init`."""
@@ -124,29 +150,14 @@ class FusedTrainer:
         env_state, (batch, ep) = jax.lax.scan(step, env_state, (jax.random.split(key, self.T), pre))
         return env_state, batch, ep
 
-    def _record_episodes(self, fs: FusedState, returns, ended):
-        """Sum and count of completed episodes (all devices), and this device's ring of the latest."""
-        r, e = returns.reshape(-1), ended.reshape(-1)
-        ret_sum, count = jnp.sum(r * e), jnp.sum(e)
-        if self.axis is not None:
-            ret_sum, count = jax.lax.psum((ret_sum, count), self.axis)
-        rank = jnp.cumsum(e.astype(jnp.int32))            # 1-based order of each completed episode
-        total = rank[-1]
-        keep = (e > 0) & (rank > total - self.ring_size)
-        idx = jnp.where(keep, (fs.ring_ptr + rank - 1) % self.ring_size, self.ring_size)
-        ring = fs.ring.at[idx].set(r, mode="drop")
-        fs = fs.replace(ring=ring, ring_ptr=(fs.ring_ptr + total) % self.ring_size,
-                        ring_count=jnp.minimum(fs.ring_count + total, self.ring_size))
-        return fs, ret_sum, count
-
     def _one_update(self, fs: FusedState):
         key, k = jax.random.split(fs.key)
         env_state, batch, (ep_ret, ep_end) = self._rollout(self.algo.policy_params(fs.learner), fs.env, k)
-        env_ids = self._device_index() * self.local_envs + jnp.arange(self.local_envs)
+        env_ids = device_index(self.axis) * self.local_envs + jnp.arange(self.local_envs)
         learner, metrics = self.algo.update(fs.learner, batch, env_ids)
         fs = fs.replace(learner=learner, env=env_state, key=key,
                         env_steps=fs.env_steps + self.T * self.cfg.env.num_envs)
-        fs, ret_sum, count = self._record_episodes(fs, ep_ret, ep_end)
+        fs, ret_sum, count = record_episodes(fs, ep_ret, ep_end, self.ring_size, self.axis)
         return fs, {**metrics, "episode_return_sum": ret_sum, "episodes": count}
 
     def _chunk_device(self, fs: FusedState, n_updates):
@@ -182,11 +193,38 @@ class FusedTrainer:
         out["updates"] = done
         return fs, out
 
+    # the host loop's view (`train`): progress in updates of `unit_env_steps` env steps
+    unit_name = "update"
+
+    @property
+    def unit_env_steps(self) -> int:
+        return self.cfg.steps_per_update()
+
+    @property
+    def total_units(self) -> int:
+        return self.cfg.num_updates()
+
+    def progress(self, fs: FusedState) -> int:
+        """Updates taken (waits for `fs`)."""
+        return int(np.asarray(fs.learner.updates)[0])
+
+    policy_version = progress
+
+    def check(self, fs: FusedState, done: int) -> None:
+        """Stop the run once `max_skips` gradient steps in a row were not finite."""
+        skips = int(np.asarray(fs.learner.consecutive_skips)[0])
+        if skips >= self.max_skips:
+            raise NonFiniteError(f"stopped at update {done}: {skips} consecutive gradient steps had "
+                                 f"non-finite gradients (limit ppo.max_nonfinite_updates="
+                                 f"{self.cfg.ppo.max_nonfinite_updates} updates)")
+
+    def summary_counts(self, fs: FusedState) -> dict:
+        return {"updates": self.progress(fs), "devices": len(self.devices),
+                "skipped_steps": int(np.asarray(fs.learner.skipped)[0])}
+
     def last_returns(self, fs: FusedState) -> Optional[float]:
         """Mean return of the latest completed episodes (up to 100 over all devices)."""
-        ring, count = np.asarray(fs.ring), np.asarray(fs.ring_count)
-        vals = np.concatenate([ring[d, : count[d]] for d in range(ring.shape[0])])
-        return float(vals.mean()) if vals.size else None
+        return ring_mean(fs)
 
     def restore(self, state: dict, seed: int) -> FusedState:
         """A FusedState from a checkpoint's state dict.
@@ -213,66 +251,62 @@ class FusedTrainer:
         return jax.tree.map(lambda x: np.asarray(x[0]), fs.learner)
 
 
-def train(trainer: FusedTrainer, fs: FusedState, logger=None, checkpointer=None, t0: Optional[float] = None,
-          env_steps0: int = 0):
-    """Run `trainer` from `fs` (fresh, or restored from a checkpoint: the run goes on from its
-    update count, and `env_steps0` is the checkpoint's env-step count) to `cfg.total_env_steps`;
-    returns (final state, summary). Env steps are counted on the host (Python ints: no overflow).
-    Ctrl-C or SIGTERM saves the state after the last completed call as a checkpoint first."""
+def train(trainer, fs, logger=None, checkpointer=None, t0: Optional[float] = None, env_steps0: int = 0):
+    """Run `trainer` (a `FusedTrainer`, or `fused_replay.ReplayTrainer`) from `fs` (fresh, or
+    restored from a checkpoint: the run goes on from its own count, and `env_steps0` is the
+    checkpoint's env-step count) to `cfg.total_env_steps`; returns (final state, summary).
+
+    The host loop of fused mode: one `trainer.chunk` call per log row, a checkpoint every
+    `checkpoint_every_logs` rows and at the end. The trainer counts its progress in units of
+    `trainer.unit_env_steps` env steps (`progress(fs)`: PPO updates, or env-batch steps) up to
+    `trainer.total_units`; env steps are counted on the host (Python ints: no overflow). Ctrl-C or
+    SIGTERM saves the state after the last completed call as a checkpoint first."""
     t0 = time.perf_counter() if t0 is None else t0
-    cfg = trainer.cfg
-    per_update = cfg.steps_per_update()
-    total_updates = cfg.num_updates()
-    per_log = max(1, cfg.log_every_env_steps // per_update)
-    updates0 = done_updates = int(np.asarray(fs.learner.updates)[0])
-    steps_at = lambda updates: int(env_steps0) + (updates - updates0) * per_update   # noqa: E731
+    cfg, unit = trainer.cfg, trainer.unit_env_steps
+    total = trainer.total_units
+    per_log = max(1, cfg.log_every_env_steps // unit)
+    start = done = trainer.progress(fs)
+    steps_at = lambda units: int(env_steps0) + (units - start) * unit   # noqa: E731
     compile_s = 0.0
     train_s = 0.0        # time and env steps of every call after the first (which compiles)
     timed_steps = 0
     logs = 0
-    saved = done_updates
+    saved = done
     try:
-        while done_updates < total_updates:
-            n = min(per_log, total_updates - done_updates)
+        while done < total:
+            n = min(per_log, total - done)
             t = time.perf_counter()
             supervisor.check_interrupt()        # Ctrl-C / SIGTERM: raised here, between calls
             new, m = trainer.chunk(fs, n)
-            jax.block_until_ready(new.env_steps)
+            now = trainer.progress(new)         # waits for the call
             fs = new
             dt = time.perf_counter() - t
             if logs == 0:
                 compile_s = dt
             else:
                 train_s += dt
-                timed_steps += m["updates"] * per_update
-            done_updates += m["updates"]
+                timed_steps += (now - done) * unit
+            steps_done, done = (now - done) * unit, now
             logs += 1
-            env_steps = steps_at(done_updates)
-            row = {"env_steps": env_steps, "wall_s": time.perf_counter() - t0,
-                   "steps_per_s": m["updates"] * per_update / dt, "episode_return": m["episode_return"],
-                   "policy_version": done_updates, **{k: v for k, v in m.items() if k != "episode_return"}}
+            env_steps = steps_at(done)
+            row = {"env_steps": env_steps, "wall_s": time.perf_counter() - t0, "steps_per_s": steps_done / dt,
+                   "episode_return": m.pop("episode_return"), "policy_version": trainer.policy_version(fs), **m}
             if logger is not None:
                 logger.log(row)
-            skips = int(np.asarray(fs.learner.consecutive_skips)[0])
-            if skips >= trainer.max_skips:
-                raise NonFiniteError(f"stopped at update {done_updates}: {skips} consecutive gradient steps had "
-                                     f"non-finite gradients (limit ppo.max_nonfinite_updates="
-                                     f"{cfg.ppo.max_nonfinite_updates} updates)")
-            if checkpointer is not None and (logs % cfg.checkpoint_every_logs == 0 or done_updates >= total_updates):
-                checkpointer.save(done_updates, fs, meta={"env_steps": env_steps})
-                saved = done_updates
+            trainer.check(fs, done)
+            if checkpointer is not None and (logs % cfg.checkpoint_every_logs == 0 or done >= total):
+                checkpointer.save(done, fs, meta={"env_steps": env_steps})
+                saved = done
     except KeyboardInterrupt:
-        updates = int(np.asarray(fs.learner.updates)[0])      # the state of the last completed call
-        if checkpointer is not None and updates > saved:
-            checkpointer.save(updates, fs, meta={"env_steps": steps_at(updates)})
-            sys.stderr.write(f"srljax: checkpoint saved at update {updates}, {steps_at(updates):,} env steps\n")
+        units = trainer.progress(fs)            # the state of the last completed call
+        if checkpointer is not None and units > saved:
+            checkpointer.save(units, fs, meta={"env_steps": steps_at(units)})
+            sys.stderr.write(f"srljax: checkpoint saved at {trainer.unit_name} {units}, {steps_at(units):,} env steps\n")
         raise
-    env_steps = steps_at(done_updates)
+    env_steps = steps_at(done)
     wall = time.perf_counter() - t0
     summary = {"env_steps": env_steps, "wall_s": wall,
                "steps_per_s": (timed_steps / train_s) if train_s > 0 else env_steps / wall,
                "steps_per_s_overall": env_steps / wall, "compile_s": compile_s,
-               "episode_return": trainer.last_returns(fs), "updates": done_updates,
-               "devices": len(trainer.devices),
-               "skipped_steps": int(np.asarray(fs.learner.skipped)[0])}
+               "episode_return": trainer.last_returns(fs), **trainer.summary_counts(fs)}
     return fs, summary

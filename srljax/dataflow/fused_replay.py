@@ -1,9 +1,17 @@
 """Fused mode for algorithms that learn from replay (`learns_from="replay"`: DQN, SAC).
 
-Env stepping, acting, the replay buffer and learning are one jitted program on ONE device (the
-default device; no sharding or pmap yet). The algorithm object says how it acts, how it learns
-from a sampled batch, its metrics and its `ReplaySettings` (`learners.offpolicy`); this loop
-names none. Per env-batch step (env.num_envs env steps):
+Env stepping, acting, the replay buffer and learning are one jitted program per device, run under
+`jax.shard_map` over a one-axis `Mesh` of the local devices (as `dataflow.fused`): each device
+steps `num_envs / D` envs, keeps its own shard of the buffer (`buffer_size / D` transitions: what
+its envs sent) and samples `batch_size / D` of each global batch from it; gradients are averaged
+over the devices (`pmean`) before every optimiser step, so the replicas stay identical and a step
+is the step one device would take on the whole batch. Prioritized sampling is stratified by
+shard: each device draws its share in proportion to priority within its shard, with importance
+weights for that distribution, normalised by the largest weight of the global batch.
+
+The algorithm object says how it acts, how it learns from a sampled batch, its metrics and its
+`ReplaySettings` (`learners.offpolicy`); this loop names none. Per env-batch step (`num_envs` env
+steps):
 
 1. act (`algo.act`: DQN epsilon-greedy, SAC a squashed Gaussian), step the env batch;
 2. slide the step into a window of the last `n_step` steps per env and add the window's
@@ -15,68 +23,83 @@ names none. Per env-batch step (env.num_envs env steps):
 The schedule is static, so the jitted program has no `lax.cond` around the buffer or the learning
 step: `chunk` splits its steps into those before `learning_starts` (a program that only collects)
 and those after (a program that learns every step, or every `train_every`-th step by a cond on
-the step count alone); new transitions are dropped, not branched around, in the first n-1 steps.
-A run is a sequence of `chunk(n)` calls, each `n` env-batch steps inside `lax.while_loop`s
-(one log interval); the host logs and checkpoints between chunks, with the rows and checkpoints
-of `dataflow.fused`. `ReplayTrainer` and `train` have the shape of `FusedTrainer` and
-`fused.train`, so `srljax.run` picks one module or the other by what the algorithm learns from.
+the step count alone); new transitions are dropped, not branched around, until the window holds
+`n_step` steps. A run is a sequence of `chunk(n)` calls, each `n` env-batch steps inside
+`lax.while_loop`s (one log interval); `fused.train` is the host loop of both fused trainers.
 """
 from __future__ import annotations
 
 import functools
-import math
-import sys
-import time
 from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
 from srljax import envs
-from srljax.dataflow import supervisor
+from srljax.dataflow.fused import AXIS, RING, device_index, record_episodes, ring_mean, sharded, train  # noqa: F401
 from srljax.envs.core import State
+from srljax.errors import UserError
 from srljax.learners import registry, replay
-
-RING = 100  # completed-episode returns kept for the summary (last 100 episodes)
 
 
 @struct.dataclass
 class ReplayState:
-    learner: Any
-    buffer: replay.Replay
+    """Per device (every leaf has a leading device axis on the host)."""
+    learner: Any              # identical on every device
+    buffer: replay.Replay     # this device's shard
     env: State
-    window: Any               # the last n steps of every env: leaves [n, B, ...]
-    key: jax.Array
-    ring: jax.Array           # [RING] returns of the latest completed episodes
+    window: Any               # the last n steps of this device's envs: leaves [n, B / D, ...]
+    filled: jax.Array         # steps in the window (up to n): transitions are stored once it is full
+    key: jax.Array            # this device's: acting and sampling
+    ring: jax.Array           # [RING / D] returns of the latest completed episodes
     ring_ptr: jax.Array
     ring_count: jax.Array
-    steps: jax.Array          # env-batch steps taken
+    steps: jax.Array          # env-batch steps taken (global, identical on every device)
 
 
 class ReplayTrainer:
-    """Builds the env, the learner and the chunk function for one config (single device)."""
+    """Builds the env, the learner and the chunk function, sharded over the local devices, for one config."""
 
-    def __init__(self, cfg, loss: Optional[Callable] = None, env=None):
+    def __init__(self, cfg, loss: Optional[Callable] = None, env=None, devices=None):
         """`env`: a user's JAX env object in place of `cfg.env.id` (`srljax.envs.custom`)."""
         self.cfg = cfg
         self.B = cfg.env.num_envs
+        self.devices = list(devices or jax.local_devices())
+        D = len(self.devices)
+        spec = registry.for_config(cfg)
+        section = getattr(cfg, spec.name, None)
+        for what, n in (("env.num_envs", self.B), (f"{spec.name}.buffer_size", getattr(section, "buffer_size", D)),
+                        (f"{spec.name}.batch_size", getattr(section, "batch_size", D))):
+            if n % D:
+                raise UserError(f"{what}={n} does not split evenly over {D} devices; use a multiple of {D}")
+        self.local_envs = self.B // D
+        self.axis = AXIS if D > 1 else None       # one device: no collectives at all
         if env is None:
-            self.env = envs.make(cfg.env.id, num_envs=self.B, **cfg.env.kwargs)
+            self.env = envs.make(cfg.env.id, num_envs=self.local_envs, **cfg.env.kwargs)
         else:
             from srljax.envs.custom import jax_env
-            self.env = jax_env(env, self.B)
-        self.algo = registry.for_config(cfg).build(cfg, self.env.observation_space, self.env.action_space, loss=loss)
+            self.env = jax_env(env, self.local_envs)
+        self.algo = spec.build(cfg, self.env.observation_space, self.env.action_space, axis_name=self.axis, loss=loss)
         self.rs = self.algo.replay
-        self.devices = jax.local_devices()[:1]
-        self._init = jax.jit(self._init_fn)
-        self._chunks = {learn: jax.jit(functools.partial(self._chunk_fn, learn=learn)) for learn in (False, True)}
+        self.local_capacity = self.rs.buffer_size // D
+        self.local_batch = self.rs.batch_size // D
+        self.ring_size = max(1, -(-RING // D))
+        self.mesh = Mesh(np.array(self.devices), (AXIS,))
+        self._init = sharded(self.mesh, self._init_fn, (P(AXIS),))
+        self._chunks = {learn: sharded(self.mesh, functools.partial(self._chunk_fn, learn=learn), (P(AXIS), P()))
+                        for learn in (False, True)}
         self._warm = set()
 
-    # -- on device -----------------------------------------------------------------------------
+    # -- per device ----------------------------------------------------------------------------
     def _init_fn(self, seed):
         learner_key, env_key, key = jax.random.split(jax.random.PRNGKey(seed), 3)
+        dev = device_index(self.axis)
+        if self.axis is not None:               # one device keeps the keys it always had
+            env_key, key = jax.random.fold_in(env_key, dev), jax.random.fold_in(key, dev)
         env_state = self.env.reset(env_key)
         obs = env_state.obs
         learner = self.algo.init(learner_key, obs)
@@ -84,7 +107,7 @@ class ReplayTrainer:
         example = {"obs": obs[0], "action": jnp.zeros(action.shape[1:], action.dtype), "reward": jnp.zeros(()),
                    "discount": jnp.zeros(()), "next_obs": obs[0]}
         n = self.rs.n_step
-        zeros_b = jnp.zeros((n, self.B), jnp.float32)
+        zeros_b = jnp.zeros((n, self.local_envs), jnp.float32)
         stack = lambda x: jnp.zeros((n,) + x.shape, x.dtype)   # noqa: E731
         window = {"obs": stack(obs), "action": jnp.zeros((n,) + action.shape, action.dtype), "reward": zeros_b,
                   "terminated": zeros_b, "truncated": zeros_b, "final_obs": stack(obs)}
@@ -92,38 +115,31 @@ class ReplayTrainer:
         # strong dtypes throughout (an env's state may start weakly typed, e.g. a Python 0.0, and turn
         # strong after its first step, which would compile the chunk again)
         env_state = jax.tree.map(lambda x: jnp.asarray(x, x.dtype), env_state)
-        return ReplayState(learner=learner, buffer=replay.init(example, self.rs.buffer_size), env=env_state,
-                           window=window, key=key, ring=jnp.zeros((RING,), jnp.float32), ring_ptr=zero,
-                           ring_count=zero, steps=zero)
+        return ReplayState(learner=learner, buffer=replay.init(example, self.local_capacity), env=env_state,
+                           window=window, filled=zero, key=key, ring=jnp.zeros((self.ring_size,), jnp.float32),
+                           ring_ptr=zero, ring_count=zero, steps=zero)
 
     def _transition(self, window):
-        """The n-step transition of the window's oldest step, one per env (leaves [B, ...])."""
+        """The n-step transition of the window's oldest step, one per env (leaves [B / D, ...])."""
         ret, discount, last = replay.n_step_window(window["reward"], window["terminated"], window["truncated"],
                                                    self.rs.gamma)
         fo = window["final_obs"]
-        next_obs = jnp.take_along_axis(fo, last.reshape((1, self.B) + (1,) * (fo.ndim - 2)), axis=0)[0]
+        next_obs = jnp.take_along_axis(fo, last.reshape((1, self.local_envs) + (1,) * (fo.ndim - 2)), axis=0)[0]
         return {"obs": window["obs"][0], "action": window["action"][0], "reward": ret, "discount": discount,
                 "next_obs": next_obs}
 
-    def _record_episodes(self, fs: ReplayState, returns, ended):
-        rank = jnp.cumsum(ended.astype(jnp.int32))        # 1-based order of each completed episode
-        total = rank[-1]
-        keep = (ended > 0) & (rank > total - RING)
-        idx = jnp.where(keep, (fs.ring_ptr + rank - 1) % RING, RING)
-        return fs.replace(ring=fs.ring.at[idx].set(returns, mode="drop"), ring_ptr=(fs.ring_ptr + total) % RING,
-                          ring_count=jnp.minimum(fs.ring_count + total, RING))
-
     def _train_round(self, learner, buf, key):
-        """`gradient_steps` gradient steps; returns summed metrics."""
-        d = self.rs
+        """`gradient_steps` gradient steps, each on this device's share of the global batch;
+        returns summed metrics."""
+        d, n = self.rs, self.local_batch
 
         def step(carry, k):
             learner, buf = carry
             if d.prioritized:
-                idx, batch, weight = replay.sample_prioritized(buf, k, d.batch_size, d.alpha, d.beta)
+                idx, batch, weight = replay.sample_prioritized(buf, k, n, d.alpha, d.beta, axis_name=self.axis)
             else:
-                idx, batch = replay.sample_uniform(buf, k, d.batch_size)
-                weight = jnp.ones((d.batch_size,), jnp.float32)
+                idx, batch = replay.sample_uniform(buf, k, n)
+                weight = jnp.ones((n,), jnp.float32)
             learner, metrics, td_abs = self.algo.update(learner, batch, weight)
             if d.prioritized:
                 buf = replay.update_priorities(buf, idx, td_abs + replay.PRIORITY_EPS)
@@ -153,10 +169,11 @@ class ReplayTrainer:
                "terminated": nxt.done.astype(jnp.float32), "truncated": nxt.truncated.astype(jnp.float32),
                "final_obs": nxt.final_obs}
         window = jax.tree.map(lambda w, x: jnp.concatenate([w[1:], x[None].astype(w.dtype)]), fs.window, new)
-        steps = fs.steps + 1
+        filled = jnp.minimum(fs.filled + 1, d.n_step)
         full = jax.tree.map(lambda x: x[None], self._transition(window))
-        buf = replay.add(fs.buffer, full, valid=(steps >= d.n_step) if d.n_step > 1 else None)
+        buf = replay.add(fs.buffer, full, valid=(filled >= d.n_step) if d.n_step > 1 else None)
         zeros = {k: jnp.zeros((), jnp.float32) for k in self.algo.metric_keys}
+        steps = fs.steps + 1
         if not learn:
             learner, sums, learn = fs.learner, zeros, jnp.zeros((), bool)
         elif d.train_every == 1:
@@ -165,11 +182,11 @@ class ReplayTrainer:
             learn = steps % d.train_every == 0
             learner, buf, sums = jax.lax.cond(learn, self._train_round, lambda lr, b, k: (lr, b, zeros),
                                               fs.learner, buf, learn_key)
-        fs = fs.replace(learner=learner, buffer=buf, env=nxt, window=window, key=key, steps=steps)
+        fs = fs.replace(learner=learner, buffer=buf, env=nxt, window=window, filled=filled, key=key, steps=steps)
         ended = nxt.metrics["episode_ended"].astype(jnp.float32)
-        fs = self._record_episodes(fs, nxt.metrics["episode_return"], ended)
+        fs, ret_sum, count = record_episodes(fs, nxt.metrics["episode_return"], ended, self.ring_size, self.axis)
         out = {**sums, "gradient_steps": jnp.where(learn, d.gradient_steps, 0).astype(jnp.int32),
-               "episode_return_sum": jnp.sum(nxt.metrics["episode_return"] * ended), "episodes": jnp.sum(ended)}
+               "episode_return_sum": ret_sum, "episodes": count}
         return fs, out
 
     def _chunk_fn(self, fs: ReplayState, n_steps, learn: bool):
@@ -186,7 +203,7 @@ class ReplayTrainer:
 
     # -- host ----------------------------------------------------------------------------------
     def init(self, seed: int) -> ReplayState:
-        return self._init(np.uint32(seed))
+        return self._init(np.full((len(self.devices),), seed, np.uint32))
 
     def first_learning_step(self) -> int:
         """The first env-batch step (1-based) from which the schedule learns: `learning_starts` env
@@ -196,7 +213,7 @@ class ReplayTrainer:
 
     def compile(self, fs: ReplayState) -> None:
         """Compile the programs the rest of the run from `fs` needs (a 0-step call each)."""
-        needed = {False, True} if int(np.asarray(fs.steps)) + 1 < self.first_learning_step() else {True}
+        needed = {False, True} if self.progress(fs) + 1 < self.first_learning_step() else {True}
         for learn in sorted(needed - self._warm):
             jax.block_until_ready(self._chunks[learn](fs, jnp.asarray(0, jnp.int32)))
             self._warm.add(learn)
@@ -205,86 +222,96 @@ class ReplayTrainer:
         """Run `n_steps` env-batch steps; returns (state, the interval's metrics as host numbers).
         The first call compiles what the run needs (`compile`)."""
         self.compile(fs)
-        s0, first = int(np.asarray(fs.steps)), self.first_learning_step()
+        s0, first = self.progress(fs), self.first_learning_step()
         collect = min(n_steps, max(0, first - 1 - s0))
         acc = None
         for learn, k in ((False, collect), (True, n_steps - collect)):
             if k:
                 fs, a = self._chunks[learn](fs, jnp.asarray(k, jnp.int32))
                 acc = a if acc is None else jax.tree.map(jnp.add, acc, a)
-        acc = jax.tree.map(np.asarray, acc)
+        acc = jax.tree.map(lambda x: np.asarray(x)[0], acc)        # the same on every device
         grad_steps, episodes = int(acc["gradient_steps"]), int(acc["episodes"])
         out = {k: (float(acc[k]) / grad_steps if grad_steps else None) for k in self.algo.metric_keys}
         out["episodes"] = episodes
         out["episode_return"] = float(acc["episode_return_sum"]) / episodes if episodes else None
         out["gradient_steps"] = grad_steps
         out["replay_ratio"] = grad_steps * self.rs.batch_size / (n_steps * self.B)
-        out.update(self.algo.host_metrics(int(np.asarray(fs.steps)) * self.B))
-        out["buffer_size"] = int(np.asarray(fs.buffer.size))
+        out.update(self.algo.host_metrics(self.progress(fs) * self.B))
+        out["buffer_size"] = int(np.sum(np.asarray(fs.buffer.size)))
         return fs, out
 
+    # the host loop's view (`fused.train`): progress in env-batch steps of `num_envs` env steps
+    unit_name = "env-batch step"
+
+    @property
+    def unit_env_steps(self) -> int:
+        return self.B
+
+    @property
+    def total_units(self) -> int:
+        return -(-self.cfg.total_env_steps // self.B)
+
+    def progress(self, fs: ReplayState) -> int:
+        """Env-batch steps taken (waits for `fs`)."""
+        return int(np.asarray(fs.steps)[0])
+
+    def policy_version(self, fs: ReplayState) -> int:
+        return int(np.asarray(fs.learner.updates)[0])
+
+    def check(self, fs: ReplayState, done: int) -> None:
+        pass
+
+    def summary_counts(self, fs: ReplayState) -> dict:
+        return {"updates": self.policy_version(fs), "devices": len(self.devices), "skipped_steps": 0}
+
     def last_returns(self, fs: ReplayState) -> Optional[float]:
-        count = int(np.asarray(fs.ring_count))
-        return float(np.asarray(fs.ring)[:count].mean()) if count else None
+        return ring_mean(fs)
 
     def restore(self, state: dict, seed: int) -> ReplayState:
-        """A ReplayState from a checkpoint's state dict (buffer, env states and keys included)."""
+        """A ReplayState from a checkpoint's state dict: all of it (buffer, env states and keys
+        included) when the device count is unchanged; on another device count the learner, the
+        step count and the buffer's transitions (dealt out over the new shards, the newest kept
+        when they do not fit), with fresh env states, windows, keys and episode rings."""
         from srljax.checkpoint import into
-        return jax.tree.map(jnp.asarray, into(jax.tree.map(np.asarray, self.init(seed)), state,
-                                              "checkpointed run state"))
+        fresh = jax.tree.map(np.asarray, self.init(seed))
+        if np.ndim(state["steps"]) == 0:          # written before fused replay was sharded: one device
+            state = jax.tree.map(lambda x: np.asarray(x)[None], state)
+            state.setdefault("filled", np.full((1,), self.rs.n_step, np.int32))
+        D = len(self.devices)
+        if np.shape(state["steps"])[0] == D:
+            return jax.tree.map(jnp.asarray, into(fresh, state, "checkpointed run state"))
+        learner = into(jax.tree.map(lambda x: x[0], fresh.learner),
+                       jax.tree.map(lambda x: np.asarray(x)[0], state["learner"]), "checkpointed learner")
+        fs = fresh.replace(learner=jax.tree.map(lambda x: np.stack([x] * D), learner),
+                           buffer=reshard(fresh.buffer, state["buffer"]),
+                           steps=np.full((D,), np.asarray(state["steps"])[0], np.int32))
+        return jax.tree.map(jnp.asarray, fs)
 
     def host_learner(self, fs: ReplayState):
-        return jax.tree.map(np.asarray, fs.learner)
+        """The learner state of device 0 as host numpy (replicas are identical)."""
+        return jax.tree.map(lambda x: np.asarray(x[0]), fs.learner)
 
 
-def train(trainer: ReplayTrainer, fs: ReplayState, logger=None, checkpointer=None, t0: Optional[float] = None,
-          env_steps0: int = 0):
-    """Run `trainer` from `fs` to `cfg.total_env_steps`; returns (final state, summary). Env steps
-    are counted on the host. Ctrl-C or SIGTERM saves the state after the last completed call first."""
-    t0 = time.perf_counter() if t0 is None else t0
-    cfg, B = trainer.cfg, trainer.B
-    total = math.ceil(cfg.total_env_steps / B)
-    per_log = max(1, cfg.log_every_env_steps // B)
-    steps0 = done = int(np.asarray(fs.steps))
-    steps_at = lambda steps: int(env_steps0) + (steps - steps0) * B   # noqa: E731
-    compile_s = train_s = 0.0
-    timed_steps = logs = 0
-    saved = done
-    try:
-        while done < total:
-            n = min(per_log, total - done)
-            t = time.perf_counter()
-            supervisor.check_interrupt()        # Ctrl-C / SIGTERM: raised here, between calls
-            new, m = trainer.chunk(fs, n)
-            fs = new
-            dt = time.perf_counter() - t
-            if logs == 0:
-                compile_s = dt
-            else:
-                train_s += dt
-                timed_steps += n * B
-            done += n
-            logs += 1
-            env_steps = steps_at(done)
-            row = {"env_steps": env_steps, "wall_s": time.perf_counter() - t0, "steps_per_s": n * B / dt,
-                   "episode_return": m.pop("episode_return"),
-                   "policy_version": int(np.asarray(fs.learner.updates)), **m}
-            if logger is not None:
-                logger.log(row)
-            if checkpointer is not None and (logs % cfg.checkpoint_every_logs == 0 or done >= total):
-                checkpointer.save(done, fs, meta={"env_steps": env_steps})
-                saved = done
-    except KeyboardInterrupt:
-        steps = int(np.asarray(fs.steps))
-        if checkpointer is not None and steps > saved:
-            checkpointer.save(steps, fs, meta={"env_steps": steps_at(steps)})
-            sys.stderr.write(f"srljax: checkpoint saved at env-batch step {steps}, {steps_at(steps):,} env steps\n")
-        raise
-    env_steps = steps_at(done)
-    wall = time.perf_counter() - t0
-    summary = {"env_steps": env_steps, "wall_s": wall,
-               "steps_per_s": (timed_steps / train_s) if train_s > 0 else env_steps / wall,
-               "steps_per_s_overall": env_steps / wall, "compile_s": compile_s,
-               "episode_return": trainer.last_returns(fs), "updates": int(np.asarray(fs.learner.updates)),
-               "devices": 1, "skipped_steps": 0}
-    return fs, summary
+def reshard(fresh: replay.Replay, stored: dict) -> replay.Replay:
+    """The transitions of a checkpointed buffer of D' shards dealt out over `fresh`'s D shards
+    (host numpy, leading device axis): oldest first, shard by shard in turn, the oldest dropped
+    when they do not all fit; priorities travel with their transitions."""
+    from flax import serialization
+    priority = np.asarray(stored["priority"])
+    old_d, old_cap = priority.shape
+    size, index = int(np.asarray(stored["size"])[0]), int(np.asarray(stored["index"])[0])
+    order = (np.arange(size) + (index if size == old_cap else 0)) % old_cap       # oldest first
+    new_d, new_cap = fresh.priority.shape
+    per = min(size * old_d // new_d, new_cap)
+
+    def deal(x, empty):
+        x = np.asarray(x)[:, order]                                   # [D', size, ...]
+        seq = np.swapaxes(x, 0, 1).reshape((size * old_d,) + x.shape[2:])[size * old_d - per * new_d:]
+        out = np.array(empty)
+        out[:, :per] = np.swapaxes(seq.reshape((per, new_d) + x.shape[2:]), 0, 1)
+        return out
+
+    data = jax.tree.map(deal, serialization.from_state_dict(fresh.data, stored["data"]), fresh.data)
+    return fresh.replace(data=data, priority=deal(priority, fresh.priority),
+                         index=np.full((new_d,), per % new_cap, np.int32), size=np.full((new_d,), per, np.int32),
+                         max_priority=np.full((new_d,), np.max(np.asarray(stored["max_priority"])), np.float32))

@@ -62,12 +62,13 @@ class Plan:
         if not self.algo_spec.section:
             raise UserError(f"{name} learns from replay in fused mode only (its registry entry names no config "
                             "section for distributed replay); use mode=fused with a JAX env")
-        if not L.buffers or len(L.trainers) != 1:
-            need = 1 + d.policy_workers + 1 + 1
-            raise UserError(f"{name} learns from replay: distributed mode needs distributed.trainers=1 and "
-                            f"distributed.buffers >= 1 (got trainers={d.trainers}, buffers={d.buffers}); e.g. "
-                            f"mpirun -n {need} or more with trainers=1, buffers=1, policy_workers={d.policy_workers}, "
-                            "the rest actors")
+        if not L.buffers or len(L.buffers) % len(L.trainers):
+            t = len(L.trainers)
+            need = t + d.policy_workers + t + 1
+            raise UserError(f"{name} learns from replay: distributed mode needs distributed.buffers >= 1 and a "
+                            f"multiple of distributed.trainers, each trainer learning from its own buffers (got "
+                            f"trainers={d.trainers}, buffers={d.buffers}); e.g. mpirun -n {need} or more with "
+                            f"trainers={t}, buffers={t}, policy_workers={d.policy_workers}, the rest actors")
         section = getattr(self.cfg, self.algo_spec.section)
         return ReplaySettings.from_section(section, self.cfg.env.num_envs, len(L.buffers))
 

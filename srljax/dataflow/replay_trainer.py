@@ -158,27 +158,35 @@ class ReplayTrainerWorker(TrainerWorker):
         return super()._drain()
 
     def summary(self) -> Dict[str, Any]:
+        """Every trainer calls it (a gather): the replay figures are sums over all trainers' buffers."""
         out = super().summary()
         intake = self.intake
-        out.update({"replay_ratio": intake.achieved(), "replay_ratio_target": intake.s.ratio,
-                    "replay_ratio_overall": intake.samples / intake.env_steps if intake.env_steps else None,
-                    "samples_trained": intake.samples, "gradient_steps": self.version * self.grad_steps,
+        own = np.array([intake.samples, intake.env_steps, intake.learning_starts,
+                        sum(intake.priority_updates.values()), self.priorities_sent, self.priorities_dropped,
+                        sum(intake.buffer_size.values()), sum(intake.held_ms.values())], np.float64)
+        every = self.sync.gather(own)
+        if every is None:                  # not trainer 0
+            return out
+        samples, steps, starts, applied, sent, dropped, size, held_ms = np.sum(every, axis=0)
+        out.update({"replay_ratio": samples / (steps - starts) if steps > starts else None,
+                    "replay_ratio_target": intake.s.ratio,
+                    "replay_ratio_overall": samples / steps if steps else None,
+                    "samples_trained": int(samples), "gradient_steps": self.version * self.grad_steps,
                     "prioritized": intake.s.prioritized,
-                    "priority_updates_applied": sum(intake.priority_updates.values()),
-                    "priorities_sent": self.priorities_sent, "priorities_dropped": self.priorities_dropped,
-                    "buffer_size": sum(intake.buffer_size.values()),
-                    "actors_held_back_s": sum(intake.held_ms.values()) / 1000})
+                    "priority_updates_applied": int(applied), "priorities_sent": int(sent),
+                    "priorities_dropped": int(dropped), "buffer_size": int(size), "actors_held_back_s": held_ms / 1000})
         return out
 
 
 def build_trainer(plan, rank: int, transport, ctx):
-    """The replay trainer of `rank` (one trainer; its buffers serve it)."""
+    """The replay trainer of `rank`: its own buffers serve it; with several trainers, gradients are
+    averaged across them in every gradient step (`TrainerSync.grad_reduce`)."""
     from srljax.dataflow.reporting import LeadReporter
     from srljax.dataflow.sync import TrainerSync
 
     cfg, L, s = plan.cfg, plan.layout, plan.replay
     sync = TrainerSync(ctx.trainer_comm)
-    algo = plan.algorithm()
+    algo = plan.algorithm(sync.grad_reduce())
     codec = plan.codec(algo, init_state=True)
     state = codec.template_state
     if ctx.resume is not None:
@@ -193,7 +201,7 @@ def build_trainer(plan, rank: int, transport, ctx):
         priorities={b: transport.poster(rank, b, plan.priorities, 8, stream="priorities") for b in buffers}
         if s.prioritized else {})
     reporter = LeadReporter(ctx.logger, ctx.checkpointer, cfg, plot=plan.plot) if lead and ctx.logger else None
-    parts = TrainerParts(ReplayIntake(s, len(L.buffers), plan.episode_stats), sync, reporter)
+    parts = TrainerParts(ReplayIntake(s, len(buffers), plan.episode_stats), sync, reporter)
     update = jax.jit(algo.update)
     trainer = ReplayTrainerWorker(codec, state, update, streams, parts, cfg, start_time=ctx.start)
     if ctx.resume is not None:

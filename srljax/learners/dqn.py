@@ -27,7 +27,7 @@ from flax import struct
 from srljax.errors import UserError
 from srljax.learners.learner import make_optimizer
 from srljax.learners.networks import MLP
-from srljax.learners.offpolicy import ReplaySettings
+from srljax.learners.offpolicy import ReplaySettings, average
 
 
 class QNetwork(nn.Module):
@@ -99,14 +99,17 @@ def huber(x, delta: float = 1.0):
 
 
 class DQNLearner:
-    """init/act/update for a Q-network; pure and jittable, single device (a replay algorithm of
-    `learners.offpolicy`)."""
+    """init/act/update for a Q-network; pure and jittable (a replay algorithm of `learners.offpolicy`).
+    With `axis_name` / `grad_reduce`, gradients (and the reported metrics) are averaged over devices /
+    trainer processes before the optimiser step."""
 
     metric_keys = ("loss", "q_mean", "td_abs", "grad_norm")
 
     def __init__(self, network: QNetwork, optimizer: optax.GradientTransformation, settings: DQNSettings,
-                 epsilon: Callable, replay: ReplaySettings):
+                 epsilon: Callable, replay: ReplaySettings, axis_name: Optional[str] = None,
+                 grad_reduce: Optional[Callable] = None):
         self.network = network
+        self.axis_name, self.grad_reduce = axis_name, grad_reduce
         self.optimizer = optimizer
         self.settings = settings
         self.epsilon = epsilon          # env steps -> exploration rate
@@ -164,6 +167,7 @@ class DQNLearner:
         """One gradient step: (state, metrics, |TD error| [N] for new priorities)."""
         (loss, (td, qa)), grads = jax.value_and_grad(self.objective, has_aux=True)(
             state.params, state.target_params, batch, weight_n)
+        grads = average(grads, self.axis_name, self.grad_reduce)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         n = state.updates + 1
@@ -173,6 +177,7 @@ class DQNLearner:
                               params, state.target_params)
         metrics = {"loss": loss, "q_mean": jnp.mean(qa), "td_abs": jnp.mean(jnp.abs(td)),
                    "grad_norm": optax.tree.norm(grads)}
+        metrics = average(metrics, self.axis_name)
         return DQNState(params=params, target_params=target, opt_state=opt_state, updates=n), metrics, jnp.abs(td)
 
 
@@ -184,8 +189,6 @@ def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad
     if not isinstance(action_space, Discrete):
         raise UserError(f"dqn needs a discrete action space; env {cfg.env.id!r} has {type(action_space).__name__} "
                         "actions (use algorithm.name=ppo)")
-    if axis_name is not None or grad_reduce is not None:
-        raise UserError("dqn runs on one device (no gradient averaging yet)")
     if isinstance(obs_space, dict):
         raise UserError("dqn needs array observations (dict observations: use algorithm.name=ppo)")
     d = cfg.dqn
@@ -196,6 +199,7 @@ def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad
     replay = ReplaySettings(buffer_size=d.buffer_size, batch_size=d.batch_size, learning_starts=d.learning_starts,
                             train_every=d.train_every, gradient_steps=d.gradient_steps, n_step=d.n_step,
                             gamma=d.gamma, prioritized=d.prioritized, alpha=d.alpha, beta=d.beta)
-    learner = DQNLearner(network, make_optimizer(d.lr, d.max_grad_norm, 1e-8, None), settings, epsilon, replay)
+    learner = DQNLearner(network, make_optimizer(d.lr, d.max_grad_norm, 1e-8, None), settings, epsilon, replay,
+                         axis_name=axis_name, grad_reduce=grad_reduce)
     learner.custom_loss = loss
     return learner

@@ -8,7 +8,10 @@ A replay algorithm is an object with
 - `init(key, obs_b) -> state` (a flax dataclass with `params` and `updates`, gradient steps taken);
 - `act(params, obs_b, key, env_steps) -> action_b`: the actions the env takes and the buffer stores;
 - `update(state, batch, weight_n) -> (state, metrics, |td| [N])`: one gradient step on a sampled
-  batch with importance weights (1 under uniform sampling); |td| becomes the new priorities;
+  batch with importance weights (1 under uniform sampling); |td| becomes the new priorities. Built
+  with `axis_name` (fused mode on several devices: each device's batch is its share of the global
+  one) or `grad_reduce` (several trainer processes), gradients are averaged (`average`) before
+  the optimiser step, so every replica takes the same step;
 - `host_metrics(env_steps) -> dict`: figures known from the schedule alone (DQN's epsilon).
 
 A transition is {"obs", "action", "reward" (the n-step return), "discount" (gamma^m, 0 after a
@@ -38,6 +41,16 @@ class ReplaySettings:
     def replay_ratio(self, num_envs: int) -> float:
         """Sampled transitions per env step."""
         return self.gradient_steps * self.batch_size / (self.train_every * num_envs)
+
+
+def average(tree, axis_name=None, grad_reduce=None):
+    """The mean of `tree` over the devices of `axis_name` (fused mode, inside `shard_map`) and over
+    the trainer processes (`grad_reduce`, distributed mode); `tree` itself when neither is given."""
+    if axis_name is not None:
+        tree = jax.lax.pmean(tree, axis_name)
+    if grad_reduce is not None:
+        tree = grad_reduce(tree)
+    return tree
 
 
 def polyak(online, target, tau):

@@ -3,7 +3,7 @@
     buf = replay.init(example_transition, capacity)       # leaves [capacity, ...] of zeros
     buf = replay.add(buf, batch_tb)                        # leaves [T, B, ...]: T * B transitions
     idx, batch = replay.sample_uniform(buf, key, n)
-    idx, batch, weight_n = replay.sample_prioritized(buf, key, n, alpha, beta)
+    idx, batch, weight_n = replay.sample_prioritized(buf, key, n, alpha, beta)   # axis_name=: one shard per device
     buf = replay.update_priorities(buf, idx, priority_n)
 
 A transition is any pytree (DQN's: obs, action, reward, discount, next_obs; `n_step_window`
@@ -14,7 +14,7 @@ over the filled slots and weighs it by (N P(i))^-beta, divided by the largest we
 """
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 import chex
 import jax
@@ -82,15 +82,20 @@ def probabilities(buf: Replay, alpha: float) -> jax.Array:
     return scaled / jnp.maximum(jnp.sum(scaled), 1e-30)
 
 
-def sample_prioritized(buf: Replay, key: jax.Array, n: int, alpha: float,
-                       beta: float) -> Tuple[jax.Array, Any, jax.Array]:
-    """`n` slots drawn with probability P(i): (slots [n], transitions, importance weights [n])."""
+def sample_prioritized(buf: Replay, key: jax.Array, n: int, alpha: float, beta: float,
+                       axis_name: Optional[str] = None) -> Tuple[jax.Array, Any, jax.Array]:
+    """`n` slots drawn with probability P(i): (slots [n], transitions, importance weights [n]).
+    With `axis_name` (one shard of a buffer per device, each drawing its share of the batch) the
+    weights are normalised by the largest over every device's draw."""
     prob = probabilities(buf, alpha)
     cdf = jnp.cumsum(prob)
     u = jax.random.uniform(key, (n,)) * cdf[-1]
     idx = jnp.clip(jnp.searchsorted(cdf, u, side="right"), 0, jnp.maximum(buf.size, 1) - 1)
     weight_n = jnp.power(buf.size.astype(jnp.float32) * jnp.maximum(prob[idx], 1e-30), -beta)
-    weight_n = weight_n / jnp.max(weight_n)
+    largest = jnp.max(weight_n)
+    if axis_name is not None:
+        largest = jax.lax.pmax(largest, axis_name)
+    weight_n = weight_n / largest
     chex.assert_shape([idx, weight_n], (n,))
     return idx, gather(buf, idx), weight_n
 

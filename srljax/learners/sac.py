@@ -30,7 +30,7 @@ from flax import struct
 from srljax.errors import UserError
 from srljax.learners.learner import make_optimizer
 from srljax.learners.networks import MLP
-from srljax.learners.offpolicy import ReplaySettings, flatten_obs, polyak
+from srljax.learners.offpolicy import ReplaySettings, average, flatten_obs, polyak
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 _LOG_2PI = float(np.log(2.0 * np.pi))
@@ -112,13 +112,16 @@ class SACSettings:
 
 
 class SACLearner:
-    """init/act/update of SAC; pure and jittable, single device."""
+    """init/act/update of SAC; pure and jittable. With `axis_name` / `grad_reduce`, the critics', the
+    actor's and the temperature's gradients are averaged over devices / trainer processes (each
+    device draws its own policy noise for its share of the batch)."""
 
     metric_keys = ("loss", "actor_loss", "alpha", "entropy", "q_mean", "td_abs")
 
     def __init__(self, actor: Actor, critic: nn.Module, bounds, optimizers, settings: SACSettings,
-                 replay: ReplaySettings):
+                 replay: ReplaySettings, axis_name: Optional[str] = None, grad_reduce: Optional[Callable] = None):
         """`bounds`: (low, high) of the env's Box; `optimizers`: (actor and critics, log alpha)."""
+        self.axis_name, self.grad_reduce = axis_name, grad_reduce
         self.actor, self.critic, self.replay, self.settings = actor, critic, replay, settings
         low, high = (np.asarray(b, np.float32) for b in bounds)
         self.mid, self.half = (high + low) / 2.0, (high - low) / 2.0
@@ -205,8 +208,12 @@ class SACLearner:
     def update(self, state: SACState, batch, weight_n):
         """One gradient step of critics, actor and temperature: (state, metrics, |td| [N])."""
         key, critic_key, actor_key = jax.random.split(state.key, 3)
+        if self.axis_name is not None:       # the same key on every replica; noise of its own per device
+            dev = jax.lax.axis_index(self.axis_name)
+            critic_key, actor_key = jax.random.fold_in(critic_key, dev), jax.random.fold_in(actor_key, dev)
         (loss, (td_abs, q_mean)), grads = jax.value_and_grad(self.critic_objective, has_aux=True)(
             state.params["critic"], state, batch, weight_n, critic_key)
+        grads = average(grads, self.axis_name, self.grad_reduce)
         step, critic_opt = self.optimizer.update(grads, state.opt_state["critic"], state.params["critic"])
         critic = optax.apply_updates(state.params["critic"], step)
 
@@ -214,10 +221,11 @@ class SACLearner:
         x = self._x(batch["obs"])
         (actor_loss, logp), grads = jax.value_and_grad(self.actor_loss, has_aux=True)(
             state.params["actor"], critic, alpha, x, weight_n, actor_key)
+        grads = average(grads, self.axis_name, self.grad_reduce)
         step, actor_opt = self.optimizer.update(grads, state.opt_state["actor"], state.params["actor"])
         actor = optax.apply_updates(state.params["actor"], step)
 
-        entropy = -jnp.mean(jax.lax.stop_gradient(logp))
+        entropy = average(-jnp.mean(jax.lax.stop_gradient(logp)), self.axis_name, self.grad_reduce)
         # d/d log_alpha of -log_alpha * (log pi + target): alpha falls while the entropy is above target.
         s = self.settings
         alpha_grad = jnp.where(s.learn_alpha, entropy - s.target_entropy, 0.0)
@@ -230,6 +238,7 @@ class SACLearner:
                        key=key, updates=state.updates + 1)
         metrics = {"loss": loss, "actor_loss": actor_loss, "alpha": alpha, "entropy": entropy, "q_mean": q_mean,
                    "td_abs": jnp.mean(td_abs)}
+        metrics = average(metrics, self.axis_name)
         return new, metrics, td_abs
 
     def host_metrics(self, env_steps: int) -> dict:
@@ -249,8 +258,6 @@ def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad
                  (action_space.low, action_space.high))
     if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(high > low)):
         raise UserError(f"sac needs finite action bounds with high > low; env {cfg.env.id!r} has {low}..{high}")
-    if axis_name is not None or grad_reduce is not None:
-        raise UserError("sac runs on one device (no gradient averaging yet)")
     if isinstance(obs_space, dict):
         raise UserError("sac needs array observations (dict observations: use algorithm.name=ppo)")
     s = cfg.sac
@@ -263,6 +270,7 @@ def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad
     optimizers = (make_optimizer(s.lr, s.max_grad_norm, 1e-8, None), optax.adam(s.alpha_lr))
     settings = SACSettings(tau=s.tau, init_alpha=s.init_alpha, target_entropy=target_entropy,
                            learn_alpha=s.learn_alpha, obs_ndim=len(obs_space.shape))
-    learner = SACLearner(Actor(A, hidden, act), twin(2, hidden, act), (low, high), optimizers, settings, replay)
+    learner = SACLearner(Actor(A, hidden, act), twin(2, hidden, act), (low, high), optimizers, settings, replay,
+                         axis_name=axis_name, grad_reduce=grad_reduce)
     learner.custom_loss = loss
     return learner

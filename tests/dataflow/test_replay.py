@@ -152,9 +152,35 @@ def test_distributed_sac_in_one_process_acts_in_the_box_at_the_replay_ratio():
     assert np.isfinite(summary["episode_return"]) and replay_loss.SAC_TRACED, "the named loss was not used"
 
 
+def test_two_replay_trainers_average_gradients_and_stay_identical(tmp_path):
+    """mpirun -n 6: 2 trainers, each with its own prioritized buffer and actor; gradients averaged
+    across the trainers in every gradient step (identical parameters at the end), the replay ratio
+    held, the summary's replay figures summed over both trainers' buffers."""
+    import json
+
+    run_dir = tmp_path / "r"
+    sets = ["total_env_steps=3000", "ppo.rollout_len=8", "dqn.learning_starts=400", "dqn.replay_ratio=4", "dqn.gradient_steps=2",
+            "dqn.batch_size=32", "network.hidden=[32]", "distributed.trainers=2", "distributed.buffers=2",
+            "distributed.actors=2", "distributed.actor_nice=0", "distributed.stop_at_return=null",
+            "logging.tensorboard=false"]
+    args = [ROOT / "scripts" / "train.py", "--config", "gym_cartpole_dqn", "--run-dir", run_dir]
+    code, out, err, _ = mpirun(6, args + [a for s in sets for a in ("--set", s)], timeout=240)
+    assert code == 0, err[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    digests = summary["trainer_params_digests"]
+    assert summary["trainers"] == 2 and len(digests) == 2 and digests[0] == digests[1], summary
+    assert summary["buffers"] == 2 and summary["env_steps"] >= 3000 and summary["gradient_steps"] > 0
+    # (below 4 by what the actors ran ahead within the buffers' slack when the budget was reached)
+    assert summary["replay_ratio"] == pytest.approx(4.0, rel=0.2), summary
+    assert summary["priority_updates_applied"] > 0, summary
+    # both trainers' buffers are counted: each trained on its own samples, so the sum is twice
+    # trainer 0's share (its updates x batches per message x batch)
+    assert summary["samples_trained"] == 2 * summary["updates"] * 2 * 32, summary
+
+
 @pytest.mark.parametrize("sets, words", [
-    (["distributed.buffers=0"], "dqn learns from replay: distributed mode needs distributed.trainers=1 and "
-                                "distributed.buffers >= 1"),
+    (["distributed.buffers=0"], "dqn learns from replay: distributed mode needs distributed.buffers >= 1 and a "
+                                "multiple of distributed.trainers"),
     (["distributed.buffers=3"], "rank layout does not fit -n 4"),
 ])
 def test_a_replay_layout_that_does_not_fit_the_ranks_is_one_line(sets, words, tmp_path):

@@ -11,7 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from srljax import config, presets
-from srljax.dataflow.fused import FusedTrainer
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
+
+from srljax.dataflow.fused import AXIS, FusedTrainer, sharded
 from srljax.learners import make_algorithm
 
 assert jax.local_device_count() == 4, jax.devices()
@@ -41,7 +44,8 @@ many = make_algorithm(cfg, env.observation_space, env.action_space, axis_name="d
 rep = jax.tree.map(lambda x: jnp.stack([x] * D), state)
 shard = jax.tree.map(lambda x: np.stack(np.split(x, D, axis=1)), batch)       # [D, T, B/D, ...]
 env_ids = np.arange(B).reshape(D, B // D)
-s4, m4 = jax.pmap(many.update, axis_name="devices")(rep, shard, env_ids)
+mesh = Mesh(np.array(jax.devices()), (AXIS,))
+s4, m4 = sharded(mesh, many.update, (P(AXIS),) * 3)(rep, shard, env_ids)
 
 diff = max(float(np.max(np.abs(np.asarray(a)[0] - np.asarray(b))))
            for a, b in zip(jax.tree.leaves(s4.params), jax.tree.leaves(s1.params)))
