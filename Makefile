@@ -19,7 +19,7 @@ train: $(STAMP)
 	$(PY) scripts/train.py --config cartpole
 
 test: $(STAMP)
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q tests
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q --durations=25 tests
 
 bench: $(STAMP)
 	$(PY) scripts/bench_train.py

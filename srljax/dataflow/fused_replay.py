@@ -64,8 +64,10 @@ class ReplayState:
 class ReplayTrainer:
     """Builds the env, the learner and the chunk function, sharded over the local devices, for one config."""
 
-    def __init__(self, cfg, loss: Optional[Callable] = None, env=None, devices=None):
-        """`env`: a user's JAX env object in place of `cfg.env.id` (`srljax.envs.custom`)."""
+    def __init__(self, cfg, loss: Optional[Callable] = None, env=None, devices=None, algo=None):
+        """`env`: a user's JAX env object in place of `cfg.env.id` (`srljax.envs.custom`); `algo`: a
+        replay algorithm object (`learners.offpolicy`) in place of the registry's for `cfg` (built
+        with `axis_name=fused.AXIS` for several devices)."""
         self.cfg = cfg
         self.B = cfg.env.num_envs
         self.devices = list(devices or jax.local_devices())
@@ -83,7 +85,8 @@ class ReplayTrainer:
         else:
             from srljax.envs.custom import jax_env
             self.env = jax_env(env, self.local_envs)
-        self.algo = spec.build(cfg, self.env.observation_space, self.env.action_space, axis_name=self.axis, loss=loss)
+        self.algo = algo if algo is not None else spec.build(cfg, self.env.observation_space, self.env.action_space,
+                                                             axis_name=self.axis, loss=loss)
         self.rs = self.algo.replay
         self.local_capacity = self.rs.buffer_size // D
         self.local_batch = self.rs.batch_size // D

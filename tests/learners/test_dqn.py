@@ -134,3 +134,48 @@ def test_a_dqn_run_resumes_with_its_buffer(tmp_path):
     assert [r["env_steps"] for r in rows] == [1000, 2000, 3000]
     assert rows[-1]["buffer_size"] == 3_000 - 10 * (TINY["dqn.n_step"] - 1)   # the buffer came back
     assert again.summary["updates"] > first.summary["updates"]
+
+
+def test_one_dqn_object_drives_the_fused_loop_and_the_distributed_trainer():
+    """One learner object: fused mode's replay loop learns with it, and distributed mode's trainer
+    (`ReplayAgent` on a batch a buffer worker's store served) takes the next steps from its state."""
+    import jax
+    import numpy as np
+
+    from srljax import config as C
+    from srljax import envs, presets
+    from srljax.dataflow.fused_replay import ReplayTrainer
+    from srljax.dataflow.replay_store import ReplaySettings as StoreSettings, ReplayStore
+    from srljax.dataflow.replay_trainer import ReplayAgent
+    from srljax.learners import registry
+
+    cfg = C.override(presets.get("cartpole_dqn"), {
+        "env.num_envs": 4, "dqn.batch_size": 16, "dqn.buffer_size": 512, "dqn.learning_starts": 64,
+        "dqn.gradient_steps": 1, "network.hidden": [16], "total_env_steps": 400})
+    env = envs.make(cfg.env.id, num_envs=4)
+    learner = registry.for_config(cfg).build(cfg, env.observation_space, env.action_space)
+    trainer = ReplayTrainer(cfg, algo=learner)
+    assert trainer.algo is learner
+    fs, m = trainer.chunk(trainer.init(0), 50)
+    assert m["gradient_steps"] == 50 - 16 + 1 and trainer.policy_version(fs) == m["gradient_steps"]
+
+    K, N, T, B = 2, 16, 8, 4
+    store = ReplayStore(StoreSettings(capacity=256, batch_size=N, batches_per_message=K, n_step=2, gamma=0.99,
+                                      prioritized=True, alpha=0.6, beta=0.4, learning_starts=0, ratio=1.0),
+                        (4,), (), np.int32)
+    agent = ReplayAgent(learner)
+    state = trainer.host_learner(fs)
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(T, B, 4)).astype(np.float32)
+    action, _, _ = jax.jit(agent.act)(agent.policy_params(state), obs.reshape(T * B, 4), jax.random.PRNGKey(1))
+    zeros = np.zeros((T, B), np.float32)
+    store.add({"obs": obs, "action": np.asarray(action).reshape(T, B), "reward": np.ones((T, B), np.float32),
+               "terminated": zeros, "truncated": zeros, "final_obs": obs + 0.1})
+    ids, batch, weight = store.sample(K * N, rng)
+    message = {**{k: v.reshape((K, N) + v.shape[1:]) for k, v in batch.items()}, "weight": weight.reshape(K, N)}
+    after, metrics, td_abs = jax.jit(agent.update)(state, message)
+    assert int(after.updates) == int(state.updates) + K and np.shape(td_abs) == (K, N)
+    assert np.isfinite(float(metrics["loss"]))
+    moved = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+                for a, b in zip(jax.tree.leaves(after.params), jax.tree.leaves(state.params)))
+    assert moved > 0
