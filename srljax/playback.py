@@ -50,8 +50,9 @@ class Greedy:
 
 
 def _replay_params(algo, env, learner: dict, checkpoint: Path):
-    """The online parameters of a replay learner's checkpointed state (fused or distributed: one
-    learner, no device axis), checked against this config's network."""
+    """The online parameters of a replay learner's checkpointed state, checked against this config's
+    network (fused checkpoints carry a leading device axis since session 6: replica 0 is taken;
+    distributed ones, and fused ones written before, have none)."""
     import jax
 
     from srljax.checkpoint import into
@@ -60,7 +61,10 @@ def _replay_params(algo, env, learner: dict, checkpoint: Path):
     obs = np.zeros((1,) + tuple(env.observation_space.shape), np.float32)
     shapes = jax.eval_shape(algo.init, jax.random.PRNGKey(0), obs).params
     template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
-    return into(template, learner["params"], "checkpointed learner")
+    params = learner["params"]
+    if np.ndim(learner.get("updates", 0)) == 1:          # [devices]
+        params = jax.tree.map(lambda x: np.asarray(x)[0], params)
+    return into(template, params, "checkpointed learner")
 
 
 def load_policy(cfg, checkpoint: Path):

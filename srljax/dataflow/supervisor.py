@@ -89,7 +89,10 @@ def _watch(child: int, page, rank: str, read_end: int) -> int:
 
 def _end_stuck(child: int) -> None:
     """Wake the child and have it abort the MPI job (exit 1 everywhere); if it cannot run its signal
-    handler (blocked inside C code), kill it after a few seconds."""
+    handler (blocked inside C code), kill it after a few seconds. The line naming the rank was
+    written first; the abort waits half a second for mpirun to pass it on (an abort tears down
+    mpirun's stdio forwarding, and a line still in its pipe was lost under load: seen in CI)."""
+    time.sleep(0.5)
     os.kill(child, signal.SIGCONT)
     os.kill(child, ABORT_SIGNAL)
     deadline = time.monotonic() + 5.0
