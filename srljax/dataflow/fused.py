@@ -230,10 +230,11 @@ class FusedTrainer:
         """A FusedState from a checkpoint's state dict.
 
         The learner (parameters, optimiser, normaliser, counters) always comes back; the env
-        states, sampling keys and episode ring come back when the device count is unchanged, and
-        start afresh otherwise (the run goes on from the same update and env-step count).
+        states, sampling keys and episode ring come back when the device count (and the env
+        adapter's state layout) is unchanged, and start afresh otherwise (the run goes on from
+        the same update and env-step count).
         """
-        from srljax.checkpoint import into
+        from srljax.checkpoint import CheckpointError, into
         fresh = jax.tree.map(np.asarray, self.init(seed))
         n_dev = len(self.devices)
         learner0 = into(jax.tree.map(lambda x: x[0], fresh.learner),
@@ -241,8 +242,11 @@ class FusedTrainer:
         learner = jax.tree.map(lambda x: np.stack([x] * n_dev), learner0)
         stored_devices = np.shape(state["env_steps"])[0]
         if stored_devices == n_dev:
-            fs = into(fresh, state, "checkpointed run state")
-            return fs.replace(learner=learner)
+            try:
+                fs = into(fresh, state, "checkpointed run state")
+                return fs.replace(learner=learner)
+            except CheckpointError:
+                pass            # env states of another layout (an older adapter's): start afresh
         steps = np.full((n_dev,), np.asarray(state["env_steps"])[0], np.int32)
         return fresh.replace(learner=learner, env_steps=steps)
 

@@ -272,17 +272,20 @@ class ReplayTrainer:
 
     def restore(self, state: dict, seed: int) -> ReplayState:
         """A ReplayState from a checkpoint's state dict: all of it (buffer, env states and keys
-        included) when the device count is unchanged; on another device count the learner, the
+        included) when the device count and the env states' layout are unchanged; else the learner, the
         step count and the buffer's transitions (dealt out over the new shards, the newest kept
         when they do not fit), with fresh env states, windows, keys and episode rings."""
-        from srljax.checkpoint import into
+        from srljax.checkpoint import CheckpointError, into
         fresh = jax.tree.map(np.asarray, self.init(seed))
         if np.ndim(state["steps"]) == 0:          # written before fused replay was sharded: one device
             state = jax.tree.map(lambda x: np.asarray(x)[None], state)
             state.setdefault("filled", np.full((1,), self.rs.n_step, np.int32))
         D = len(self.devices)
         if np.shape(state["steps"])[0] == D:
-            return jax.tree.map(jnp.asarray, into(fresh, state, "checkpointed run state"))
+            try:
+                return jax.tree.map(jnp.asarray, into(fresh, state, "checkpointed run state"))
+            except CheckpointError:
+                pass            # env states of another layout (an older adapter's): start afresh
         learner = into(jax.tree.map(lambda x: x[0], fresh.learner),
                        jax.tree.map(lambda x: np.asarray(x)[0], state["learner"]), "checkpointed learner")
         fs = fresh.replace(learner=jax.tree.map(lambda x: np.stack([x] * D), learner),
