@@ -5,13 +5,17 @@ import sys
 from pathlib import Path
 
 
-def test_four_devices_equal_one_device_and_stay_identical(subprocess_env):
-    env = subprocess_env
+def _on_four_devices(script: str, env) -> dict:
+    """Run a check script beside this file on 4 forced host devices; its last line as JSON."""
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4 --xla_cpu_multi_thread_eigen=false"
-    script = Path(__file__).with_name("sharded_update_check.py")
-    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, str(Path(__file__).with_name(script))], env=env, capture_output=True,
+                         text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    res = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_four_devices_equal_one_device_and_stay_identical(subprocess_env):
+    res = _on_four_devices("sharded_update_check.py", subprocess_env)
     assert res["moved"] > 1e-4, "the update must change the parameters for the comparison to mean anything"
     assert res["param_diff"] < 1e-5, res
     assert res["norm_diff"] < 1e-4, res              # relative; float32 sums in another order
@@ -23,12 +27,7 @@ def test_four_devices_equal_one_device_and_stay_identical(subprocess_env):
 def test_fused_replay_on_four_devices_equals_one_device(subprocess_env):
     """DQN on 4 forced host devices: gradient steps on the same global batch equal 1 device's; the
     sharded sampler's weights; a fused run keeps replicas identical; checkpoints move across counts."""
-    env = subprocess_env
-    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4 --xla_cpu_multi_thread_eigen=false"
-    script = Path(__file__).with_name("sharded_replay_check.py")
-    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res = _on_four_devices("sharded_replay_check.py", subprocess_env)
     assert res["moved"] > 1e-4, "the steps must change the parameters for the comparison to mean anything"
     assert res["param_diff"] < 1e-6, res             # online and target network after 3 steps
     assert res["td_diff"] < 1e-5, res                # the |TD| that become priorities
