@@ -75,7 +75,7 @@ _add("gym_cartpole_dqn", "Ape-X DQN on gymnasium CartPole-v1 over MPI: mpirun -n
       "dqn.apex_epsilon": 0.05, "dqn.apex_alpha": 7.0,
       "distributed.trainers": 1, "distributed.policy_workers": 0, "distributed.inline_inference": True,
       "distributed.buffers": 1, "distributed.actors": 2, "distributed.ring_size": 1, "distributed.actor_nice": 5,
-      "distributed.stop_at_return": 475.0, "total_env_steps": 300_000})
+      "distributed.stop_at_return": 475.0, "total_env_steps": 400_000})
 # Distributed SAC: 1 trainer, 1 uniform replay buffer, 2 actors sampling the squashed Gaussian
 # inline (uniform actions until the trainer's first gradient step); one gradient step of 256 per
 # env step, 8 per replay message; rollouts of 8 steps of 4 envs per post; actors niced (the
