@@ -197,15 +197,16 @@ def _identity(cfg: C.Config, opened: _Opened) -> Dict[str, Any]:
 
 def _run_fused(cfg, opened: _Opened, custom, quiet: bool, t0: float) -> RunResult:
     """`custom`: (loss, env), the user's own loss and env object (each may be None). Algorithms that
-    learn from replay run in `dataflow.fused_replay`, the others in `dataflow.fused`."""
+    learn from replay run in `dataflow.fused_replay`, the others in `dataflow.fused`; both under
+    `fused.train`, the one host loop."""
+    from srljax.dataflow import fused
     from srljax.learners import registry
 
     loss, env = custom
     if registry.for_config(cfg).learns_from == "replay":
-        from srljax.dataflow import fused_replay as fused
-        trainer = fused.ReplayTrainer(cfg, loss=loss, env=env)      # env and action space: refused before any write
+        from srljax.dataflow.fused_replay import ReplayTrainer
+        trainer = ReplayTrainer(cfg, loss=loss, env=env)           # env and action space: refused before any write
     else:
-        from srljax.dataflow import fused
         trainer = fused.FusedTrainer(cfg, loss=loss, env=env)       # env and device split: refused before any write
     try:
         fs = trainer.restore(opened.resume["state"], cfg.seed) if opened.resume else trainer.init(cfg.seed)

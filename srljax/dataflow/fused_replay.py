@@ -40,7 +40,7 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from srljax import envs
-from srljax.dataflow.fused import AXIS, RING, device_index, record_episodes, ring_mean, sharded, train  # noqa: F401
+from srljax.dataflow.fused import AXIS, RING, device_index, record_episodes, ring_mean, sharded
 from srljax.envs.core import State
 from srljax.errors import UserError
 from srljax.learners import registry, replay
@@ -73,11 +73,7 @@ class ReplayTrainer:
         self.devices = list(devices or jax.local_devices())
         D = len(self.devices)
         spec = registry.for_config(cfg)
-        section = getattr(cfg, spec.name, None)
-        for what, n in (("env.num_envs", self.B), (f"{spec.name}.buffer_size", getattr(section, "buffer_size", D)),
-                        (f"{spec.name}.batch_size", getattr(section, "batch_size", D))):
-            if n % D:
-                raise UserError(f"{what}={n} does not split evenly over {D} devices; use a multiple of {D}")
+        _check_split("env.num_envs", self.B, D)
         self.local_envs = self.B // D
         self.axis = AXIS if D > 1 else None       # one device: no collectives at all
         if env is None:
@@ -88,6 +84,8 @@ class ReplayTrainer:
         self.algo = algo if algo is not None else spec.build(cfg, self.env.observation_space, self.env.action_space,
                                                              axis_name=self.axis, loss=loss)
         self.rs = self.algo.replay
+        _check_split(f"{spec.name}.buffer_size", self.rs.buffer_size, D)
+        _check_split(f"{spec.name}.batch_size", self.rs.batch_size, D)
         self.local_capacity = self.rs.buffer_size // D
         self.local_batch = self.rs.batch_size // D
         self.ring_size = max(1, -(-RING // D))
@@ -296,6 +294,11 @@ class ReplayTrainer:
     def host_learner(self, fs: ReplayState):
         """The learner state of device 0 as host numpy (replicas are identical)."""
         return jax.tree.map(lambda x: np.asarray(x[0]), fs.learner)
+
+
+def _check_split(what: str, n: int, devices: int) -> None:
+    if n % devices:
+        raise UserError(f"{what}={n} does not split evenly over {devices} devices; use a multiple of {devices}")
 
 
 def reshard(fresh: replay.Replay, stored: dict) -> replay.Replay:
