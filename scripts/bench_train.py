@@ -123,12 +123,14 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     from srljax import config as C
-    from srljax import presets
+    from srljax import presets, process
     from srljax.errors import UserError
     from srljax.run import check
 
     try:
-        cfg = check(C.override(presets.get(args.config), C.parse_set(args.set)))
+        cfg = C.override(presets.get(args.config), C.parse_set(args.set))
+        process.prepare_fused_backend(cfg)      # as scripts/train.py: the size of XLA's CPU pool
+        cfg = check(cfg)
         if cfg.mode != "fused":
             raise UserError(f"bench_train measures fused mode; {args.config} is {cfg.mode}")
         if args.repeats < 1:

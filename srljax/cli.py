@@ -88,7 +88,9 @@ def resolve_config(args):
     overrides = C.parse_set(args.set)
     if args.seed is not None:
         overrides["seed"] = args.seed
-    return check(C.override(cfg, overrides))
+    cfg = C.override(cfg, overrides)
+    process.prepare_fused_backend(cfg)      # before check() starts jax: the size of its CPU pool
+    return check(cfg)
 
 
 def setup_process() -> None:

@@ -255,6 +255,8 @@ class Config:
     """Write a checkpoint every this many log intervals (and always at the end)."""
     keep_checkpoints: int = 3
     """Checkpoints kept on disk; older ones are deleted."""
+    cpu_threads: int = 0
+    """Fused mode on CPU: XLA's thread pool size (0: auto, one thread for env.num_envs <= 32, else every core)."""
 
     def steps_per_update(self) -> int:
         return self.env.num_envs * self.ppo.rollout_len
@@ -325,6 +327,8 @@ def validate(cfg: Config) -> Config:
         raise UserError(f"env.on_nonfinite must be 'stop' or 'reset', got {cfg.env.on_nonfinite!r}")
     if cfg.seed < 0:
         raise UserError(f"seed must be >= 0, got {cfg.seed}")
+    if cfg.cpu_threads < 0:
+        raise UserError(f"cpu_threads must be >= 0 (0: auto), got {cfg.cpu_threads}")
     if cfg.mode == "fused" and cfg.ppo.rollout_len % cfg.ppo.minibatches:
         raise UserError(f"ppo.rollout_len ({cfg.ppo.rollout_len}) must divide into ppo.minibatches "
                         f"({cfg.ppo.minibatches}) equal parts")

@@ -54,25 +54,62 @@ def start_jax_on_one_core() -> None:
     so the OS still places the rank's threads on any core. Does nothing once jax's backend has started, or without affinity
     support.
     """
+    start_jax_on_cores(1)
+
+
+def start_jax_on_cores(n: int) -> bool:
+    """Start jax's CPU runtime with a pool of `n` threads (see `start_jax_on_one_core`); every
+    allowed core is given back right after. False (nothing done) once the backend has started,
+    without affinity support, or when `n` is not below the allowed core count."""
     if not hasattr(os, "sched_getaffinity"):
-        return
+        return False
     import jax
     from jax._src import xla_bridge
     if getattr(xla_bridge, "_backends", None):
-        return                       # already started: too late to size its pool
+        return False                 # already started: too late to size its pool
     allowed = os.sched_getaffinity(0)
+    if n >= len(allowed):
+        return False
     try:
-        os.sched_setaffinity(0, {min(allowed)})
+        os.sched_setaffinity(0, set(sorted(allowed)[:max(1, n)]))
         jax.devices()
     finally:
         # Every thread started meanwhile (XLA's compute thread, the runtime's helpers) inherited the
-        # one-core mask: give each of them, and this thread, every allowed core again.
+        # narrow mask: give each of them, and this thread, every allowed core again.
         tasks = os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else []
         for tid in [0] + [int(t) for t in tasks]:
             try:
                 os.sched_setaffinity(tid, allowed)
             except OSError:
                 pass                 # a thread that has ended since
+    return True
+
+
+SMALL_FUSED_ENVS = 32
+"""`cpu_threads=0` (auto) gives a fused run with at most this many envs a one-thread pool."""
+
+
+def fused_cpu_threads(cfg) -> int:
+    """The XLA CPU pool size for a fused-mode config: `cfg.cpu_threads`, or for 0 (auto) one
+    thread when `env.num_envs <= SMALL_FUSED_ENVS`, else 0 (XLA's own: every core).
+
+    A small fused program is a long chain of small ops; XLA runs independent ones on its pool at
+    once, and handing them between threads costs more than it gains (measured on 2 cores, fused
+    PPO CartPole, rollout 128: 4 envs 1.25x faster on one thread, 16 envs 1.25x, 64 envs even,
+    256 envs 0.9x)."""
+    if cfg.mode != "fused":
+        return 0
+    if cfg.cpu_threads:
+        return cfg.cpu_threads
+    return 1 if cfg.env.num_envs <= SMALL_FUSED_ENVS else 0
+
+
+def prepare_fused_backend(cfg) -> None:
+    """Before jax's backend starts: size its CPU pool for a fused-mode config (`fused_cpu_threads`).
+    Does nothing under mpirun (ranks size their own), or once the backend has started."""
+    n = fused_cpu_threads(cfg)
+    if n > 0 and not under_mpirun():
+        start_jax_on_cores(n)
 
 
 def enable_compile_cache() -> None:

@@ -110,6 +110,7 @@ def run(cfg: C.Config, *, run_dir: Optional[str] = None, resume: bool = False, o
     if env is not None:
         from srljax.envs.custom import fixed_settings, name_of
         cfg = C.override(cfg, {"env.id": name_of(env), **(fixed_settings(env) if cfg.mode == "distributed" else {})})
+    process.prepare_fused_backend(cfg)      # the CPU pool's size, if jax's backend has not started yet
     check(cfg, env)
     loss = named_loss(cfg, loss)
     if cfg.mode == "distributed":

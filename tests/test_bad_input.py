@@ -110,6 +110,7 @@ def test_a_torn_last_metrics_line_is_dropped_on_resume(finished, subprocess_env,
     (["--config", "gym_cartpole", "--set", "env.kwargs={\"nosuch\": 1}"], "do not fit env 'gym/CartPole-v1'"),
     (["--set", "total_env_steps=1e30"], "total_env_steps must be at most"),
     (["--config", "gym_cartpole", "--set", "env.num_envs=15"], "must split evenly over distributed.ring_size"),
+    (["--set", "cpu_threads=-1"], "cpu_threads must be >= 0"),
 ])
 def test_bad_input_found_after_parsing_writes_nothing(args, words, subprocess_env, tmp_path):
     run = tmp_path / "new"

@@ -24,12 +24,14 @@ head predicts targets standardised by running statistics of the targets.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, ClassVar, Dict, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from jax.flatten_util import ravel_pytree
 
 from srljax.learners import normalizer
 from srljax.learners.normalizer import RunningStats
@@ -191,12 +193,19 @@ def _standardize_by(stats: RunningStats, x):
 
 class Learner:
     """init/update/act for one loss. Pure and jittable; with `axis_name`, run it per device under
-    `shard_map` (fused mode) so gradients and statistics are averaged over that mesh axis."""
+    `shard_map` (fused mode) so gradients and statistics are averaged over that mesh axis.
+
+    `flat_params`: for the gradient steps of an update, hold the parameters and the optimiser's
+    moments as one vector each (raveled once per update, unraveled at its end; the state keeps
+    its tree layout). Only for optimisers that treat parameters elementwise or by their global
+    norm, such as `make_optimizer`'s Adam with clipping: one fused optimiser step instead of one
+    per parameter array."""
 
     def __init__(self, model: Model, loss: LossFn, optimizer: optax.GradientTransformation,
                  settings: LearnerSettings, prepare: Callable = gae_prepare, axis_name: Optional[str] = None,
-                 grad_reduce: Optional[Callable[[Any], Any]] = None):
+                 grad_reduce: Optional[Callable[[Any], Any]] = None, flat_params: bool = False):
         self.model = model
+        self.flat_params = flat_params
         self.loss = loss
         self.inner_optimizer = optimizer
         # The state of optax.apply_if_finite (checkpoints keep their layout); the skip itself is
@@ -288,17 +297,24 @@ class Learner:
             batch = {**batch, "value": _standardize_by(value_norm, batch["value"]),
                      "target": _standardize_by(value_norm, batch["target"])}
         key, epoch_key = jax.random.split(state.key)
+        carry = (state.params, state.opt_state)
+        unravel = lambda p: p       # noqa: E731
+        flat = self.flat_params and _flattenable(state.params)
+        if flat:                     # one vector of parameters (and one of each optimiser moment)
+            carry, unravel = _flatten(*carry)
+        grad_step = functools.partial(self._grad_step, unravel)
         if self.model.recurrent:
             batch = to_chunks(batch, s.chunk_len or batch["reward"].shape[0])
 
             def epoch(carry, k):
                 mb_key, step_key = jax.random.split(k)
                 mbs = column_minibatches(batch, mb_key, s.minibatches)
-                return jax.lax.scan(self._grad_step, carry, (mbs, jax.random.split(step_key, s.minibatches)))
+                return jax.lax.scan(grad_step, carry, (mbs, jax.random.split(step_key, s.minibatches)))
         else:
-            epoch = self._time_epoch(batch, env_ids)
-        carry = (state.params, state.opt_state)
+            epoch = self._time_epoch(batch, env_ids, grad_step)
         (params, opt_state), metrics = jax.lax.scan(epoch, carry, jax.random.split(epoch_key, s.epochs))
+        if flat:
+            params, opt_state = _unflatten(state.params, state.opt_state, params, opt_state)
         metrics = jax.tree.map(jnp.mean, metrics)
         finite = metrics.pop("grads_finite")
         steps = s.epochs * s.minibatches
@@ -312,7 +328,7 @@ class Learner:
             metrics["value_target_mean"], metrics["value_target_std"] = value_norm.mean, value_norm.std
         return state, metrics
 
-    def _time_epoch(self, batch: Batch, env_ids: Optional[jax.Array]):
+    def _time_epoch(self, batch: Batch, env_ids: Optional[jax.Array], grad_step):
         """Feedforward models: each minibatch takes T/M random steps of every env column, as
         [T/M * B] rows (leaves [rows, ...])."""
         s = self.settings
@@ -330,7 +346,7 @@ class Learner:
             # backend a relayout around each dot, in the forward and backward pass).
             mbs = jax.tree.map(lambda x: x.reshape((s.minibatches, T // s.minibatches * B) + x.shape[2:]), shuffled)
             keys = jax.random.split(k, s.minibatches)
-            return jax.lax.scan(self._grad_step, carry, (mbs, keys))
+            return jax.lax.scan(grad_step, carry, (mbs, keys))
 
         return epoch
 
@@ -346,12 +362,12 @@ class Learner:
             mean, sq = jax.lax.pmean((mean, sq), self.axis_name)
         return (x - mean) / jnp.sqrt(jnp.maximum(sq - mean * mean, 0.0) + 1e-8)
 
-    def _grad_step(self, carry, xs):
+    def _grad_step(self, unravel, carry, xs):
         params, opt_state = carry
         mb, key = xs
         if self.settings.normalize_adv and "advantage" in mb:
             mb = {**mb, "advantage": self._standardize(mb["advantage"], mb.get("weight"))}
-        grad_fn = jax.value_and_grad(lambda p: self.loss(self.model, p, mb, key), has_aux=True)
+        grad_fn = jax.value_and_grad(lambda p: self.loss(self.model, unravel(p), mb, key), has_aux=True)
         (loss, metrics), grads = grad_fn(params)
         if self.axis_name is not None:
             grads = jax.lax.pmean(grads, self.axis_name)
@@ -379,6 +395,35 @@ class Learner:
             notfinite_count=jnp.where(finite, 0, state.notfinite_count + one), last_finite=finite,
             total_notfinite=jnp.where(finite, state.total_notfinite, state.total_notfinite + one), inner_state=inner)
         return params, state, finite
+
+
+def _flatten(params, opt_state):
+    """(params, opt_state) with the parameters raveled into one vector and every subtree of the
+    optimiser state shaped like them (Adam's moments) raveled alike; and the unravel function.
+    Valid for optimisers that treat parameters elementwise or by their global norm (`make_optimizer`'s)."""
+    flat, unravel = ravel_pytree(params)
+    like = _like(params)
+    opt_flat = jax.tree.map(lambda x: ravel_pytree(x)[0] if like(x) else x, opt_state, is_leaf=like)
+    return (flat, opt_flat), unravel
+
+
+def _unflatten(params, opt_state, flat, opt_flat):
+    """The inverse of `_flatten`, given the original (params, opt_state) for their structure."""
+    unravel = ravel_pytree(params)[1]
+    like = _like(params)
+    return unravel(flat), jax.tree.map(lambda orig, x: unravel(x) if like(orig) else x, opt_state, opt_flat,
+                                       is_leaf=like)
+
+
+def _like(params):
+    treedef = jax.tree.structure(params)
+    return lambda x: x is not None and jax.tree.structure(x) == treedef
+
+
+def _flattenable(params) -> bool:
+    """Several leaves of one dtype (a lone array is flat already; mixed dtypes would be promoted)."""
+    leaves = jax.tree.leaves(params)
+    return len(leaves) > 1 and len({jnp.result_type(x) for x in leaves}) == 1
 
 
 def make_optimizer(lr: float, max_grad_norm: float, adam_eps: float, anneal_steps: Optional[int]):

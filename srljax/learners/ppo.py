@@ -63,4 +63,4 @@ def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad
     p = cfg.ppo
     loss = loss or ppo_loss(p.clip_eps, p.vf_coef, p.ent_coef, p.clip_value)
     return Learner(make_model(cfg, obs_space, action_space), loss, optimizer_for(cfg, num_updates),
-                   learner_settings(cfg), axis_name=axis_name, grad_reduce=grad_reduce)
+                   learner_settings(cfg), axis_name=axis_name, grad_reduce=grad_reduce, flat_params=True)

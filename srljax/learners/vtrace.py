@@ -87,4 +87,4 @@ def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad
     return Learner(make_model(cfg, obs_space, action_space), loss or vtrace_loss(p.vf_coef, p.ent_coef),
                    optimizer_for(cfg, num_updates), learner_settings(cfg),
                    prepare=vtrace_prepare(cfg.vtrace.rho_clip, cfg.vtrace.c_clip), axis_name=axis_name,
-                   grad_reduce=grad_reduce)
+                   grad_reduce=grad_reduce, flat_params=True)

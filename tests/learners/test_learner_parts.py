@@ -120,3 +120,37 @@ def test_ppo_loss_leaves_out_absent_agent_slots():
     # and the absent samples' data cannot change it
     garbage = {**mb, "advantage": mb["advantage"].at[:, 2].set(1e3), "target": mb["target"].at[:, 4].set(-1e3)}
     np.testing.assert_allclose(loss(model, params, garbage, None)[0], weighted, rtol=1e-5)
+
+
+def test_flat_parameter_vector_update_equals_the_tree_update():
+    """`flat_params` (PPO's default: parameters and Adam's moments as one vector during the
+    gradient steps) computes the same update as the per-array optimiser, and gives back the state
+    in its tree layout."""
+    from srljax import config as C
+    from srljax import presets
+    from srljax.envs import make
+    from srljax.learners import registry
+
+    cfg = C.override(presets.get("cartpole_purejaxrl"), {"env.num_envs": 3, "ppo.rollout_len": 8, "ppo.minibatches": 2})
+    env = make(cfg.env.id, num_envs=3)
+    rng = np.random.default_rng(0)
+    T, N = 8, 3
+    obs = rng.normal(size=(T, N, 4)).astype(np.float32)
+    batch = {"obs": obs, "final_obs": obs + 0.1, "action": rng.integers(0, 2, (T, N)).astype(np.int32),
+             "logp": np.full((T, N), -0.69, np.float32), "reward": np.ones((T, N), np.float32),
+             "terminated": (rng.random((T, N)) < 0.1).astype(np.float32), "truncated": np.zeros((T, N), np.float32)}
+    learners = []
+    for flat in (False, True):
+        learner = registry.for_config(cfg).build(cfg, env.observation_space, env.action_space)
+        learner.flat_params = flat
+        learners.append(learner)
+    assert all(type(lr).__name__ == "Learner" for lr in learners)
+    state0 = learners[0].init(jax.random.PRNGKey(1), jax.tree.map(lambda x: x[:1], batch))
+    (tree_state, tree_m), (flat_state, flat_m) = [jax.jit(lr.update)(state0, batch) for lr in learners]
+    assert jax.tree.structure(flat_state) == jax.tree.structure(tree_state)
+    moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(tree_state.params),
+                                                                jax.tree.leaves(state0.params)))
+    assert moved > 1e-5                                    # the update did something
+    for a, b in zip(jax.tree.leaves(flat_state), jax.tree.leaves(tree_state)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(flat_m["loss"], tree_m["loss"], rtol=1e-5)
