@@ -48,23 +48,24 @@ class GymnaxEnv(JaxEnv):
             raise TypeError(f"{self.name}: unsupported action space {type(act).__name__}")
 
     # The adapter's state is (gymnax state, episode key, step count) for an env whose `step_env`
-    # draws random numbers: step t of an episode draws with fold_in(episode key, t), so no key is
-    # split per step. An env whose dynamics draw none (CartPole, Acrobot, ...: found by tracing
-    # `step_env` once, `_step_draws`) keeps (gymnax state,) alone: no episode key to derive at
-    # every reset (a threefry hash per env per step, since auto-reset draws a reset state for every
-    # env at every step: 18% of CartPole's step at 65,536 envs on a CPU) and none to carry.
+    # draws random numbers: the episode key is the reset's own key, and step t of the episode
+    # draws with fold_in(episode key, STEP_STREAM + t). The reset's draws hash the same key with
+    # the counters 0, 1, ... of its arrays, the steps with counters from 2^31 on: distinct inputs
+    # to the hash, so independent numbers, without a split of the reset key (a threefry hash per
+    # env per step, since auto-reset draws a reset state for every env at every step; Acrobot's
+    # torque noise is such a draw). An env whose dynamics draw none (CartPole, MountainCar,
+    # Pendulum, ...: found by tracing `step_env` once, `_step_draws`) keeps (gymnax state,) alone:
+    # no key to carry (18% of CartPole's step at 65,536 envs on a CPU).
     def reset(self, key):
+        obs, inner = self._env.reset_env(key, self._params)
         if not self._draws:
-            obs, inner = self._env.reset_env(key, self._params)
             return _first_state(obs.astype(jnp.float32), (inner,))
-        reset_key, episode_key = jax.random.split(key)
-        obs, inner = self._env.reset_env(reset_key, self._params)
-        return _first_state(obs.astype(jnp.float32), (inner, episode_key, jnp.zeros((), jnp.int32)))
+        return _first_state(obs.astype(jnp.float32), (inner, key, jnp.zeros((), jnp.int32)))
 
     def step(self, state, action):
         if self._draws:
             inner, key, t = state.inner
-            sub = jax.random.fold_in(key, t)
+            sub = jax.random.fold_in(key, STEP_STREAM + t.astype(jnp.uint32))
         else:
             (inner,), sub = state.inner, jax.random.PRNGKey(0)     # read by nothing: compiled away
         obs, inner, reward, terminated, _ = self._env.step_env(sub, inner, action, self._params)
@@ -74,6 +75,10 @@ class GymnaxEnv(JaxEnv):
         carried = (inner, key, t + 1) if self._draws else (inner,)
         return state.replace(obs=obs, final_obs=obs, reward=jnp.asarray(reward, jnp.float32),
                              done=terminated, truncated=truncated, inner=carried)
+
+
+STEP_STREAM = np.uint32(2 ** 31)
+"""Offset of the step counters folded into an episode key (above any counter a reset draws)."""
 
 
 def _step_draws(env, params) -> bool:

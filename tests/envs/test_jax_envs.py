@@ -86,3 +86,67 @@ def test_brax_env_truncates_at_episode_length():
     _, s = trace[4]
     assert bool(s.truncated.all()) and not bool(s.done.any())
     np.testing.assert_array_equal(s.metrics["episode_length"], [5.0, 5.0])
+
+
+def _noisy_env():
+    """A gymnax Environment whose reset draws its observation and whose step returns a draw as
+    its reward: the adapter's reset and step randomness, made visible."""
+    from gymnax.environments import environment, spaces
+    from flax import struct
+
+    @struct.dataclass
+    class S:
+        time: jax.Array
+        x: jax.Array
+
+    @struct.dataclass
+    class Params:
+        max_steps_in_episode: int = 5
+
+    class Noisy(environment.Environment):
+        @property
+        def default_params(self):
+            return Params()
+
+        def step_env(self, key, state, action, params):
+            u = jax.random.uniform(key)
+            state = S(time=state.time + 1, x=state.x)
+            return state.x, state, u, jnp.asarray(False), {}
+
+        def reset_env(self, key, params):
+            x = jax.random.uniform(key, (3,))
+            return x, S(time=jnp.zeros((), jnp.int32), x=x)
+
+        def is_terminal(self, state, params):
+            return state.time >= params.max_steps_in_episode
+
+        def action_space(self, params=None):
+            return spaces.Discrete(2)
+
+        def observation_space(self, params):
+            return spaces.Box(0.0, 1.0, (3,))
+
+    return Noisy()
+
+
+def test_step_draws_of_a_noisy_env_are_fresh_per_env_step_and_episode():
+    """An env whose step reads its key carries the reset's key and folds the step count in (no
+    split at every reset): every env, step and episode draws its own numbers, none of them one of
+    the reset's own draws."""
+    from srljax.envs.adapters import GymnaxEnv
+    from srljax.envs.core import wrap_for_training
+
+    inner = GymnaxEnv.from_env(_noisy_env())
+    assert inner._draws
+    env = wrap_for_training(inner, 4)
+    state = env.reset(jax.random.PRNGKey(3))
+    step = jax.jit(env.step)
+    rewards, resets = [], [np.asarray(state.obs)]
+    for _ in range(12):                     # episodes of 5 steps: 3 episodes per env
+        state = step(state, jnp.zeros(4, jnp.int32))
+        rewards.append(np.asarray(state.reward))
+        resets.append(np.asarray(state.obs))
+    rewards = np.stack(rewards)                             # [12, 4]
+    assert np.all((rewards >= 0) & (rewards < 1))
+    assert len(np.unique(rewards)) == rewards.size          # fresh per env, step and episode
+    assert not set(np.unique(rewards)) & set(np.unique(np.stack(resets)))
