@@ -31,10 +31,10 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
-from jax.flatten_util import ravel_pytree
 
 from srljax.learners import normalizer
 from srljax.learners.normalizer import RunningStats
+from srljax.learners.optim import flatten, flattenable, make_optimizer, unflatten  # noqa: F401 (re-exported)
 from srljax.learners.recurrent import column_minibatches, merge_agents, to_chunks
 from srljax.learners.returns import bootstrap_values, gae  # noqa: F401  (gae re-exported)
 
@@ -299,9 +299,9 @@ class Learner:
         key, epoch_key = jax.random.split(state.key)
         carry = (state.params, state.opt_state)
         unravel = lambda p: p       # noqa: E731
-        flat = self.flat_params and _flattenable(state.params)
+        flat = self.flat_params and flattenable(state.params)
         if flat:                     # one vector of parameters (and one of each optimiser moment)
-            carry, unravel = _flatten(*carry)
+            carry, unravel = flatten(*carry)
         grad_step = functools.partial(self._grad_step, unravel)
         if self.model.recurrent:
             batch = to_chunks(batch, s.chunk_len or batch["reward"].shape[0])
@@ -314,7 +314,7 @@ class Learner:
             epoch = self._time_epoch(batch, env_ids, grad_step)
         (params, opt_state), metrics = jax.lax.scan(epoch, carry, jax.random.split(epoch_key, s.epochs))
         if flat:
-            params, opt_state = _unflatten(state.params, state.opt_state, params, opt_state)
+            params, opt_state = unflatten(state.params, state.opt_state, params, opt_state)
         metrics = jax.tree.map(jnp.mean, metrics)
         finite = metrics.pop("grads_finite")
         steps = s.epochs * s.minibatches
@@ -395,38 +395,3 @@ class Learner:
             notfinite_count=jnp.where(finite, 0, state.notfinite_count + one), last_finite=finite,
             total_notfinite=jnp.where(finite, state.total_notfinite, state.total_notfinite + one), inner_state=inner)
         return params, state, finite
-
-
-def _flatten(params, opt_state):
-    """(params, opt_state) with the parameters raveled into one vector and every subtree of the
-    optimiser state shaped like them (Adam's moments) raveled alike; and the unravel function.
-    Valid for optimisers that treat parameters elementwise or by their global norm (`make_optimizer`'s)."""
-    flat, unravel = ravel_pytree(params)
-    like = _like(params)
-    opt_flat = jax.tree.map(lambda x: ravel_pytree(x)[0] if like(x) else x, opt_state, is_leaf=like)
-    return (flat, opt_flat), unravel
-
-
-def _unflatten(params, opt_state, flat, opt_flat):
-    """The inverse of `_flatten`, given the original (params, opt_state) for their structure."""
-    unravel = ravel_pytree(params)[1]
-    like = _like(params)
-    return unravel(flat), jax.tree.map(lambda orig, x: unravel(x) if like(orig) else x, opt_state, opt_flat,
-                                       is_leaf=like)
-
-
-def _like(params):
-    treedef = jax.tree.structure(params)
-    return lambda x: x is not None and jax.tree.structure(x) == treedef
-
-
-def _flattenable(params) -> bool:
-    """Several leaves of one dtype (a lone array is flat already; mixed dtypes would be promoted)."""
-    leaves = jax.tree.leaves(params)
-    return len(leaves) > 1 and len({jnp.result_type(x) for x in leaves}) == 1
-
-
-def make_optimizer(lr: float, max_grad_norm: float, adam_eps: float, anneal_steps: Optional[int]):
-    """Adam with global-norm clipping; with `anneal_steps`, the rate decays linearly to 0."""
-    rate = optax.linear_schedule(lr, 0.0, anneal_steps) if anneal_steps else lr
-    return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(rate, eps=adam_eps))
