@@ -34,7 +34,7 @@ from flax import struct
 
 from srljax.learners import normalizer
 from srljax.learners.normalizer import RunningStats
-from srljax.learners.optim import flatten, flattenable, make_optimizer, unflatten  # noqa: F401 (re-exported)
+from srljax.learners.optim import flatten, flattenable, make_optimizer, unflatten  # noqa: F401 (make_optimizer re-exported)
 from srljax.learners.recurrent import column_minibatches, merge_agents, to_chunks
 from srljax.learners.returns import bootstrap_values, gae  # noqa: F401  (gae re-exported)
 
@@ -314,7 +314,7 @@ class Learner:
             epoch = self._time_epoch(batch, env_ids, grad_step)
         (params, opt_state), metrics = jax.lax.scan(epoch, carry, jax.random.split(epoch_key, s.epochs))
         if flat:
-            params, opt_state = unflatten(state.params, state.opt_state, params, opt_state)
+            params, opt_state = unflatten(unravel, state.params, state.opt_state, params, opt_state)
         metrics = jax.tree.map(jnp.mean, metrics)
         finite = metrics.pop("grads_finite")
         steps = s.epochs * s.minibatches

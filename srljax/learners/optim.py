@@ -20,9 +20,9 @@ def flatten(params, opt_state):
     return (flat, opt_flat), unravel
 
 
-def unflatten(params, opt_state, flat, opt_flat):
-    """The inverse of `flatten`, given the original (params, opt_state) for their structure."""
-    unravel = ravel_pytree(params)[1]
+def unflatten(unravel, params, opt_state, flat, opt_flat):
+    """The inverse of `flatten`, with its `unravel` and the original (params, opt_state) for their
+    structure."""
     like = _like(params)
     return unravel(flat), jax.tree.map(lambda orig, x: unravel(x) if like(orig) else x, opt_state, opt_flat,
                                        is_leaf=like)
