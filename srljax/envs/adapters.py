@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from srljax.envs.core import JaxEnv, State
-from srljax.envs.spaces import Box, Discrete
+from srljax.envs.space_check import convert
+from srljax.envs.spaces import Box
 
 
 def _first_state(obs, inner, reward_dtype=jnp.float32) -> State:
@@ -32,20 +33,14 @@ class GymnaxEnv(JaxEnv):
         return self
 
     def _setup(self, name: str, env, params) -> None:
-        from gymnax.environments import spaces as gspaces
-
         self.name, self._env, self._params = name, env, params
-        self._draws = _step_draws(env, params)
+        # the spaces first (`space_check`: one line for a space srljax does not drive), then the trace
         obs_space = self._env.observation_space(self._params)
-        self.observation_space = Box(low=-np.inf, high=np.inf, shape=tuple(obs_space.shape))
-        act = self._env.action_space(self._params)
-        if isinstance(act, gspaces.Discrete):
-            self.action_space = Discrete(int(act.n))
-        elif isinstance(act, gspaces.Box):
-            self.action_space = Box(low=np.asarray(act.low, np.float32), high=np.asarray(act.high, np.float32),
-                                    shape=tuple(act.shape))
-        else:
-            raise TypeError(f"{self.name}: unsupported action space {type(act).__name__}")
+        obs = convert(obs_space, "observation", name)
+        self.observation_space = Box(low=-np.inf, high=np.inf, shape=obs.shape)   # observations: float32
+        self._one_hot = int(obs_space.n) if type(obs_space).__name__ == "Discrete" else 0   # (FrozenLake)
+        self.action_space = convert(self._env.action_space(self._params), "action", name)
+        self._draws = _step_draws(env, params)
 
     # The adapter's state is (gymnax state, episode key, step count) for an env whose `step_env`
     # draws random numbers: the episode key is the reset's own key, and step t of the episode
@@ -56,11 +51,14 @@ class GymnaxEnv(JaxEnv):
     # torque noise is such a draw). An env whose dynamics draw none (CartPole, MountainCar,
     # Pendulum, ...: found by tracing `step_env` once, `_step_draws`) keeps (gymnax state,) alone:
     # no key to carry (18% of CartPole's step at 65,536 envs on a CPU).
+    def _float(self, obs):
+        return jax.nn.one_hot(obs, self._one_hot, dtype=jnp.float32) if self._one_hot else obs.astype(jnp.float32)
+
     def reset(self, key):
         obs, inner = self._env.reset_env(key, self._params)
         if not self._draws:
-            return _first_state(obs.astype(jnp.float32), (inner,))
-        return _first_state(obs.astype(jnp.float32), (inner, key, jnp.zeros((), jnp.int32)))
+            return _first_state(self._float(obs), (inner,))
+        return _first_state(self._float(obs), (inner, key, jnp.zeros((), jnp.int32)))
 
     def step(self, state, action):
         if self._draws:
@@ -71,7 +69,7 @@ class GymnaxEnv(JaxEnv):
         obs, inner, reward, terminated, _ = self._env.step_env(sub, inner, action, self._params)
         terminated = jnp.asarray(terminated, jnp.bool_)
         truncated = jnp.logical_and(self._env.is_truncated(inner, self._params), ~terminated)
-        obs = obs.astype(jnp.float32)
+        obs = self._float(obs)
         carried = (inner, key, t + 1) if self._draws else (inner,)
         return state.replace(obs=obs, final_obs=obs, reward=jnp.asarray(reward, jnp.float32),
                              done=terminated, truncated=truncated, inner=carried)

@@ -84,6 +84,20 @@ class Wrapper(JaxEnv):
         return getattr(self.env, name)
 
 
+class FloatObs(Wrapper):
+    """Observations as float32 (a user's env whose observations are uint8 images, say)."""
+
+    def reset(self, key):
+        return _as_float(self.env.reset(key))
+
+    def step(self, state, action, pre=None):
+        return _as_float(super().step(state, action, pre))
+
+
+def _as_float(state: State) -> State:
+    return state.replace(obs=state.obs.astype(jnp.float32), final_obs=state.final_obs.astype(jnp.float32))
+
+
 class Batched(Wrapper):
     """`num_envs` independent copies under `vmap`; `reset` takes one key and splits it."""
 

@@ -71,15 +71,42 @@ def jax_env(env: Any, num_envs: int):
     from srljax.envs.adapters import GymnaxEnv
     from srljax.envs.core import JaxEnv, wrap_for_training
 
+    name = name_of(env)
     env, params = env if isinstance(env, tuple) else (env, None)
     if isinstance(env, JaxEnv):
-        base = env
+        base = checked_jax_env(env, name)
     elif _is_gymnax(env):
         base = GymnaxEnv.from_env(env, params)
     else:
         raise UserError(f"env {type(env).__name__} is neither a srljax JaxEnv nor a gymnax Environment; "
                         "fused mode needs a JAX env (distributed mode takes a gymnasium VectorEnv or env factory)")
     return wrap_for_training(base, int(num_envs))
+
+
+def checked_jax_env(env, name: str):
+    """A user's `JaxEnv` with its spaces checked (`space_check.convert`; one line for a space srljax
+    does not drive), its reset's observation checked against its observation space (shapes only:
+    `jax.eval_shape`), and observations of another dtype (uint8 images, say) cast to float32."""
+    import jax
+
+    from srljax.envs.core import FloatObs
+    from srljax.envs.space_check import action_offset, convert, refusal
+    if isinstance(env.observation_space, dict):
+        raise refusal(name, "observation", env.observation_space, "fused mode takes array observations so far")
+    if type(env.observation_space).__name__ in ("Discrete", "MultiDiscrete"):
+        raise refusal(name, "observation", env.observation_space, "a JaxEnv's observations reach the learner as "
+                      "its reset and step return them: declare the Box they lie in")
+    obs_space = convert(env.observation_space, "observation", name)
+    convert(env.action_space, "action", name)
+    if action_offset(env.action_space) is not None:
+        raise refusal(name, "action", env.action_space, "a JaxEnv's step gets the policy's actions in [0, n): "
+                      "declare srljax's Discrete(n) and add the start in step")
+    obs = jax.eval_shape(env.reset, jax.random.PRNGKey(0)).obs
+    if not hasattr(obs, "shape") or tuple(obs.shape) != tuple(obs_space.shape):
+        got = f"shape {tuple(obs.shape)}" if hasattr(obs, "shape") else type(obs).__name__
+        raise UserError(f"env {name}: reset returns observations of {got}, its observation_space has shape "
+                        f"{tuple(obs_space.shape)}")
+    return env if obs.dtype == jax.numpy.float32 else FloatObs(env)
 
 
 def user_env(obj: Any, num_envs: int, seed: int):

@@ -10,7 +10,8 @@ third of CartPole's step time.
 It is a real `gymnasium.vector.VectorEnv`: `reset(seed=, options=) -> (obs, info)`, `step(actions)
 -> (obs, reward, terminated, truncated, info)`, `single_observation_space`,
 `single_action_space`, the batched `observation_space` / `action_space`, `num_envs`, `render()`,
-`close()`. Observations are float32 arrays [num_envs, ...].
+`close()`. Observations are float32 arrays [num_envs, ...] (a Discrete observation space's one-hot,
+with `single_observation_space` the Box of those rows: `srljax.envs.space_check`).
 
 Autoreset: `AutoresetMode.SAME_STEP` (`metadata["autoreset_mode"]`): when an episode ends, `step`
 resets that env at once and returns the new episode's first observation; the old episode's last
@@ -28,23 +29,13 @@ from typing import Any, Dict, List, Optional, Tuple
 import gymnasium
 import numpy as np
 
-from srljax.envs import spaces
+from srljax.envs import space_check, spaces
 from srljax.errors import UserError
 
 
-def convert_space(space, what: str, env_id: str) -> spaces.Space:
-    """A gymnasium space (one env's) as srljax's (`srljax.envs.spaces`)."""
-    if isinstance(space, gymnasium.spaces.Discrete):
-        if int(space.start) != 0:
-            raise UserError(f"{env_id}: Discrete {what} space starting at {space.start} is not supported")
-        return spaces.Discrete(int(space.n))
-    if isinstance(space, gymnasium.spaces.MultiDiscrete):
-        return spaces.MultiDiscrete(tuple(int(n) for n in np.asarray(space.nvec).ravel()))
-    if isinstance(space, gymnasium.spaces.Box):
-        return spaces.Box(np.asarray(space.low, np.float32), np.asarray(space.high, np.float32),
-                          tuple(space.shape))
-    raise UserError(f"{env_id}: {what} space {type(space).__name__} is not supported "
-                    "(Discrete, MultiDiscrete and Box are)")
+def convert_space(space, what: str, env: str) -> spaces.Space:
+    """A gymnasium space (one env's) as srljax's, or its one-line refusal (`space_check.convert`)."""
+    return space_check.convert(space, what, env)
 
 
 def register_id(env_id: str) -> str:
@@ -71,11 +62,12 @@ class GymVectorEnv(gymnasium.vector.VectorEnv):
 
     def __init__(self, env_id: str, num_envs: int = 1, seed: int = 0, **make_kwargs: Any):
         """`seed`: what `reset()` without a seed uses (env i gets seed + i)."""
+        label = env_id if env_id.startswith("gym/") else f"gym/{env_id}"
         env_id = register_id(env_id)
         if int(num_envs) < 1:
             raise UserError(f"num_envs must be >= 1, got {num_envs}")
         self._setup(env_id, [gymnasium.make(env_id, disable_env_checker=True, **make_kwargs)
-                             for _ in range(int(num_envs))], seed)
+                             for _ in range(int(num_envs))], seed, label)
 
     @classmethod
     def from_factory(cls, factory, num_envs: int = 1, seed: int = 0, first: Any = None) -> "GymVectorEnv":
@@ -86,26 +78,28 @@ class GymVectorEnv(gymnasium.vector.VectorEnv):
         if not all(hasattr(e, "step") and hasattr(e, "reset") and hasattr(e, "action_space") for e in envs):
             raise UserError(f"env factory {factory!r} must return gymnasium envs (reset, step, spaces)")
         self = cls.__new__(cls)
-        self._setup(getattr(envs[0].spec, "id", None) or type(envs[0]).__name__, envs, seed)
+        self._setup(getattr(envs[0].spec, "id", None) or type(envs[0]).__name__, envs, seed,
+                    f"custom/{getattr(factory, '__name__', type(factory).__name__)}")
         return self
 
-    def _setup(self, env_id: str, envs: List[Any], seed: int) -> None:
+    def _setup(self, env_id: str, envs: List[Any], seed: int, label: Optional[str] = None) -> None:
         self.env_id = env_id
+        self.label = label or f"gym/{env_id}"      # the env's name in srljax's messages
         self.num_envs = len(envs)
         self._seed = int(seed)
         self.envs = envs
         first = envs[0]
-        self.single_observation_space = first.observation_space
+        # srljax's view of the spaces (checked here, so an unsupported env fails when made)
+        self.srljax_spaces = (convert_space(first.observation_space, "observation", self.label),
+                              convert_space(first.action_space, "action", self.label))
+        self._encode = space_check.one_hot(first.observation_space)      # None: float32 as they come
+        self.single_observation_space = first.observation_space if self._encode is None else \
+            gymnasium.spaces.Box(0.0, 1.0, self.srljax_spaces[0].shape, np.float32)     # what it returns
         self.single_action_space = first.action_space
-        self.observation_space = gymnasium.vector.utils.batch_space(first.observation_space, self.num_envs)
+        self.observation_space = gymnasium.vector.utils.batch_space(self.single_observation_space, self.num_envs)
         self.action_space = gymnasium.vector.utils.batch_space(first.action_space, self.num_envs)
         self.render_mode = getattr(first, "render_mode", None)
         self.metadata = {**dict(getattr(first, "metadata", {}) or {}), **type(self).metadata}
-        # srljax's view of the spaces (checked here, so an unsupported env fails when made)
-        self.srljax_spaces = (convert_space(first.observation_space, "observation", env_id),
-                              convert_space(first.action_space, "action", env_id))
-        if not isinstance(self.srljax_spaces[0], spaces.Box):
-            raise UserError(f"{env_id}: only Box observations are supported")
         act = self.srljax_spaces[1]
         self._discrete = isinstance(act, spaces.Discrete)
         self._clip = (np.asarray(act.low, np.float32), np.asarray(act.high, np.float32)) \
@@ -135,7 +129,7 @@ class GymVectorEnv(gymnasium.vector.VectorEnv):
                 obs, _ = env.reset(seed=seeds[i], options=options or None)
                 if seeds[i] is not None:
                     env.action_space.seed(seeds[i])
-                self._obs[i] = obs
+                self._obs[i] = obs if self._encode is None else self._encode(obs)
                 self._ep_return[i], self._ep_length[i] = 0.0, 0
         return self._obs.copy(), {}
 
@@ -154,6 +148,8 @@ class GymVectorEnv(gymnasium.vector.VectorEnv):
         act_list = actions.tolist()
         for i, env in enumerate(self.envs):
             obs, r, term, trunc, _ = env.step(act_list[i] if self._discrete else actions[i])
+            if self._encode is not None:
+                obs = self._encode(obs)
             reward[i] = r
             self._ep_return[i] += r
             self._ep_length[i] += 1
@@ -165,6 +161,8 @@ class GymVectorEnv(gymnasium.vector.VectorEnv):
                 self._ep_return[i] = 0.0
                 self._ep_length[i] = 0
                 obs, _ = env.reset()
+                if self._encode is not None:
+                    obs = self._encode(obs)
             obs_out[i] = obs
         info = {"final_obs": final_out.copy(), "_final_obs": terminated | truncated, "episodes": episodes}
         return obs_out.copy(), reward, terminated, truncated, info

@@ -22,7 +22,8 @@ own autoreset mode (`metadata["autoreset_mode"]`):
 
 Episode returns and lengths are counted here, unless the env reports them itself
 (`GymVectorEnv`, whose `step` already keeps this contract and is used as is: no copy, no cost).
-Box actions are clipped to the action space's bounds.
+Box actions are clipped to the action space's bounds; a Discrete or MultiDiscrete action space's
+`start` is added to srljax's actions (which lie in [0, n), `space_check.action_offset`).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ import numpy as np
 
 from srljax.envs import spaces
 from srljax.envs.gymnasium_adapter import GymVectorEnv, convert_space
+from srljax.envs.space_check import action_offset, one_hot
 from srljax.errors import UserError
 
 SAME_STEP = gymnasium.vector.AutoresetMode.SAME_STEP
@@ -53,10 +55,12 @@ class FromGymnasium:
         self.env, self.owned = env, owned
         self.num_envs = int(env.num_envs)
         name = getattr(getattr(env, "spec", None), "id", None) or type(env).__name__
-        self.observation_space = convert_space(env.single_observation_space, "observation", name)
-        self.action_space = convert_space(env.single_action_space, "action", name)
-        if not isinstance(self.observation_space, spaces.Box):
-            raise UserError(f"{name}: only Box observations are supported")
+        label = getattr(env.unwrapped, "label", None) or f"custom/{name}"     # as in messages and config.json
+        self.observation_space = convert_space(env.single_observation_space, "observation", label)
+        self.action_space = convert_space(env.single_action_space, "action", label)
+        self._offset = action_offset(env.single_action_space)     # a Discrete / MultiDiscrete `start`
+        encode = one_hot(env.single_observation_space)       # srljax's float32 observations (Discrete: one-hot)
+        self._obs = (lambda o: np.array(o, np.float32)) if encode is None else encode
         self.mode = autoreset_mode(env)
         self.name = name
         self._fast = isinstance(env.unwrapped, GymVectorEnv) and env is env.unwrapped
@@ -70,7 +74,7 @@ class FromGymnasium:
 
     def _check_reset_mask(self) -> None:
         """Refuse an env whose masked reset resets the other copies too (see the module docstring)."""
-        before = np.array(self.env.reset(seed=0)[0], np.float32)
+        before = self._obs(self.env.reset(seed=0)[0])
         mask = np.zeros(self.num_envs, bool)
         mask[0] = True
         after = self._reset_ended(mask)
@@ -84,16 +88,18 @@ class FromGymnasium:
         obs, _ = self.env.reset(seed=int(seed))
         self._ep_return[:] = 0.0
         self._ep_length[:] = 0
-        return np.asarray(obs, np.float32)
+        return self._obs(obs)
 
     def step(self, actions: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]:
+        if self._offset is not None:       # srljax's actions are in [0, n): the env's start back on
+            actions = np.asarray(actions) + self._offset
         if self._fast:                     # srljax's contract already (see gymnasium_adapter)
             return self.env.step(actions)
         actions = np.asarray(actions)
         if self._clip is not None:
             actions = np.clip(actions, *self._clip)
         obs, reward, terminated, truncated, info = self.env.step(actions)
-        obs = np.array(obs, np.float32)
+        obs = self._obs(obs)
         reward = np.asarray(reward, np.float32).reshape(self.num_envs)
         terminated = np.asarray(terminated, bool).reshape(self.num_envs)
         truncated = np.asarray(truncated, bool).reshape(self.num_envs) & ~terminated
@@ -102,10 +108,11 @@ class FromGymnasium:
         if ended.any():
             if self.mode == SAME_STEP:
                 if "final_obs" not in info:
-                    raise UserError(f"{self.name}: autoreset mode SameStep but no info['final_obs'] when an episode ended")
+                    raise UserError(f"{self.name}: autoreset mode SameStep but no info['final_obs'] when an "
+                                    "episode ended")
                 mask = np.asarray(info.get("_final_obs", ended), bool)
                 for i in np.flatnonzero(mask):
-                    final[i] = info["final_obs"][i]
+                    final[i] = self._obs(info["final_obs"][i])
             else:
                 obs[ended] = self._reset_ended(ended)[ended]
         self._ep_return += reward
@@ -123,7 +130,7 @@ class FromGymnasium:
             raise UserError(f"{self.name}: its autoreset mode {self.mode.value} needs reset(options="
                             f"{{'reset_mask': ...}}), which it refused ({exc}); make it with "
                             "vector_kwargs={'autoreset_mode': 'SameStep'}") from None
-        return np.asarray(fresh, np.float32)
+        return self._obs(fresh)
 
     def close(self) -> None:
         if self.owned:

@@ -7,7 +7,8 @@
 
 Agent axis: slot a of every env is `possible_agents[a]`, after the env axis, as for hide-and-seek;
 all agents act through one policy (`num_agents`, `action_space` per agent: every agent must have the
-same action space). Each agent's observation is flattened and zero-padded to the widest agent's
+same action space; observation spaces may differ, `srljax.envs.space_check` says which kinds).
+Each agent's observation is flattened (a Discrete one one-hot) and zero-padded to the widest agent's
 width D, and column D (the last one, `presence_key = -1`) is 1 while the agent is in play: an
 agent that is done, or absent, gets a row of zeros there, its actions are not passed to the env, its
 reward is 0, and the dataflow does not learn from its steps (`learn` = 0).
@@ -29,6 +30,7 @@ import numpy as np
 
 from srljax.envs import spaces
 from srljax.envs.gymnasium_adapter import convert_space
+from srljax.envs.space_check import action_offset, describe, one_hot
 from srljax.errors import UserError
 
 
@@ -45,16 +47,20 @@ class PettingZooVectorEnv:
         first = envs[0]
         self.agents_order = list(first.possible_agents)
         self.num_agents = len(self.agents_order)
-        acts = [convert_space(first.action_space(a), "action", name) for a in self.agents_order]
-        if any(a != acts[0] for a in acts[1:]):
-            raise UserError(f"{name}: agents have different action spaces ({acts}); one shared policy needs one")
-        self.action_space = acts[0]
+        own = {a: first.action_space(a) for a in self.agents_order}
+        acts = [convert_space(own[a], f"agent {a}'s action", name) for a in self.agents_order]
+        offsets = [action_offset(own[a]) for a in self.agents_order]
+        if any(a != acts[0] for a in acts[1:]) or any(not np.array_equal(o, offsets[0]) for o in offsets[1:]):
+            differ = ", ".join(f"{a}: {describe(own[a])}" for a in self.agents_order[:4])
+            raise UserError(f"env {name}: agents have different action spaces ({differ}"
+                            f"{', ...' if self.num_agents > 4 else ''}); srljax's one shared policy needs one "
+                            "action space for all agents (observation spaces may differ)")
+        self.action_space, self._offset = acts[0], offsets[0]
         widths = []
-        for a in self.agents_order:
-            space = convert_space(first.observation_space(a), "observation", name)
-            if not isinstance(space, spaces.Box):
-                raise UserError(f"{name}: agent {a}'s observations are not a Box")
+        for a in self.agents_order:       # observation spaces may differ: flattened, zero-padded
+            space = convert_space(first.observation_space(a), f"agent {a}'s observation", name)
             widths.append(int(np.prod(space.shape, dtype=np.int64)))
+        self._encode = {a: one_hot(first.observation_space(a)) for a in self.agents_order}   # Discrete: one-hot
         self.width = max(widths)
         self.observation_space = spaces.Box(-np.inf, np.inf, (self.width + 1,))
         self._discrete = isinstance(self.action_space, spaces.Discrete)
@@ -95,7 +101,8 @@ class PettingZooVectorEnv:
         out[:] = 0.0
         for a, agent in enumerate(self.agents_order):
             if agent in obs and agent in (alive if shown is None else shown):
-                x = np.asarray(obs[agent], np.float32).ravel()
+                enc = self._encode[agent]
+                x = (np.asarray(obs[agent], np.float32) if enc is None else enc(obs[agent])).ravel()
                 out[a, :x.size] = x
                 out[a, -1] = float(agent in alive)
 
@@ -111,6 +118,8 @@ class PettingZooVectorEnv:
     def _actions(self, env, acts: np.ndarray) -> Dict[str, Any]:
         if self._clip is not None:
             acts = np.clip(acts, *self._clip)
+        if self._offset is not None:       # a Discrete / MultiDiscrete `start` (srljax acts in [0, n))
+            acts = acts + self._offset
         index = {agent: a for a, agent in enumerate(self.agents_order)}
         return {agent: (int(acts[index[agent]]) if self._discrete else acts[index[agent]]) for agent in env.agents}
 

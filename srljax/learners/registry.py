@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 from srljax.errors import UserError
 
@@ -33,6 +33,7 @@ class AlgorithmSpec:
     target: str               # "module:function" of the builder
     description: str
     section: str = ""         # its config section (replay: buffer_size, batch_size, replay_ratio, ...)
+    actions: Tuple[str, ...] = ()     # the action spaces it drives (`envs.space_check.check_algorithm`; (): all)
 
     def build(self, cfg, obs_space, action_space, *, axis_name: Optional[str] = None,
               grad_reduce: Optional[Callable] = None, loss: Optional[Callable] = None,
@@ -40,6 +41,8 @@ class AlgorithmSpec:
         """The learner for this config and these spaces. `axis_name`: the device axis gradients are
         averaged over (fused mode); `grad_reduce`: averaging across trainer processes; `loss`: a
         custom loss in place of the algorithm's own; `num_updates`: batches over the run."""
+        from srljax.envs.space_check import check_algorithm
+        check_algorithm(self.name, cfg.env.id, action_space, self.actions)     # one line, before any write
         module, fn = self.target.split(":")
         builder = getattr(importlib.import_module(module), fn)
         return builder(cfg, obs_space, action_space, axis_name=axis_name, grad_reduce=grad_reduce, loss=loss,
@@ -78,7 +81,7 @@ register(AlgorithmSpec("vtrace", "rollout", "srljax.learners.vtrace:build",
                        "IMPALA's V-trace targets and policy gradient (vtrace.*, optimiser from ppo.*)"))
 register(AlgorithmSpec("dqn", "replay", "srljax.learners.dqn:build",
                        "DQN (double, dueling, n-step, prioritized replay; dqn.*): off-policy; Ape-X under mpirun",
-                       section="dqn"))
+                       section="dqn", actions=("Discrete",)))
 register(AlgorithmSpec("sac", "replay", "srljax.learners.sac:build",
                        "SAC (twin critics, learned entropy temperature, squashed Gaussian; sac.*): Box actions; "
-                       "distributed replay under mpirun", section="sac"))
+                       "distributed replay under mpirun", section="sac", actions=("BoundedBox",)))
