@@ -26,9 +26,10 @@ class RunContext:
 
 
 class MpiTransport:
-    def __init__(self, comm):
+    def __init__(self, comm, end=None):
+        """`end`: this rank's `ending.EndOfRun` (its deadlines and the ranks' roles)."""
         from srljax.dataflow import mpi_streams as ms
-        self.ms, self.comm = ms, comm
+        self.ms, self.comm, self.end = ms, comm, end
 
     def poster(self, rank, dest, layout, slots, stream="samples"):
         """`stream`: "samples" (rollouts, replay batches) or "priorities" (trainer -> buffer)."""
@@ -53,7 +54,7 @@ class MpiTransport:
         return self.ms.MpiParamReader(self.comm, publisher, size)
 
     def control(self, rank):
-        return self.ms.MpiControl(self.comm)
+        return self.ms.MpiControl(self.comm, self.end)
 
 
 class LocalTransport:

@@ -118,7 +118,9 @@ def _run_rank(plan: Plan, role: Role, comm, ctx: RunContext):
     lead = comm.rank == 0
     if not lead:
         ctx = RunContext(start=ctx.start, resume=ctx.resume, trainer_comm=ctx.trainer_comm)
-    worker = build_worker(plan, role, MpiTransport(comm), ctx)
+    from srljax.dataflow.ending import EndOfRun
+    end = EndOfRun(comm, plan.d.stuck_after_s, {r: str(plan.layout.role(r)) for r in range(comm.size)})
+    worker = build_worker(plan, role, MpiTransport(comm, end), ctx)
     supervisor.arm(plan.d.stuck_after_s, plan.d.compile_grace_s)
     try:
         run_loop(worker)
@@ -134,13 +136,15 @@ def _run_rank(plan: Plan, role: Role, comm, ctx: RunContext):
                              f"{worker.total_steps:,} env steps\n")
             sys.stderr.flush()
         raise
+    # Every rank meets rank 0 first (a rank that does not come is named: ending.py), then the
+    # trainers compare parameters (a blocking gather, so only once all of them are known to be there).
+    worker.control.finish()
     summary = None
     if role.kind == "trainer":
         summary = worker.summary()
         digests = worker.sync.gather(worker.params_digest())   # once, at the end
         if lead:
             summary["trainer_params_digests"] = digests
-    worker.control.finish(names={r: str(plan.layout.role(r)) for r in range(comm.size)})
     supervisor.disarm()
     if lead:
         summary.update(layout_summary(plan))

@@ -7,7 +7,8 @@
 - Inference: one request buffer and one reply buffer per (actor, ring slot); tags carry the slot.
 - Parameters: one flat float32 message per reader; a reader still busy with the previous one is
   sent the newest version later (`progress()`), so publishing never blocks the trainer.
-- Control: STOP (trainer 0 -> everyone) and FIN (a poster -> its consumers: "nothing more from me").
+- Control: STOP (trainer 0 -> everyone) and FIN (a poster -> its consumers: "nothing more from me");
+  the end of the run (who is named when a rank does not come) is `ending.py`.
 
 No call here blocks: completion is tested, and the callers' loops back off with short sleeps
 (MPICH's blocking receives spin a core, and ranks share cores).
@@ -15,17 +16,17 @@ No call here blocks: completion is tested, and the callers' loops back off with 
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence
 
 import numpy as np
 from mpi4py import MPI
 
-from srljax.dataflow import supervisor
+from srljax.dataflow.ending import EndOfRun
 from srljax.dataflow.launch import wait_for
 from srljax.dataflow.schema import META, Header, MessageLayout
 from srljax.dataflow.streams import Request, Sample
 
-TAG_SAMPLE, TAG_PARAMS, TAG_STOP, TAG_FIN, TAG_CHECK, TAG_ARRIVE, TAG_RELEASE = 11, 12, 13, 14, 15, 16, 17
+TAG_SAMPLE, TAG_PARAMS, TAG_STOP, TAG_FIN, TAG_CHECK = 11, 12, 13, 14, 15    # 16, 17: ending.py
 TAG_PRIORITY = 18                       # replay: trainer -> buffer, new priorities (same classes as samples)
 TAG_REQUEST, TAG_REPLY = 1000, 2000     # + ring slot
 
@@ -212,12 +213,17 @@ class MpiParamPublisher:
             self.reqs[i] = self.comm.Isend([self.bufs[i], MPI.BYTE], dest=reader, tag=TAG_PARAMS)
             self.sent[i] = self.version
 
-    def flush(self, timeout: float = 30.0) -> None:
-        """Deliver everything published (called before STOP, while readers still receive)."""
+    def flush(self, timeout: float = 30.0, end: Optional[EndOfRun] = None) -> None:
+        """Deliver everything published (called before STOP, while readers still receive). With
+        `end` (trainer 0 at the end of a run), readers that take too long are named, not this rank."""
         def done():
             self.progress()
-            return all(s >= self.version for s in self.sent) and all(r is None or r.Test() for r in self.reqs)
-        wait_for(done, timeout, "parameter readers")
+            late = [r for i, r in enumerate(self.readers)
+                    if self.sent[i] < self.version or not (self.reqs[i] is None or self.reqs[i].Test())]
+            if late and end is not None:
+                end.late_readers(late)
+            return not late
+        wait_for(done, None if end is not None else timeout, "parameter readers")
 
 
 class MpiParamReader:
@@ -252,8 +258,10 @@ class MpiParamReader:
 class MpiControl:
     """STOP and FIN messages, and the final barrier."""
 
-    def __init__(self, comm: MPI.Comm):
+    def __init__(self, comm: MPI.Comm, end: Optional[EndOfRun] = None):
         self.comm = comm
+        self.end = end if end is not None else EndOfRun(comm)
+        self._next_check = 0.0
         self._stop_buf = np.zeros(1, np.int64)
         self._stop_req = comm.Irecv(self._stop_buf, source=MPI.ANY_SOURCE, tag=TAG_STOP)
         self._fin_buf = np.zeros(1, np.int64)
@@ -266,9 +274,11 @@ class MpiControl:
     def stop_requested(self) -> bool:
         if not self.stopped and self._stop_req.Test():
             self.stopped = True
+            self.end.begin()
         return self.stopped
 
     def send_stop(self, ranks: Sequence[int]) -> None:
+        self.end.begin()
         self._sends += [self.comm.Isend(self._one, dest=r, tag=TAG_STOP) for r in ranks]
 
     def send_fin(self, dest: int) -> None:
@@ -280,36 +290,29 @@ class MpiControl:
             self._fin_req = self.comm.Irecv(self._fin_buf, source=MPI.ANY_SOURCE, tag=TAG_FIN)
         return self.fins
 
-    def finish(self, timeout: float = 30.0, names: Optional[Dict[int, str]] = None) -> None:
-        """Cancel the control receives, let sends complete, then meet every rank at the end: each
-        rank tells rank 0 it arrived and waits to be released. A rank that does not arrive within
-        `timeout` is named (by rank 0), not the ranks that wait for it."""
+    def begin_end(self) -> None:
+        """This rank's end begins (rank 0: its stop decision; another trainer: the same decision)."""
+        self.end.begin()
+
+    def check_end(self) -> None:
+        """Each turn of the worker loop: during the end, say this rank is alive (or, rank 0, judge)."""
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + 0.05
+        if self.comm.rank != 0:
+            self.stop_requested()
+        self.end.check()
+
+    def finish(self, timeout: float = 30.0) -> None:
+        """Cancel the control receives, let sends complete, then meet every rank at the end
+        (`ending.EndOfRun.meet`: a rank that does not arrive is named by rank 0, not those waiting)."""
         for req in (self._stop_req, self._fin_req):
             if req != MPI.REQUEST_NULL and not req.Test():
                 req.Cancel()
                 req.Wait()
-        wait_for(lambda: all(r.Test() for r in self._sends), timeout, "control messages")
-        names = names or {}
-        one = np.ones(1, np.int64)
-        if self.comm.rank != 0:
-            sent = self.comm.Isend(one, dest=0, tag=TAG_ARRIVE)
-            release = self.comm.Irecv(np.zeros(1, np.int64), source=0, tag=TAG_RELEASE)
-            wait_for(release.Test, timeout, f"rank 0 ({names.get(0, 'trainer 0')}) at the end of the run")
-            sent.Wait()
-            return
-        bufs = {r: np.zeros(1, np.int64) for r in range(1, self.comm.size)}
-        waiting = {r: self.comm.Irecv(b, source=r, tag=TAG_ARRIVE) for r, b in bufs.items()}
-        deadline = time.monotonic() + timeout
-        while waiting and time.monotonic() < deadline:
-            waiting = {r: q for r, q in waiting.items() if not q.Test()}
-            if waiting:
-                supervisor.beat()
-                time.sleep(1e-3)
-        if waiting:
-            late = ", ".join(f"{r} ({names.get(r, 'role unknown')})" for r in sorted(waiting))
-            raise TimeoutError(f"rank(s) {late} did not reach the end of the run within {timeout:.0f} s")
-        sends = [self.comm.Isend(one, dest=r, tag=TAG_RELEASE) for r in range(1, self.comm.size)]
-        wait_for(lambda: all(q.Test() for q in sends), timeout, "the ranks' release")
+        wait_for(lambda: all(r.Test() for r in self._sends), max(timeout, self.end.patience_s), "control messages")
+        self.end.meet()
 
 
 def check_same(comm: MPI.Comm, values: np.ndarray, what: str) -> None:

@@ -247,5 +247,8 @@ class LocalControl:
     def poll_fins(self) -> List[int]:
         return self.hub["fins"].get(self.rank, [])
 
+    def begin_end(self) -> None:
+        pass
+
     def finish(self, timeout: float = 30.0) -> None:
         pass

@@ -163,9 +163,10 @@ class TrainerWorker:
         self.stopping = True
         self.end_time = time.perf_counter()
         self.save_checkpoint()
+        self.control.begin_end()            # from here, rank 0 names a rank that does not come
         if self.publisher is not None:
             if hasattr(self.publisher, "flush"):
-                self.publisher.flush()
+                self.publisher.flush(end=getattr(self.control, "end", None))
             self.control.send_stop(self.streams.stop_ranks)
 
     def _drain(self) -> bool:

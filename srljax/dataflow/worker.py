@@ -23,11 +23,13 @@ class Worker(Protocol):
 
 def run_loop(worker: Worker) -> None:
     """Poll until done, backing off politely while there is nothing to do; each turn tells the
-    rank's supervisor it is alive."""
+    rank's supervisor it is alive (and, once the run is ending, rank 0: `ending.py`)."""
     backoff = Backoff()
+    check_end = getattr(getattr(worker, "control", None), "check_end", lambda: None)
     while not worker.done:
         supervisor.beat()
         supervisor.check_interrupt()
+        check_end()                     # at the end of the run: tell rank 0 this rank is alive
         if worker.poll():
             backoff.busy()
         else:
