@@ -2,8 +2,9 @@
 
 Arrays are brought to host numpy first, so a checkpoint can be read on any device count. A file
 is written under a temporary name and renamed into place: a crash mid-write leaves the previous
-checkpoints intact. Each file carries a small header (format version, step, tree layout) so a
-corrupt or incompatible checkpoint is reported as such rather than loaded.
+checkpoints intact, and a write that fails (disk full, file size limit) removes its temp file too.
+Each file carries a small header (format version, step, tree layout) so a corrupt or
+incompatible checkpoint is reported as such rather than loaded.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import jax
 import numpy as np
 from flax import serialization
 
-from srljax.errors import UserError
+from srljax.errors import UserError, WriteError
 
 FORMAT = "srljax-ckpt-1"
 _NAME = re.compile(r"^ckpt_(\d{10})\.msgpack$")
@@ -34,20 +35,30 @@ class Checkpointer:
         self.keep = int(keep)
 
     def save(self, step: int, tree: Any, meta: Optional[dict] = None) -> Path:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        """Write the checkpoint of `step`, then drop all but the last `keep`. A write that fails (disk
+        full, file size limit) removes its temp file, keeps every earlier checkpoint and raises a
+        `WriteError` naming the checkpoint and the cause."""
         host = jax.tree.map(np.asarray, tree)
         body = serialization.to_bytes(host)
         header = json.dumps({"format": FORMAT, "step": int(step), "meta": meta or {},
                              "structure": str(jax.tree.structure(host)), "bytes": len(body)}).encode()
         path = self.dir / f"ckpt_{int(step):010d}.msgpack"
         tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            f.write(pystruct.pack("<Q", len(header)))
-            f.write(header)
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(pystruct.pack("<Q", len(header)))
+                f.write(header)
+                f.write(body)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as e:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+            raise WriteError.of(path, e) from None
         for old in self.list()[: -self.keep]:
             old.unlink(missing_ok=True)
         return path

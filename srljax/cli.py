@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 
 from srljax import process
-from srljax.errors import Interrupted, RunError, UserError, interrupt_code
+from srljax.errors import Interrupted, RunError, UserError, WriteError, interrupt_code
 
 
 class _Parser(argparse.ArgumentParser):
@@ -133,7 +133,8 @@ def cli(argv=None) -> int:
             print(f"srljax: error: {e}", file=sys.stderr)
         return 2
     except RunError as e:
-        print(f"srljax: error: {type(e).__name__}: {e}", file=sys.stderr)
+        kind = "" if isinstance(e, WriteError) else f"{type(e).__name__}: "     # "could not write PATH: cause"
+        print(f"srljax: error: {kind}{e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:
         how = f"terminated ({e.name})" if isinstance(e, Interrupted) else "interrupted"

@@ -12,6 +12,18 @@ class RunError(RuntimeError):
     """The run cannot go on (e.g. non-finite values): one line on stderr and exit code 1."""
 
 
+class WriteError(RunError):
+    """A file of the run could not be written (disk full, file size limit, I/O error): one line naming
+    the file and the cause, exit code 1. What was written before stays usable: the earlier
+    checkpoints, and metrics.jsonl up to its last whole row (a failed write leaves no temp file and
+    no half line)."""
+
+    @classmethod
+    def of(cls, path, exc: OSError) -> "WriteError":
+        cause = f"[Errno {exc.errno}] {exc.strerror}" if exc.errno else f"{type(exc).__name__}: {exc}"
+        return cls(f"could not write {path}: {cause}")
+
+
 class NonFiniteError(RunError):
     """Too many consecutive updates were skipped for non-finite gradients."""
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from srljax import config as C
 from srljax import process
-from srljax.errors import UserError
+from srljax.errors import UserError, WriteError
 
 
 @dataclasses.dataclass
@@ -261,5 +261,8 @@ def _run_distributed(cfg, where, custom, quiet: bool, t0: float) -> RunResult:
     summary = distributed.run(cfg, ctx, loss=loss, plan=plan, env=env)
     if summary is None:
         return RunResult(cfg, None, [])
-    summary = logger.finish({**summary, **_identity(cfg, opened)})
+    try:
+        summary = logger.finish({**summary, **_identity(cfg, opened)})
+    except WriteError as exc:       # the other ranks have ended: rank 0 says which rank could not write
+        raise WriteError(f"rank 0 (trainer 0) {exc}" if process.under_mpirun() else str(exc)) from None
     return RunResult(cfg, summary, logger.history, None, opened.path)

@@ -2,7 +2,8 @@
 
 One `RunLogger` per run, owned by the process that writes (rank 0 in distributed mode). On a
 terminal it shows a progress bar; otherwise it prints one plain line per log interval. It also
-hands every row to the trackers of `srljax.tracking` (TensorBoard event files, W&B).
+hands every row to the trackers of `srljax.tracking` (TensorBoard event files, W&B). A write
+that fails (disk full, file size limit) leaves no half row and no temp file (`srljax.files`).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from srljax.errors import UserError
+from srljax.files import append_whole, open_appending, write_text, written
 
 
 def check_run_dir(run_dir: str | os.PathLike, overwrite: bool = False, resume: bool = False) -> Path:
@@ -81,13 +83,12 @@ class RunLogger:
         self._bar = None
         self._file = self._trackers = None
         if self.run_dir is not None:
+            metrics = self.run_dir / "metrics.jsonl"
             if resume_at is not None:
                 # Rows logged after the checkpoint we resume from are redone by the resumed run.
                 self.history = [r for r in read_metrics(self.run_dir) if r.get("env_steps", 0) <= resume_at]
-                tmp = self.run_dir / "metrics.jsonl.tmp"
-                tmp.write_text("".join(json.dumps(r) + "\n" for r in self.history))
-                os.replace(tmp, self.run_dir / "metrics.jsonl")
-            self._file = open(self.run_dir / "metrics.jsonl", "a")
+                write_text(metrics, "".join(json.dumps(r) + "\n" for r in self.history))
+            self._file = open_appending(metrics)        # a row is written whole or not at all
             from srljax.tracking import Trackers
             self._trackers = Trackers(self.run_dir, config, kept=self.history if resume_at is not None else None)
         if not quiet and getattr(self.stream, "isatty", lambda: False)():
@@ -100,8 +101,7 @@ class RunLogger:
         row = {k: _jsonable(v) for k, v in metrics.items()}
         self.history.append(row)
         if self._file is not None:
-            self._file.write(json.dumps(row) + "\n")
-            self._file.flush()
+            append_whole(self._file, (json.dumps(row) + "\n").encode(), self.run_dir / "metrics.jsonl")
         if self._trackers is not None:
             self._trackers.log(row)
         ret = row.get("episode_return")
@@ -130,10 +130,9 @@ class RunLogger:
 
 
 def write_json(path: Path, obj: Dict[str, Any]) -> None:
-    """Write atomically: a reader never sees half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+    """Write atomically: a reader never sees half a file, and a write that fails (disk full) leaves
+    the old file and no temp file (`files.written`: a WriteError naming `path`)."""
+    write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 def read_json_if_exists(path: Path) -> Optional[Dict[str, Any]]:
@@ -184,5 +183,7 @@ def plot_learning_curve(history: List[Dict[str, Any]], out: Path, extra: tuple =
         ax.set_ylabel(key.replace("_", " "))
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
+    try:
+        written(Path(out), lambda tmp: fig.savefig(tmp, dpi=80, format=Path(out).suffix.lstrip(".") or "png"))
+    finally:
+        plt.close(fig)

@@ -17,12 +17,14 @@ their first values there.
 from __future__ import annotations
 
 import json
+import struct as pystruct
 import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from srljax import config as C
 from srljax.errors import RunError, UserError
+from srljax.files import append_whole, open_appending
 
 EVENTS_GLOB = "events.out.tfevents.*"
 
@@ -48,36 +50,69 @@ def scalars(row: Dict[str, Any]) -> Dict[str, float]:
 
 
 class TensorBoard:
-    """One event file in the run directory (tensorboardX)."""
+    """One event file in the run directory, in TensorBoard's format (tensorboardX's summaries)."""
 
     def __init__(self, run_dir: Path, hparams: Dict[str, Any], kept: Optional[List[Dict[str, Any]]]):
-        from tensorboardX import SummaryWriter
         from tensorboardX.summary import hparams as hparams_summaries
+        from tensorboardX.summary import text
 
         old = sorted(run_dir.glob(EVENTS_GLOB)) if kept is not None else []
         # A unique suffix: a resumed run started within the same second gets a file of its own.
-        suffix = f".{uuid.uuid4().hex[:8]}"
-        self.writer = SummaryWriter(logdir=str(run_dir), flush_secs=30, filename_suffix=suffix)
+        self.file = EventFile(run_dir, suffix=f".{uuid.uuid4().hex[:8]}")
         if hparams:
-            writer = self.writer._get_file_writer()
             for summary in hparams_summaries(hparams, {"episode_return": 0.0}):
-                writer.add_summary(summary)
-            self.writer.add_text("config", "```\n" + json.dumps(hparams, indent=1) + "\n```")
+                self.file.add([summary])
+            self.file.add([text("config", "```\n" + json.dumps(hparams, indent=1) + "\n```")])
         for row in kept or []:
             self.log(row)
-        self.writer.flush()
         for path in old:                  # the rows kept are in the new file now
-            if not path.name.endswith(suffix):
+            if path != self.file.path:
                 path.unlink(missing_ok=True)
 
     def log(self, row: Dict[str, Any]) -> None:
-        step = int(row.get("env_steps", 0))
-        for key, value in scalars(row).items():
-            self.writer.add_scalar(key, value, global_step=step)
-        self.writer.flush()
+        from tensorboardX.summary import scalar
+        self.file.add([scalar(key, value) for key, value in scalars(row).items()], step=int(row.get("env_steps", 0)))
 
     def close(self, summary: Dict[str, Any]) -> None:
-        self.writer.close()
+        self.file.close()
+
+
+class EventFile:
+    """A TensorBoard event file written in the caller's thread, each call's events whole or not at all.
+
+    (tensorboardX's SummaryWriter writes from a thread of its own: a full disk there killed the
+    thread with a traceback, and the next rows then waited for ever on its full queue.) A write that
+    fails cuts the file back to its last whole event and raises a `WriteError` naming the file."""
+
+    def __init__(self, run_dir: Path, suffix: str = ""):
+        import socket
+        import time
+
+        from tensorboardX.proto import event_pb2
+        from tensorboardX.record_writer import masked_crc32c
+        self._pb, self._crc, self._time = event_pb2, masked_crc32c, time.time
+        self.path = run_dir / f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}{suffix}"
+        self._file = open_appending(self.path)
+        self._write([event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")])
+
+    def add(self, summaries: List[Any], step: Optional[int] = None) -> None:
+        """One event per summary (at `step`, when given), in one write."""
+        events = [self._pb.Event(wall_time=self._time(), summary=s) for s in summaries]
+        if step is not None:
+            for event in events:
+                event.step = step
+        self._write(events)
+
+    def _write(self, events) -> None:
+        records = []
+        for event in events:
+            data = event.SerializeToString()
+            header = pystruct.pack("<Q", len(data))
+            records += [header, pystruct.pack("<I", self._crc(header)), data, pystruct.pack("<I", self._crc(data))]
+        append_whole(self._file, b"".join(records), self.path)
+
+    def close(self) -> None:
+        self._file.close()
 
 
 class WandB:

@@ -16,7 +16,7 @@ from typing import Callable, List, Optional, TypeVar
 
 from srljax.config import DistributedConfig
 from srljax.dataflow import supervisor
-from srljax.errors import UserError, interrupt_code
+from srljax.errors import UserError, WriteError, interrupt_code
 from srljax.process import enable_compile_cache, single_threaded, under_mpirun
 
 T = TypeVar("T")
@@ -144,10 +144,11 @@ def report_failure(rank: int, role: str, exc: BaseException) -> str:
     It comes first too because MPI_Abort may tear the job down before mpirun has forwarded the
     rest of a long traceback; the short pause gives its forwarding a moment.
     """
-    line = f"srljax: rank {rank} ({role}) failed: {type(exc).__name__}: {exc}"
+    kind = "" if isinstance(exc, WriteError) else f"{type(exc).__name__}: "    # "could not write PATH: cause"
+    line = f"srljax: rank {rank} ({role}) failed: {kind}{exc}"
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
-    if not isinstance(exc, UserError):
+    if not isinstance(exc, (UserError, WriteError)):         # those say all in their one line
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
         sys.stderr.write(line + "\n")
     sys.stderr.flush()
@@ -180,8 +181,9 @@ def guarded(rank: int, role: str, fn: Callable[[], T]) -> T:
             MPI.COMM_WORLD.Abort(interrupt_code(exc))
             os._exit(interrupt_code(exc))           # MPICH's Abort may return to the caller
         report_failure(rank, role, exc)
-        MPI.COMM_WORLD.Abort(2 if isinstance(exc, UserError) else 1)
-        raise  # not reached
+        code = 2 if isinstance(exc, UserError) else 1
+        MPI.COMM_WORLD.Abort(code)
+        os._exit(code)     # MPICH's Abort may return: the exception must not reach cli, which would say it again
 
 
 class Backoff:

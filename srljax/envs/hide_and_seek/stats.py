@@ -46,6 +46,9 @@ def plot_stage_stats(run_dir: Path) -> Optional[Path]:
         ax.legend(fontsize=7)
     fig.tight_layout()
     out = run_dir / "stage_stats.png"
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
+    from srljax.files import written
+    try:
+        written(out, lambda tmp: fig.savefig(tmp, dpi=80, format="png"))    # a failed write: WriteError, no temp file
+    finally:
+        plt.close(fig)
     return out
