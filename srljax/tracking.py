@@ -80,9 +80,10 @@ class TensorBoard:
 class EventFile:
     """A TensorBoard event file written in the caller's thread, each call's events whole or not at all.
 
-    (tensorboardX's SummaryWriter writes from a thread of its own: a full disk there killed the
-    thread with a traceback, and the next rows then waited for ever on its full queue.) A write that
-    fails cuts the file back to its last whole event and raises a `WriteError` naming the file."""
+    (tensorboardX's SummaryWriter writes from a thread of its own: past a file size limit that
+    thread died with a traceback, the caller's flush raised a bare OSError and its exit handler a
+    third traceback.) A write that fails cuts the file back to its last whole event and raises a
+    `WriteError` naming the file."""
 
     def __init__(self, run_dir: Path, suffix: str = ""):
         import socket
