@@ -149,6 +149,7 @@ class EndOfRun:
             release = self.comm.Irecv(np.zeros(1, np.int64), source=0, tag=TAG_RELEASE)
             while not release.Test():
                 supervisor.beat()
+                supervisor.check_interrupt()
                 if time.monotonic() - self.began > self.patience_s:
                     self._rank0_at_fault("arrived")
                 time.sleep(1e-3)
@@ -157,6 +158,7 @@ class EndOfRun:
         while self.missing():
             self.judge()
             supervisor.beat()
+            supervisor.check_interrupt()
             time.sleep(1e-3)
         self._req.Cancel()
         self._req.Wait()

@@ -3,16 +3,19 @@
 - an actor whose env's `step` hangs just before the run reaches its budget, with the DEFAULT
   `distributed.stuck_after_s`: the stuck actor's supervisor names it, within the deadline + 10 s;
 - an actor that hangs in `close` after it has finished (liveness off): rank 0 names it;
+- a policy worker stopped (SIGSTOP) before the end, the run ended by the other (liveness off):
+  rank 0 names it, not the actor waiting for its replies;
 - the end protocol on its own (`end_check.py`, deadlines shortened): a silent non-actor rank, a
   rank alive but never done, and a silent rank 0 are each named, and the ranks waiting for them not.
 """
 import json
 import os
 import re
+import signal
 import time
 
 import pytest
-from faults_helpers import MpiRun
+from faults_helpers import FAST, MpiRun
 from helpers import HERE, mpirun
 
 BUDGET = 16000
@@ -75,6 +78,32 @@ def test_liveness_off_an_actor_hung_in_close_at_the_end_is_named_by_rank_0(tmp_p
     assert seconds < 30 + 10, seconds
     _only_rank_3_named(err)
     _reached_the_budget(tmp_path)
+
+
+def test_liveness_off_a_policy_worker_stopped_near_the_end_is_named_by_rank_0(tmp_path):
+    # A non-actor rank: two policy workers, policy 1 (rank 2) SIGSTOPped once the run is under way;
+    # actor 0 carries the run to its budget, and rank 0 names policy 1 (it takes neither the last
+    # parameters nor STOP), not actor 1 (rank 4), which waits for it and keeps saying it is alive.
+    budget = 40000
+    args = ARGS[:-2] + ["--set", "distributed.stuck_after_s=0", "--set", "distributed.policy_workers=2",
+                        "--set", f"total_env_steps={budget}"] + FAST
+    run = MpiRun(5, args, tmp_path / "run", tmp_path / "run.log")
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    run.wait_until(lambda: metrics.is_file() and metrics.read_text().count("\n") >= 2, 150, "two metrics lines")
+    entry = next(r for r in run.ranks() if r["rank"] == 2)
+    os.kill(entry["pid"], signal.SIGSTOP)
+    t0 = time.monotonic()
+    rc = run.wait_exit(30 + 60)
+    seconds = time.monotonic() - t0
+    err = run.stderr()
+    assert rc == 1, (rc, err[-3000:])
+    blamed = [line for line in err.splitlines() if line.startswith("srljax: rank") and "ranks:" not in line]
+    assert blamed and all(line.startswith("srljax: rank 2 (policy 1) is stuck at the end of the run")
+                          for line in blamed), err[-3000:]
+    assert "failed" not in err and "Traceback" not in err, err[-3000:]
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert rows[-1]["env_steps"] >= budget, rows[-1:]
+    assert seconds < 30 + 10 + 15, seconds       # + the time actor 0 alone takes to the budget
 
 
 @pytest.mark.parametrize("fault, named, seconds", [
