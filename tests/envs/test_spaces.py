@@ -130,7 +130,7 @@ def test_pettingzoo_agents_may_differ_in_observations_not_in_actions():
 
 def test_a_jax_env_with_uint8_observations_gets_float32():
     env = make(E.image_jax_env(), num_envs=2)
-    state = env.step(env.reset(jax.random.PRNGKey(0)), jnp.ones(2, jnp.int32))
+    state = jax.jit(lambda key: env.step(env.reset(key), jnp.ones(2, jnp.int32)))(jax.random.PRNGKey(0))
     assert state.obs.dtype == jnp.float32 and float(state.obs[0, 0, 0, 0]) == 60.0
 
 
@@ -160,7 +160,7 @@ def test_gymnax_spaces():
     unbounded = make(E.gymnax_env(G.Box(-jnp.inf, jnp.inf, (3,), jnp.float32), G.Box(-jnp.inf, jnp.inf, (1,))), 2)
     assert np.isinf(unbounded.action_space.high).all()
     lake = make("gymnax/FrozenLake-misc", num_envs=2)          # a Discrete(16) observation: one-hot
-    obs = lake.reset(jax.random.PRNGKey(0)).obs
+    obs = jax.jit(lake.reset)(jax.random.PRNGKey(0)).obs
     assert lake.observation_space.shape == (16,) and obs.dtype == jnp.float32
     np.testing.assert_array_equal(obs.sum(axis=1), [1.0, 1.0])
 
