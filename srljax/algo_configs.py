@@ -59,6 +59,8 @@ class DQNConfig:
     """Prioritized replay: importance-weight exponent (1: full correction)."""
     max_grad_norm: float = 10.0
     """Global gradient-norm clip."""
+    loss: str = "huber"
+    """TD loss: 'huber' (delta 1: the gradient of an error past 1 is clipped, Nature DQN) or 'l2' (td^2 / 2)."""
     replay_ratio: Optional[float] = None
     """Distributed mode: samples trained on per env step, held both ways (None: as gradient_steps implies)."""
     apex_epsilon: float = 0.4
@@ -73,6 +75,8 @@ class DQNConfig:
                      "target_update_every", "max_grad_norm"):
             if not getattr(self, name) > 0:
                 raise UserError(f"dqn.{name} must be > 0, got {getattr(self, name)}")
+        if self.loss not in ("huber", "l2"):
+            raise UserError(f"dqn.loss must be 'huber' or 'l2', got {self.loss!r}")
         if self.batch_size > self.buffer_size:
             raise UserError(f"dqn.batch_size ({self.batch_size}) must be <= dqn.buffer_size ({self.buffer_size})")
         if num_envs > self.buffer_size:

@@ -5,7 +5,7 @@ The parts are pure functions, time-indexed as in rlax (`_tm1`: the transition's 
 
 - `double_q_target`: r + discount * Q_target(s', argmax_a Q_online(s', a)) (or max_a Q_target);
 - `huber`, `epsilon_greedy`, `linear_epsilon`;
-- `DQNLearner`: init, act and one gradient step (Huber loss, importance weights, Adam with
+- `DQNLearner`: init, act and one gradient step (Huber or squared TD loss, `dqn.loss`; importance weights, Adam with
   global-norm clipping, target network updated every `target_update_every` steps with weight `tau`).
 
 A replay transition is {"obs", "action", "reward" (the n-step return), "discount" (gamma^m, or 0
@@ -63,7 +63,7 @@ class DQNSettings:
     double: bool = True
     tau: float = 1.0
     target_update_every: int = 1
-    huber_delta: float = 1.0
+    huber_delta: Optional[float] = 1.0     # None: the squared loss td^2 / 2
 
 
 def linear_epsilon(start: float, end: float, decay_steps: int):
@@ -92,7 +92,10 @@ def double_q_target(q_t_online, q_t_target, r_tm1, discount_tm1, double: bool = 
     return r_tm1 + discount_tm1 * q_star
 
 
-def huber(x, delta: float = 1.0):
+def huber(x, delta: Optional[float] = 1.0):
+    """Huber loss of `x` with threshold `delta`; `delta=None`: x^2 / 2 (no clip of the gradient)."""
+    if delta is None:
+        return 0.5 * x * x
     abs_x = jnp.abs(x)
     quad = jnp.minimum(abs_x, delta)
     return 0.5 * quad * quad + delta * (abs_x - quad)
@@ -134,6 +137,11 @@ class DQNLearner:
         """argmax_a Q(s, a) [B] int32, no exploration (`srljax-evaluate`)."""
         return jnp.argmax(self.q(params, obs_b), axis=-1).astype(jnp.int32)
 
+    @staticmethod
+    def policy_params(state: DQNState):
+        """What actors act with: the online Q-network's parameters."""
+        return state.params
+
     def actor_step(self, params, obs_b, key: jax.Array):
         """A distributed actor's policy call: greedy actions [B] (each actor adds its own epsilon,
         Ape-X's schedule), log-probabilities 0, values max_a Q."""
@@ -151,7 +159,7 @@ class DQNLearner:
         return self.loss(params, target_params, batch, weight_n)
 
     def loss(self, params, target_params, batch, weight_n):
-        """Importance-weighted Huber loss of the TD errors: (loss, (td [N], q(s, a) [N]))."""
+        """Importance-weighted Huber (or squared) loss of the TD errors: (loss, (td [N], q(s, a) [N]))."""
         N = batch["reward"].shape[0]
         q_both = self.q(params, jnp.concatenate([batch["obs"], batch["next_obs"]]))
         q_tm1, q_t_online = q_both[:N], jax.lax.stop_gradient(q_both[N:])
@@ -194,11 +202,13 @@ def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad
     d = cfg.dqn
     network = QNetwork(num_actions=action_space.n, obs_ndim=len(obs_space.shape), hidden=tuple(cfg.network.hidden),
                        activation=cfg.network.activation, dueling=d.dueling)
-    settings = DQNSettings(double=d.double, tau=d.tau, target_update_every=d.target_update_every)
+    settings = DQNSettings(double=d.double, tau=d.tau, target_update_every=d.target_update_every,
+                           huber_delta=1.0 if d.loss == "huber" else None)
     epsilon = linear_epsilon(d.epsilon_start, d.epsilon_end, d.epsilon_decay_steps)
     replay = ReplaySettings(buffer_size=d.buffer_size, batch_size=d.batch_size, learning_starts=d.learning_starts,
                             train_every=d.train_every, gradient_steps=d.gradient_steps, n_step=d.n_step,
-                            gamma=d.gamma, prioritized=d.prioritized, alpha=d.alpha, beta=d.beta)
+                            gamma=d.gamma, prioritized=d.prioritized, alpha=d.alpha, beta=d.beta,
+                            replay_ratio=d.replay_ratio, apex_epsilon=d.apex_epsilon, apex_alpha=d.apex_alpha)
     learner = DQNLearner(network, make_optimizer(d.lr, d.max_grad_norm, 1e-8, None), settings, epsilon, replay,
                          axis_name=axis_name, grad_reduce=grad_reduce)
     learner.custom_loss = loss
