@@ -25,6 +25,8 @@ ACTIVATIONS = ("tanh", "relu", "elu", "swish")
 
 @dataclasses.dataclass(frozen=True)
 class EnvConfig:
+    """The `env` section: which environment, how many copies, its own keyword arguments."""
+
     id: str = "gymnax/CartPole-v1"
     """Env name, FAMILY/NAME: gymnax/..., brax/..., gym/..., hns/quadrant, hns/full."""
     num_envs: int = 4
@@ -37,6 +39,9 @@ class EnvConfig:
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
+    """The `network` section: hidden sizes and activation of the networks (hide-and-seek's entity network:
+    [entity embedding, dense/LSTM width])."""
+
     hidden: Tuple[int, ...] = (64, 64)
     """Hidden layer sizes of the policy and value MLPs."""
     activation: str = "tanh"
@@ -45,6 +50,9 @@ class NetworkConfig:
 
 @dataclasses.dataclass(frozen=True)
 class PPOConfig:
+    """The `ppo` section: rollout length, epochs, optimiser and losses of PPO (V-trace shares its optimiser
+    and rollout fields)."""
+
     rollout_len: int = 128
     """Env steps per env between updates (T)."""
     epochs: int = 4
@@ -149,6 +157,8 @@ class DistributedConfig:
 
 @dataclasses.dataclass(frozen=True)
 class AlgorithmConfig:
+    """The `algorithm` section: which registered algorithm learns, and an optional custom loss."""
+
     name: str = "ppo"
     """The algorithm, by its name in `srljax.learners.registry` (ppo, vtrace, dqn, sac)."""
     loss: str = ""
@@ -157,6 +167,8 @@ class AlgorithmConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SACConfig:
+    """The `sac` section (algorithm.name=sac): replay, critics, entropy temperature."""
+
     lr: float = 1e-3
     """Adam learning rate of the actor and the twin critics."""
     alpha_lr: float = 1e-3
@@ -211,6 +223,8 @@ class SACConfig:
 
 @dataclasses.dataclass(frozen=True)
 class LoggingConfig:
+    """The `logging` section: experiment tracking besides metrics.jsonl (TensorBoard, W&B)."""
+
     tensorboard: bool = True
     """Write TensorBoard event files into the run directory: every metric (step = env_steps), the config as hyperparameters."""
     wandb: bool = False
@@ -221,6 +235,9 @@ class LoggingConfig:
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    """A whole experiment: the top-level fields and one section per concern; `--set KEY=VALUE` and
+    `overrides={...}` address its fields by dotted path (`ppo.lr`, `env.num_envs`)."""
+
     name: str = "custom"
     """Config name (a preset from --list-configs, or custom)."""
     description: str = ""

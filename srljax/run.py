@@ -27,17 +27,36 @@ class RunResult:
     Under mpirun, ranks other than 0 get a result with `summary` None."""
 
     config: C.Config
+    """The resolved config the run trained (what config.json holds)."""
     summary: Optional[Dict[str, Any]]
+    """summary.json's contents: env_steps, wall_s, steps_per_s, episode_return, ... (None off rank 0)."""
     history: List[Dict[str, Any]]
+    """Every metrics row, as metrics.jsonl holds them."""
     learner_state: Any = None
+    """The final learner state (fused mode: device 0's, as host numpy)."""
     run_dir: Optional[Path] = None
+    """The run directory written, or None."""
 
     def curve(self, key: str = "episode_return"):
+        """(env steps, values) of the metrics rows that have `key`.
+
+        Args:
+            key: a metric of the rows, e.g. `episode_return`, `loss`, `steps_per_s`.
+        """
         pts = [(h["env_steps"], h[key]) for h in self.history if h.get(key) is not None]
         return [p[0] for p in pts], [p[1] for p in pts]
 
     def plot(self, key: str = "episode_return", ax=None, label: Optional[str] = None):
-        """Plot `key` against env steps (inline in a notebook); `label` defaults to the config name."""
+        """Plot `key` against env steps (inline in a notebook).
+
+        Args:
+            key: the metric to plot.
+            ax: a matplotlib `Axes` to draw on; None makes a new figure.
+            label: the line's label; None: the config's name.
+
+        Returns:
+            The matplotlib `Axes`.
+        """
         import matplotlib.pyplot as plt
 
         ax = ax or plt.subplots(figsize=(5, 3))[1]
@@ -101,11 +120,26 @@ def default_run_dir(cfg: C.Config) -> str:
 
 def run(cfg: C.Config, *, run_dir: Optional[str] = None, resume: bool = False, overwrite: bool = False,
         loss: Optional[Callable] = None, quiet: bool = True, env: Any = None) -> RunResult:
-    """Train `cfg` in its mode. With `run_dir` the run directory is written (or, with `resume`,
-    continued from its latest checkpoint); without, nothing is written. `env`: a user's env object
-    in place of `cfg.env.id` (`srljax.envs.custom`: a JAX env for fused mode; a gymnasium VectorEnv
-    or a gymnasium or PettingZoo env factory for distributed mode in one process); config.json
-    records it as `custom/NAME`."""
+    """Train `cfg` in its mode: what `scripts/train.py`, `srljax.train` and every mpirun rank call.
+
+    Args:
+        cfg: the config (`srljax.get_config`, or `srljax.presets.get(name)`).
+        run_dir: the run directory to write (or, with `resume`, continue from its latest
+            checkpoint); None writes nothing.
+        resume: continue the run in `run_dir`.
+        overwrite: replace an existing, non-empty `run_dir`.
+        loss: a custom loss in place of the algorithm's own (see `srljax.train`).
+        quiet: no progress output and no final `done:` line.
+        env: a user's env object in place of `cfg.env.id` (`srljax.envs.custom`: a JAX env for
+            fused mode; a gymnasium VectorEnv or a gymnasium or PettingZoo env factory for
+            distributed mode in one process); config.json records it as `custom/NAME`.
+
+    Returns:
+        The `RunResult` (under mpirun, ranks other than 0 get `summary` None).
+
+    Raises:
+        UserError: bad input, refused before the run directory is written.
+    """
     t0 = time.perf_counter()
     if env is not None:
         from srljax.envs.custom import fixed_settings, name_of

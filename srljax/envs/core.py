@@ -35,12 +35,19 @@ class State:
     """
 
     obs: Any
+    """The observation to act on (after an auto-reset: the new episode's first)."""
     reward: jax.Array
+    """The reward of the last step."""
     done: jax.Array
+    """True where the episode terminated (a terminal state: no bootstrap)."""
     truncated: jax.Array
+    """True where the episode hit a time limit (the learner bootstraps from `final_obs`)."""
     final_obs: Any
+    """The observation the last action reached, before any auto-reset."""
     metrics: Dict[str, jax.Array]
+    """Wrappers' statistics (`EpisodeStats`: returns and lengths of ended episodes)."""
     inner: Any
+    """The adapter's (or wrapped env's) own state."""
 
 
 class JaxEnv:
@@ -51,13 +58,30 @@ class JaxEnv:
     num_envs: int | None = None     # set by `Batched`
 
     def reset(self, key: jax.Array) -> State:
+        """The first state of an episode; pure and traceable (`jit`, `vmap`).
+
+        Args:
+            key: a PRNG key.
+        """
         raise NotImplementedError
 
     def step(self, state: State, action: jax.Array) -> State:
+        """The state after `action`; pure and traceable. An env under `AutoReset` need not reset
+        itself: `done` or `truncated` set is enough.
+
+        Args:
+            state: the current state.
+            action: an action of `action_space` (batched envs: a leading env axis).
+        """
         raise NotImplementedError
 
     def presample(self, state: State, n: int):
-        """(state, draws for the next n steps, stacked on a leading axis; None: nothing to draw)."""
+        """(state, draws for the next n steps, stacked on a leading axis; None: nothing to draw).
+
+        Args:
+            state: the current state.
+            n: the steps of the rollout about to run.
+        """
         return state, None
 
 

@@ -30,7 +30,11 @@ def _brax_names():
 
 
 def available(family: str) -> list[str]:
-    """Env names of one family (gymnasium lists its registered ids)."""
+    """Env names of one family (gymnasium lists its registered ids).
+
+    Args:
+        family: `gymnax`, `brax`, `gym`, `hns` or `pz`.
+    """
     if family == "gymnax":
         return _gymnax_names()
     if family == "brax":
@@ -77,6 +81,19 @@ def make(name: str, num_envs: int | None = None, seed: int = 0, **kwargs):
     CPU envs (gym/, hns/, pz/): a vector env of `num_envs` copies (default 1) seeded with `seed`;
     gym/ ids and gymnasium env factories as a `gymnasium.vector.VectorEnv`, a VectorEnv object as
     itself.
+
+    Args:
+        name: `FAMILY/NAME` (`gymnax/CartPole-v1`, `brax/ant`, `gym/CartPole-v1`, `hns/quadrant`,
+            `pz/mpe2.simple_spread_v3`), or your own env object: a `JaxEnv`, a gymnax `Environment`
+            (optionally `(env, params)`), a gymnasium `VectorEnv`, or a factory of gymnasium or
+            PettingZoo envs.
+        num_envs: env copies stepped together (JAX envs: None gives the single unbatched env).
+        seed: the CPU envs' seed (JAX envs take their key in `reset`).
+        **kwargs: the env's own keyword arguments (`env.kwargs` in the config), e.g. brax's `backend`.
+
+    Raises:
+        UserError: an unknown family or name (the message lists what exists), or `kwargs` the env
+            does not take.
     """
     if not isinstance(name, str):          # a user's own env object (srljax.envs.custom)
         from srljax.envs import custom
@@ -93,7 +110,15 @@ def make(name: str, num_envs: int | None = None, seed: int = 0, **kwargs):
 
 
 def make_vector(name, num_envs: int = 1, seed: int = 0, **kwargs):
-    """A CPU env (a name or a user's env object) as srljax's own vector env (`envs.vector`)."""
+    """A CPU env (a name or a user's env object) as srljax's own vector env (`envs.vector`): what
+    distributed mode's actors step.
+
+    Args:
+        name: a CPU env name (`gym/`, `hns/`, `pz/`) or your own CPU env object, as for `make`.
+        num_envs: env copies stepped together.
+        seed: the envs' seed.
+        **kwargs: the env's own keyword arguments.
+    """
     from srljax.envs.gymnasium_vector import as_srljax
     if not isinstance(name, str):
         from srljax.envs import custom

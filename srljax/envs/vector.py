@@ -24,16 +24,34 @@ from srljax.envs.spaces import Space
 
 
 class VectorEnv(Protocol):
+    """`num_envs` copies of a CPU simulator stepped together in numpy, with auto-reset (the module's
+    docstring has the whole contract)."""
+
     num_envs: int
     num_agents: Optional[int]          # None for single-agent envs
     observation_space: Any             # a Box, or a dict of Boxes for dict observations
     action_space: Space                # per agent
 
-    def reset(self, seed: int) -> Any: ...
+    def reset(self, seed: int) -> Any:
+        """Start every env; the observations [num_envs, (num_agents,) ...] (an array or a dict of arrays).
 
-    def step(self, actions: np.ndarray) -> Tuple[Any, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]: ...
+        Args:
+            seed: seeds the envs (each copy its own stream).
+        """
+        ...
 
-    def close(self) -> None: ...
+    def step(self, actions: np.ndarray) -> Tuple[Any, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]:
+        """One step of every env: `(obs, reward, terminated, truncated, info)`, envs whose episode
+        ended reset at once (`info["final_obs"]`, `info["episodes"]`).
+
+        Args:
+            actions: [num_envs, (num_agents,) ...] in `action_space`.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the simulators."""
+        ...
 
 
 class MultiAgentVectorEnv(VectorEnv, Protocol):
