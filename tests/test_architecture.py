@@ -185,3 +185,108 @@ def test_the_network_reports_the_recurrent_state_size_the_dataflow_sizes_message
     assert model.state_size == recurrent_state_size(cfg.network, space) == 2 * cfg.network.hidden[-1]
     from srljax.envs.spaces import Box
     assert recurrent_state_size(cfg.network, Box(-1.0, 1.0, (4,))) == 0
+
+
+# -- the written contracts (srljax/learners/protocols.py) and the one replay spec ----------------------
+def small_spaces(spec):
+    """Spaces an entry drives: Box actions for an algorithm that takes only bounded boxes, else Discrete."""
+    from srljax.envs.spaces import Box, Discrete
+    box_only = spec.actions and "Discrete" not in spec.actions
+    return Box(-1.0, 1.0, (4,)), (Box(-1.0, 1.0, (2,)) if box_only else Discrete(3))
+
+
+@pytest.mark.parametrize("name", sorted(__import__("srljax.learners.registry", fromlist=["x"]).ALGORITHMS))
+def test_every_registered_algorithm_satisfies_its_protocol(name):
+    """Built on a small config, each registry entry's algorithm has every member of the protocol of
+    what it learns from, with the protocol's parameters (names, in order, nothing more required)."""
+    from srljax import config as C
+    from srljax.learners import protocols, registry
+    from srljax.learners.replay_spec import ReplaySettings
+
+    spec = registry.get(name)
+    cfg = C.override(C.Config(), {"algorithm.name": name, "network.hidden": [8], "total_env_steps": 1000})
+    obs_space, action_space = small_spaces(spec)
+    algo = spec.build(cfg, obs_space, action_space)
+    protocol = protocols.ALGORITHM_PROTOCOLS[spec.learns_from]
+    assert protocols.missing(algo, protocol) == [], f"{name} does not satisfy {protocol.__name__}"
+    assert isinstance(algo, protocol)
+    if spec.learns_from == "replay":
+        assert isinstance(algo.replay, ReplaySettings) and all(isinstance(k, str) for k in algo.metric_keys)
+
+
+@pytest.mark.parametrize("preset", ["cartpole", "cartpole_dqn"])
+def test_both_fused_trainers_satisfy_the_host_loops_protocol(preset):
+    """`fused.train` and `run` drive `FusedTrainer` and `fused_replay.ReplayTrainer` through
+    `protocols.FusedLoopTrainer` (and every member the loop calls is declared there)."""
+    from srljax import presets
+    from srljax.dataflow import fused
+    from srljax.learners import protocols
+
+    trainer = (fused.FusedTrainer if preset == "cartpole" else __import__(
+        "srljax.dataflow.fused_replay", fromlist=["x"]).ReplayTrainer)(presets.get(preset))
+    assert protocols.missing(trainer, protocols.FusedLoopTrainer) == []
+    assert isinstance(trainer, protocols.FusedLoopTrainer)
+    loop = ast.parse(ast.get_source_segment((PKG / "dataflow/fused.py").read_text(), next(
+        n for n in ast.parse((PKG / "dataflow/fused.py").read_text()).body
+        if isinstance(n, ast.FunctionDef) and n.name == "train")))
+    called = {n.attr for n in ast.walk(loop) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+              and n.value.id == "trainer"}
+    assert len(called) >= 10 and called <= set(protocols.members(protocols.FusedLoopTrainer)), called
+
+
+def test_a_member_missing_or_with_other_parameters_is_named():
+    """The protocol check can fail: a lacking member and a changed signature are each one line."""
+    from srljax.learners import protocols
+    from srljax.learners.replay_spec import ReplaySettings
+
+    class Toy:
+        replay = ReplaySettings(buffer_size=8, batch_size=2, learning_starts=0, train_every=1, gradient_steps=1)
+        metric_keys = ("loss",)
+
+        def init(self, key, example_obs): ...
+        def act(self, params, obs_b, key, env_steps): ...
+        def update(self, state, batch): ...                        # no weight_n
+        def host_metrics(self, env_steps): ...
+        def greedy(self, params, obs_b, temperature): ...          # a further required parameter
+        def policy_params(self, state): ...
+
+    lacks = protocols.missing(Toy(), protocols.ReplayAlgorithm)
+    assert [line.split("(")[0].split(":")[0] for line in lacks] == ["update", "greedy", "actor_step"], lacks
+    assert not isinstance(Toy(), protocols.ReplayAlgorithm)
+
+    class Stepper:
+        def act_step(self, policy, obs, state, first, key, value): ...   # `value` required: callers omit it
+
+    assert any(line.startswith("act_step(") for line in protocols.missing(Stepper(), protocols.RolloutAlgorithm))
+
+
+REPLAY_FIELDS = {"buffer_size", "batch_size", "learning_starts", "train_every", "gradient_steps", "n_step", "gamma",
+                 "prioritized", "alpha", "beta", "replay_ratio", "apex_epsilon", "apex_alpha", "capacity", "ratio"}
+
+
+def getattr_defaults(tree):
+    """(line, field) of every `getattr(x, "field", default)` and `hasattr(x, "field")` of a replay field."""
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) >= 2
+                and isinstance(node.args[1], ast.Constant) and node.args[1].value in REPLAY_FIELDS
+                and ((node.func.id == "getattr" and len(node.args) == 3) or node.func.id == "hasattr")):
+            yield node.lineno, node.args[1].value
+
+
+def test_no_replay_setting_is_read_through_getattr_defaults():
+    """The algorithm's `ReplaySettings` are the one replay spec: nothing reads a replay field with a
+    fallback (`getattr(section, "alpha", 0.6)`, `hasattr(section, "apex_epsilon")`), and neither mode
+    reads a replay algorithm's config section (distributed buffers derive theirs from `algo.replay`)."""
+    found = [f"{p.relative_to(PKG.parent)}:{line}: {field}" for p in MODULES.values()
+             for line, field in getattr_defaults(ast.parse(p.read_text()))]
+    assert not found, found
+    assert list(getattr_defaults(ast.parse('getattr(s, "alpha", 0.6)\nhasattr(s, "apex_epsilon")'))) == [
+        (1, "alpha"), (2, "apex_epsilon")]                       # the scan sees what it looks for
+    dataflow = [f"{p.relative_to(PKG.parent)}" for p in sorted((PKG / "dataflow").rglob("*.py"))
+                if re.search(r"cfg\.(dqn|sac)\b|\.section\b|from_section", p.read_text())]
+    assert not dataflow, dataflow
+    from srljax.learners import replay as device_replay
+    from srljax.dataflow import replay_store
+    from srljax.learners import replay_spec
+    assert device_replay.PRIORITY_EPS is replay_store.PRIORITY_EPS is replay_spec.PRIORITY_EPS
+    assert sum("PRIORITY_EPS =" in p.read_text() for p in MODULES.values()) == 1

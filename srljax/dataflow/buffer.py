@@ -121,7 +121,7 @@ class ReplayBufferWorker:
             if msg is None:
                 return got
             if not self.stopping:
-                self.store.update(msg.data["id"], msg.data["priority"])
+                self.store.set_priorities(msg.data["id"], msg.data["priority"])
             got = True
 
     def _store(self, data) -> None:

@@ -159,6 +159,8 @@ def _buffer(plan: Plan, rank: int, transport, ctx: RunContext):
 
 
 def _trainer(plan: Plan, rank: int, transport, ctx: RunContext):
+    """Trainer `rank`: its learner (restored on --resume), the stage it learns from (rollouts, or a
+    replay stage: `replay_trainer.trainer_stage`), reporting on the lead trainer."""
     import jax
 
     from srljax.dataflow.intake import SampleIntake
@@ -167,9 +169,6 @@ def _trainer(plan: Plan, rank: int, transport, ctx: RunContext):
     from srljax.dataflow.sync import TrainerSync
     from srljax.dataflow.trainer import TrainerParts, TrainerStreams, TrainerWorker
 
-    if plan.replay is not None:
-        from srljax.dataflow.replay_trainer import build_trainer
-        return build_trainer(plan, rank, transport, ctx)
     cfg, d, L = plan.cfg, plan.d, plan.layout
     sync = TrainerSync(ctx.trainer_comm)
     algo = plan.algorithm(sync.grad_reduce())
@@ -179,16 +178,20 @@ def _trainer(plan: Plan, rank: int, transport, ctx: RunContext):
         from srljax.checkpoint import into
         state = into(codec.template_state, ctx.resume["state"]["learner"], "checkpointed learner")
     lead = rank == L.trainers[0]
-    sources = L.sources_of(rank)
-    streams = TrainerStreams(transport.consumer(rank, plan.samples, d.posts_per_update + len(sources)),
-                             transport.publisher(L.param_readers(), codec.size) if lead else None,
-                             transport.control(rank), sources, L.policies + L.buffers + L.actors)
+    publisher = transport.publisher(L.param_readers(), codec.size) if lead else None
+    if plan.replay is not None:
+        from srljax.dataflow.replay_trainer import trainer_stage
+        streams, intake, update, worker = trainer_stage(plan, rank, transport, algo, publisher)
+    else:
+        sources = L.sources_of(rank)
+        streams = TrainerStreams(transport.consumer(rank, plan.samples, d.posts_per_update + len(sources)),
+                                 publisher, transport.control(rank), sources, L.policies + L.buffers + L.actors)
+        intake = SampleIntake(plan.spec, d.posts_per_update, d.max_staleness, plan.episode_stats)
+        packer, presence = plan.packer, plan.presence_key
+        update = jax.jit(lambda state, batch: algo.update(state, learner_batch(batch, packer, presence)))
+        worker = TrainerWorker
     reporter = LeadReporter(ctx.logger, ctx.checkpointer, cfg, plot=plan.plot) if lead and ctx.logger else None
-    parts = TrainerParts(SampleIntake(plan.spec, d.posts_per_update, d.max_staleness, plan.episode_stats), sync,
-                         reporter)
-    packer, presence = plan.packer, plan.presence_key
-    update = jax.jit(lambda state, batch: algo.update(state, learner_batch(batch, packer, presence)))
-    trainer = TrainerWorker(codec, state, update, streams, parts, cfg, start_time=ctx.start)
+    trainer = worker(codec, state, update, streams, TrainerParts(intake, sync, reporter), cfg, start_time=ctx.start)
     if ctx.resume is not None:
         trainer.resume(ctx.resume["meta"])
     trainer.start_publishing()

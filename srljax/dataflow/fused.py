@@ -256,9 +256,10 @@ class FusedTrainer:
 
 
 def train(trainer, fs, logger=None, checkpointer=None, t0: Optional[float] = None, env_steps0: int = 0):
-    """Run `trainer` (a `FusedTrainer`, or `fused_replay.ReplayTrainer`) from `fs` (fresh, or
-    restored from a checkpoint: the run goes on from its own count, and `env_steps0` is the
-    checkpoint's env-step count) to `cfg.total_env_steps`; returns (final state, summary).
+    """Run `trainer` (a `learners.protocols.FusedLoopTrainer`: a `FusedTrainer`, or
+    `fused_replay.ReplayTrainer`) from `fs` (fresh, or restored from a checkpoint: the run goes on
+    from its own count, and `env_steps0` is the checkpoint's env-step count) to
+    `cfg.total_env_steps`; returns (final state, summary).
 
     The host loop of fused mode: one `trainer.chunk` call per log row, a checkpoint every
     `checkpoint_every_logs` rows and at the end. The trainer counts its progress in units of

@@ -9,9 +9,9 @@ is the step one device would take on the whole batch. Prioritized sampling is st
 shard: each device draws its share in proportion to priority within its shard, with importance
 weights for that distribution, normalised by the largest weight of the global batch.
 
-The algorithm object says how it acts, how it learns from a sampled batch, its metrics and its
-`ReplaySettings` (`learners.offpolicy`); this loop names none. Per env-batch step (`num_envs` env
-steps):
+The algorithm object (`learners.protocols.ReplayAlgorithm`) says how it acts, how it learns from a
+sampled batch, its metrics and its `ReplaySettings`; this loop names none. Per env-batch step
+(`num_envs` env steps):
 
 1. act (`algo.act`: DQN epsilon-greedy, SAC a squashed Gaussian), step the env batch;
 2. slide the step into a window of the last `n_step` steps per env and add the window's
@@ -66,8 +66,8 @@ class ReplayTrainer:
 
     def __init__(self, cfg, loss: Optional[Callable] = None, env=None, devices=None, algo=None):
         """`env`: a user's JAX env object in place of `cfg.env.id` (`srljax.envs.custom`); `algo`: a
-        replay algorithm object (`learners.offpolicy`) in place of the registry's for `cfg` (built
-        with `axis_name=fused.AXIS` for several devices)."""
+        replay algorithm object (`learners.protocols.ReplayAlgorithm`) in place of the registry's for
+        `cfg` (built with `axis_name=fused.AXIS` for several devices)."""
         self.cfg = cfg
         self.B = cfg.env.num_envs
         self.devices = list(devices or jax.local_devices())

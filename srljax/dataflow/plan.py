@@ -32,11 +32,17 @@ class Plan:
             raise UserError(f"env.num_envs ({cfg.env.num_envs}) must split evenly over distributed.ring_size "
                             f"({d.ring_size}) env batches per actor")
         T = cfg.ppo.rollout_len
-        self.replay = self._replay_settings() if replay else None
+        if replay:
+            self._check_replay_layout()
         if T % cfg.ppo.minibatches and not replay:
             raise UserError(f"ppo.rollout_len ({T}) must divide into ppo.minibatches ({cfg.ppo.minibatches})")
         B = cfg.env.num_envs // d.ring_size
         self._probe_env()
+        self.algo_replay = self._replay_spec() if replay else None      # the algorithm's ReplaySettings
+        self.replay = None                                               # what its buffers and trainers agree on
+        if replay:
+            from srljax.dataflow.replay_store import BufferSettings
+            self.replay = BufferSettings.derive(self.algo_replay, cfg.env.num_envs, len(self.layout.buffers))
         S = recurrent_state_size(cfg.network, self.obs_space)
         from srljax.dataflow import multiagent as ma
         self.recurrent = ma.RequestCodec(self.packer, S) if S else None
@@ -55,13 +61,9 @@ class Plan:
         self.steps_per_update = T * B * d.posts_per_update * len(self.layout.trainers)   # env steps
         self.num_updates = max(1, -(-cfg.total_env_steps // self.steps_per_update))
 
-    def _replay_settings(self):
-        """Replay settings from the algorithm's config section; a layout replay cannot run on is refused."""
-        from srljax.dataflow.replay_store import ReplaySettings
+    def _check_replay_layout(self) -> None:
+        """Refuse a layout replay cannot run on: buffers, a multiple of the trainers."""
         d, L, name = self.d, self.layout, self.algo_spec.name
-        if not self.algo_spec.section:
-            raise UserError(f"{name} learns from replay in fused mode only (its registry entry names no config "
-                            "section for distributed replay); use mode=fused with a JAX env")
         if not L.buffers or len(L.buffers) % len(L.trainers):
             t = len(L.trainers)
             need = t + d.policy_workers + t + 1
@@ -69,17 +71,24 @@ class Plan:
                             f"multiple of distributed.trainers, each trainer learning from its own buffers (got "
                             f"trainers={d.trainers}, buffers={d.buffers}); e.g. mpirun -n {need} or more with "
                             f"trainers={t}, buffers={t}, policy_workers={d.policy_workers}, the rest actors")
-        section = getattr(self.cfg, self.algo_spec.section)
-        return ReplaySettings.from_section(section, self.cfg.env.num_envs, len(L.buffers))
+
+    def _replay_spec(self):
+        """The built algorithm's `ReplaySettings` (the one replay spec), the algorithm checked against
+        `protocols.ReplayAlgorithm` (distributed mode calls its `policy_params` and `actor_step`)."""
+        from srljax.learners.protocols import ReplayAlgorithm, missing
+        algo = self.algo_spec.build(self.cfg, self.obs_space, self.action_space, loss=self.loss)
+        lacks = missing(algo, ReplayAlgorithm)
+        if lacks:
+            raise UserError(f"{self.algo_spec.name} cannot learn from replay in distributed mode: its algorithm "
+                            f"object does not satisfy learners.protocols.ReplayAlgorithm ({'; '.join(lacks)})")
+        return algo.replay
 
     def actor_epsilon(self, actor_index: int) -> float:
-        """Ape-X's per-actor exploration for replay algorithms on discrete actions (0: none)."""
-        from srljax.dataflow.replay_store import apex_epsilon
+        """Ape-X's per-actor exploration (`ReplaySettings.apex_epsilon`) on discrete actions; 0: none."""
         from srljax.envs.spaces import Discrete
-        section = getattr(self.cfg, self.algo_spec.section, None) if self.replay is not None else None
-        if section is None or not hasattr(section, "apex_epsilon") or not isinstance(self.action_space, Discrete):
+        if self.algo_replay is None or not isinstance(self.action_space, Discrete):
             return 0.0
-        return apex_epsilon(section.apex_epsilon, section.apex_alpha, actor_index, len(self.layout.actors))
+        return self.algo_replay.actor_epsilon(actor_index, len(self.layout.actors))
 
     def _probe_env(self) -> None:
         """Spaces and traits (`envs.vector.MultiAgentVectorEnv`) of the config's env."""

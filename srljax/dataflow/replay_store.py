@@ -1,9 +1,10 @@
 """Replay on a buffer worker (numpy only): n-step transitions, a sum tree, the replay-ratio controller.
 
+    settings = BufferSettings.derive(algo.replay, num_envs, buffers)   # from the built algorithm's spec
     store = ReplayStore(settings, obs_shape, action_shape, action_dtype)
     store.add(sample_data)                       # one posted [T, B] rollout -> T * B n-step transitions
     ids, batch, weight = store.sample(n, rng)    # uniform, or prioritized with importance weights
-    store.update(ids, priority)                  # |TD| per sampled id, from the trainer
+    store.set_priorities(ids, priority)          # |TD| per sampled id, from the trainer
 
 A transition is {"obs", "action", "reward" (the n-step return), "discount" (gamma^m, 0 after a
 termination), "next_obs"}: the window of step t holds up to `n_step` steps of the same rollout,
@@ -23,12 +24,13 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-PRIORITY_EPS = 1e-6
+from srljax.learners.replay_spec import PRIORITY_EPS, ReplaySettings
 
 
 @dataclasses.dataclass(frozen=True)
-class ReplaySettings:
-    """What a buffer worker and a trainer agree on for replay (from the algorithm's config section)."""
+class BufferSettings:
+    """What a buffer worker and a trainer agree on for replay: derived from the algorithm's
+    `ReplaySettings` (`derive`), the one replay spec, never read from a config section."""
 
     capacity: int                 # transitions held per buffer worker
     batch_size: int               # transitions per gradient step
@@ -42,30 +44,20 @@ class ReplaySettings:
     ratio: float                  # samples trained on per env step (the target)
 
     @classmethod
-    def from_section(cls, section, num_envs: int, buffers: int = 1) -> "ReplaySettings":
-        """From a replay algorithm's config section (its buffer_size, batch_size, gradient_steps,
-        train_every, n_step, gamma, learning_starts fields, optionally prioritized, alpha, beta, replay_ratio;
-        learning_starts is split over the buffers, each collecting at least one batch first);
-        `replay_ratio` None: gradient_steps * batch_size / (train_every * num_envs), as in fused mode."""
-        ratio = getattr(section, "replay_ratio", None)
-        if ratio is None:
-            ratio = section.gradient_steps * section.batch_size / (section.train_every * num_envs)
-        return cls(capacity=int(section.buffer_size), batch_size=int(section.batch_size),
-                   batches_per_message=int(section.gradient_steps), n_step=int(section.n_step),
-                   gamma=float(section.gamma), prioritized=bool(getattr(section, "prioritized", False)),
-                   alpha=float(getattr(section, "alpha", 0.6)), beta=float(getattr(section, "beta", 0.4)),
-                   ratio=float(ratio),
+    def derive(cls, replay: ReplaySettings, num_envs: int, buffers: int = 1) -> "BufferSettings":
+        """From a built replay algorithm's settings (`algo.replay`): its buffer_size per buffer, its
+        gradient_steps per message, its target ratio (`ReplaySettings.target_ratio`), learning_starts
+        split over the buffers, each collecting at least one batch first."""
+        return cls(capacity=int(replay.buffer_size), batch_size=int(replay.batch_size),
+                   batches_per_message=int(replay.gradient_steps), n_step=int(replay.n_step),
+                   gamma=float(replay.gamma), prioritized=bool(replay.prioritized), alpha=float(replay.alpha),
+                   beta=float(replay.beta), ratio=replay.target_ratio(num_envs),
                    # per buffer, and at least one batch (a buffer that owes samples can serve them)
-                   learning_starts=max(-(-int(section.learning_starts) // max(buffers, 1)), int(section.batch_size)))
+                   learning_starts=max(-(-int(replay.learning_starts) // max(buffers, 1)), int(replay.batch_size)))
 
     @property
     def per_message(self) -> int:
         return self.batch_size * self.batches_per_message
-
-
-def apex_epsilon(base: float, alpha: float, index: int, count: int) -> float:
-    """Ape-X's exploration rate of actor `index` of `count`: base^(1 + alpha * index / (count - 1))."""
-    return float(base) ** (1.0 + (alpha * index / (count - 1) if count > 1 else 0.0))
 
 
 def n_step_transitions(data: Dict[str, np.ndarray], n: int, gamma: float) -> Dict[str, np.ndarray]:
@@ -135,7 +127,7 @@ class SumTree:
 class ReplayStore:
     """A circular buffer of n-step transitions with uniform or prioritized sampling."""
 
-    def __init__(self, settings: ReplaySettings, obs_shape: Tuple[int, ...], action_shape: Tuple[int, ...],
+    def __init__(self, settings: BufferSettings, obs_shape: Tuple[int, ...], action_shape: Tuple[int, ...],
                  action_dtype):
         self.s = settings
         C = settings.capacity
@@ -201,7 +193,7 @@ class ReplayStore:
                 np.take(v, slots, axis=0, out=out[k])
         return ids.astype(np.int64), out, weight
 
-    def update(self, ids: np.ndarray, priority: np.ndarray) -> int:
+    def set_priorities(self, ids: np.ndarray, priority: np.ndarray) -> int:
         """Set raw priorities (|TD|) of sampled ids still held; returns how many were applied."""
         if self.tree is None:
             return 0

@@ -6,9 +6,11 @@ transitions (`schema.replay_batches`); the trainer takes K gradient steps on eac
 (`schema.priorities`) and publishes its parameters to the policy workers (or inline actors) on the
 parameter stream. Env steps and finished episodes reach the trainer inside the replay messages.
 
-`ReplayAgent` shows a replay learner (`init(key, obs)`, `update(state, batch, weight) ->
-(state, metrics, |td|)`, `actor_step(params, obs, key) -> (action, logp, value)`) to the roles
-as they call a rollout learner (`init(key, example_batch)`, `act`, `update(state, batch)`).
+`ReplayAgent` shows a replay learner (`learners.protocols.ReplayAlgorithm`: `init(key, obs)`,
+`update(state, batch, weight) -> (state, metrics, |td|)`, `actor_step(params, obs, key) -> (action,
+logp, value)`) to the roles as they call a rollout learner (`init(key, example_batch)`, `act`,
+`update(state, batch)`). The trainer's rank is wired by `build._trainer`, with the replay parts from
+`trainer_stage`; a buffer's by `build_buffer`.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from srljax.dataflow.intake import EpisodeCounts
-from srljax.dataflow.replay_store import RatioController, ReplaySettings, ReplayStore
+from srljax.dataflow.replay_store import BufferSettings, RatioController, ReplayStore
 from srljax.dataflow.schema import ReplayCount
 from srljax.dataflow.trainer import TrainerParts, TrainerStreams, TrainerWorker
 
@@ -41,8 +43,7 @@ class ReplayAgent:
         return self.learner.init(key, jnp.asarray(example["obs"][0]))
 
     def policy_params(self, state):
-        own = getattr(self.learner, "policy_params", None)
-        return own(state) if own is not None else state.params
+        return self.learner.policy_params(state)
 
     def act(self, params, obs, key):
         return self.learner.actor_step(params, obs, key)
@@ -61,7 +62,7 @@ class ReplayIntake(EpisodeCounts):
     """The trainer's intake of replay messages: each is one update; env steps, episodes and the
     replay ratio are counted from what the buffers report (the interface of `intake.SampleIntake`)."""
 
-    def __init__(self, settings: ReplaySettings, buffers: int, stats: Mapping[str, str]):
+    def __init__(self, settings: BufferSettings, buffers: int, stats: Mapping[str, str]):
         super().__init__(stats)
         self.s = settings
         self.learning_starts = settings.learning_starts * buffers     # env steps before any buffer serves
@@ -178,36 +179,18 @@ class ReplayTrainerWorker(TrainerWorker):
         return out
 
 
-def build_trainer(plan, rank: int, transport, ctx):
-    """The replay trainer of `rank`: its own buffers serve it; with several trainers, gradients are
-    averaged across them in every gradient step (`TrainerSync.grad_reduce`)."""
-    from srljax.dataflow.reporting import LeadReporter
-    from srljax.dataflow.sync import TrainerSync
-
-    cfg, L, s = plan.cfg, plan.layout, plan.replay
-    sync = TrainerSync(ctx.trainer_comm)
-    algo = plan.algorithm(sync.grad_reduce())
-    codec = plan.codec(algo, init_state=True)
-    state = codec.template_state
-    if ctx.resume is not None:
-        from srljax.checkpoint import into
-        state = into(codec.template_state, ctx.resume["state"]["learner"], "checkpointed learner")
+def trainer_stage(plan, rank: int, transport, algo, publisher):
+    """The replay parts of trainer `rank` (`build._trainer` wires the rest, as for every trainer):
+    (streams, intake, jitted update, worker class). Its own buffers serve it; with several trainers,
+    gradients are averaged across them in every gradient step (`algo` built with `grad_reduce`)."""
+    L, s = plan.layout, plan.replay
     buffers = L.sources_of(rank)
-    lead = rank == L.trainers[0]
     streams = ReplayTrainerStreams(
-        transport.consumer(rank, plan.replay_batches, 2 * len(buffers) + 2),
-        transport.publisher(L.param_readers(), codec.size) if lead else None,
+        transport.consumer(rank, plan.replay_batches, 2 * len(buffers) + 2), publisher,
         transport.control(rank), buffers, L.policies + L.buffers + L.actors,
         priorities={b: transport.poster(rank, b, plan.priorities, 8, stream="priorities") for b in buffers}
         if s.prioritized else {})
-    reporter = LeadReporter(ctx.logger, ctx.checkpointer, cfg, plot=plan.plot) if lead and ctx.logger else None
-    parts = TrainerParts(ReplayIntake(s, len(buffers), plan.episode_stats), sync, reporter)
-    update = jax.jit(algo.update)
-    trainer = ReplayTrainerWorker(codec, state, update, streams, parts, cfg, start_time=ctx.start)
-    if ctx.resume is not None:
-        trainer.resume(ctx.resume["meta"])
-    trainer.start_publishing()
-    return trainer
+    return streams, ReplayIntake(s, len(buffers), plan.episode_stats), jax.jit(algo.update), ReplayTrainerWorker
 
 
 def build_buffer(plan, rank: int, transport, ctx):

@@ -9,11 +9,13 @@ An entry says what the algorithm learns from, and the mode builds that dataflow:
   actors' posted samples, dropped beyond `distributed.max_staleness` policy versions);
 - `replay`: a replay buffer, sampled many times per env step (fused mode: device-resident, inside
   the jitted program, `dataflow.fused_replay`; distributed mode: buffer workers that store, sample
-  and take priorities back, `dataflow.replay_trainer`, with its settings from the config section
-  named by `section`).
+  and take priorities back, `dataflow.replay_trainer`). Both read the built algorithm's
+  `ReplaySettings` (`algo.replay`, `learners.replay_spec`): the one replay spec.
 
-A new algorithm is a module with `build(cfg, obs_space, action_space, **build_args) -> Learner`
-and one `register(...)` line below. Imports no jax: the builder's module loads on first use.
+A new algorithm is a module with `build(cfg, obs_space, action_space, **build_args)` returning an
+object that satisfies the protocol of its `learns_from` (`learners.protocols`: `RolloutAlgorithm`
+or `ReplayAlgorithm`), and one `register(...)` call. Imports no jax: the builder's module loads on
+first use.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ class AlgorithmSpec:
     learns_from: str          # "rollout" or "replay"
     target: str               # "module:function" of the builder
     description: str
-    section: str = ""         # its config section (replay: buffer_size, batch_size, replay_ratio, ...)
+    section: str = ""         # the name of its config section ("": none of its own)
     actions: Tuple[str, ...] = ()     # the action spaces it drives (`envs.space_check.check_algorithm`; (): all)
 
     def build(self, cfg, obs_space, action_space, *, axis_name: Optional[str] = None,

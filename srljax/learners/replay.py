@@ -21,8 +21,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-PRIORITY_EPS = 1e-6
-"""Added to |TD error| so that no transition's priority is 0."""
+from srljax.learners.replay_spec import PRIORITY_EPS
 
 
 @struct.dataclass

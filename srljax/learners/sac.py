@@ -266,7 +266,8 @@ def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad
     target_entropy = -float(A) if s.target_entropy is None else float(s.target_entropy)
     replay = ReplaySettings(buffer_size=s.buffer_size, batch_size=s.batch_size, learning_starts=s.learning_starts,
                             train_every=s.train_every, gradient_steps=s.gradient_steps, n_step=s.n_step,
-                            gamma=s.gamma, prioritized=s.prioritized, alpha=s.alpha, beta=s.beta)
+                            gamma=s.gamma, prioritized=s.prioritized, alpha=s.alpha, beta=s.beta,
+                            replay_ratio=s.replay_ratio)
     optimizers = (make_optimizer(s.lr, s.max_grad_norm, 1e-8, None), optax.adam(s.alpha_lr))
     settings = SACSettings(tau=s.tau, init_alpha=s.init_alpha, target_entropy=target_entropy,
                            learn_alpha=s.learn_alpha, obs_ndim=len(obs_space.shape))

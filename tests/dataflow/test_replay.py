@@ -6,15 +6,15 @@ import sys
 import numpy as np
 import pytest
 
-from srljax.dataflow.replay_store import (RatioController, ReplaySettings, ReplayStore, SumTree, apex_epsilon,
-                                          n_step_transitions)
+from srljax.dataflow.replay_store import BufferSettings, RatioController, ReplayStore, SumTree, n_step_transitions
+from srljax.learners.replay_spec import apex_epsilon
 from helpers import ROOT, mpirun, subprocess_env
 
 
 def settings(**kw):
     base = dict(capacity=10, batch_size=4, batches_per_message=1, n_step=1, gamma=0.9, prioritized=True,
                 alpha=1.0, beta=0.5, learning_starts=0, ratio=1.0)
-    return ReplaySettings(**{**base, **kw})
+    return BufferSettings(**{**base, **kw})
 
 
 def rollout(T, B, start=0):
@@ -35,7 +35,7 @@ def test_prioritized_sampling_is_proportional_with_correct_importance_weights():
     store = ReplayStore(settings(capacity=8, alpha=0.7, beta=0.4), (1,), (), np.int32)
     store.add(rollout(4, 2))
     priority = np.array([0.5, 1.0, 2.0, 4.0, 0.1, 3.0, 1.5, 6.0])
-    assert store.update(np.arange(8), priority) == 8
+    assert store.set_priorities(np.arange(8), priority) == 8
     p_alpha = priority ** 0.7
     expected = p_alpha / p_alpha.sum()
     rng = np.random.default_rng(0)
@@ -70,7 +70,7 @@ def test_the_buffer_wraps_around_and_ignores_priorities_of_overwritten_transitio
     ids, batch, _ = store.sample(200, np.random.default_rng(2))
     assert ids.min() >= 2 and ids.max() <= 11
     np.testing.assert_array_equal(batch["obs"][:, 0], ids)
-    assert store.update(np.array([0, 1, 5]), np.array([9.0, 9.0, 9.0])) == 1   # ids 0 and 1 are gone
+    assert store.set_priorities(np.array([0, 1, 5]), np.array([9.0, 9.0, 9.0])) == 1   # ids 0 and 1 are gone
     assert store.stale_priorities == 2 and store.priority_updates == 1
     assert store.tree.get(np.array([5]))[0] == pytest.approx(9.0)
 
