@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test venv clean bench
+.PHONY: train test venv clean bench docs
 
 venv: $(STAMP)
 
@@ -18,11 +18,16 @@ $(STAMP): requirements.txt
 train: $(STAMP)
 	$(PY) scripts/train.py --config cartpole
 
-test: $(STAMP)
+# The documentation site (docs/ and mkdocs.yml) into site/; --strict: a broken link, anchor or
+# docstring fails it. Needs no network. `make test` runs it first.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+
+test: $(STAMP) docs
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q --durations=25 tests
 
 bench: $(STAMP)
 	$(PY) scripts/bench_train.py
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site
