@@ -30,19 +30,39 @@ LEARNS_FROM = ("rollout", "replay")
 
 @dataclasses.dataclass(frozen=True)
 class AlgorithmSpec:
+    """One registry entry: an algorithm's name, what it learns from and where its builder is."""
+
     name: str
-    learns_from: str          # "rollout" or "replay"
-    target: str               # "module:function" of the builder
+    """The name `algorithm.name` selects."""
+    learns_from: str
+    """Either "rollout" or "replay": the dataflow each mode builds for it (`LEARNS_FROM`)."""
+    target: str
+    """The builder as "module:function", imported on first use."""
     description: str
-    section: str = ""         # the name of its config section ("": none of its own)
-    actions: Tuple[str, ...] = ()     # the action spaces it drives (`envs.space_check.check_algorithm`; (): all)
+    """One line for listings."""
+    section: str = ""
+    """The name of its config section ("": none of its own)."""
+    actions: Tuple[str, ...] = ()
+    """The action spaces it drives (`envs.space_check.check_algorithm`; (): all)."""
 
     def build(self, cfg, obs_space, action_space, *, axis_name: Optional[str] = None,
               grad_reduce: Optional[Callable] = None, loss: Optional[Callable] = None,
               num_updates: Optional[int] = None):
-        """The learner for this config and these spaces. `axis_name`: the device axis gradients are
-        averaged over (fused mode); `grad_reduce`: averaging across trainer processes; `loss`: a
-        custom loss in place of the algorithm's own; `num_updates`: batches over the run."""
+        """The learner for this config and these spaces: an object satisfying the protocol of
+        `learns_from` (`learners.protocols`).
+
+        Args:
+            cfg: the run's config.
+            obs_space: the env's observation space (one env, one agent).
+            action_space: the env's action space (one env, one agent).
+            axis_name: the device axis gradients are averaged over (fused mode, inside `shard_map`).
+            grad_reduce: averages a gradient pytree across trainer processes (distributed mode).
+            loss: a custom loss in place of the algorithm's own.
+            num_updates: batches over the run (learning-rate schedules).
+
+        Raises:
+            UserError: an action space the algorithm does not drive (one line, before any write).
+        """
         from srljax.envs.space_check import check_algorithm
         check_algorithm(self.name, cfg.env.id, action_space, self.actions)     # one line, before any write
         module, fn = self.target.split(":")
@@ -55,6 +75,11 @@ ALGORITHMS: Dict[str, AlgorithmSpec] = {}
 
 
 def register(spec: AlgorithmSpec) -> AlgorithmSpec:
+    """Add (or replace) an algorithm under `spec.name`; returns `spec`.
+
+    Args:
+        spec: the entry; its builder module is imported only when the algorithm is built.
+    """
     if spec.learns_from not in LEARNS_FROM:
         raise ValueError(f"learns_from must be one of {LEARNS_FROM}, got {spec.learns_from!r}")
     ALGORITHMS[spec.name] = spec
@@ -62,18 +87,37 @@ def register(spec: AlgorithmSpec) -> AlgorithmSpec:
 
 
 def get(name: str) -> AlgorithmSpec:
+    """The entry registered under `name`.
+
+    Args:
+        name: an algorithm's name (ppo, vtrace, dqn, sac, or one registered since).
+
+    Raises:
+        UserError: an unknown name (the message lists the registered ones).
+    """
     if name not in ALGORITHMS:
         raise UserError(f"unknown algorithm {name!r}; algorithm.name is one of {', '.join(sorted(ALGORITHMS))}")
     return ALGORITHMS[name]
 
 
 def make_algorithm(cfg, obs_space, action_space, **build_args):
-    """The learner of the config's `algorithm.name` (build_args: see `AlgorithmSpec.build`)."""
+    """The learner of the config's `algorithm.name`.
+
+    Args:
+        cfg: the run's config.
+        obs_space: the env's observation space.
+        action_space: the env's action space.
+        **build_args: `axis_name`, `grad_reduce`, `loss`, `num_updates` (see `AlgorithmSpec.build`).
+    """
     return get(cfg.algorithm.name).build(cfg, obs_space, action_space, **build_args)
 
 
 def for_config(cfg) -> AlgorithmSpec:
-    """The config's algorithm, checked against what the modes can run."""
+    """The config's algorithm, checked against what the modes can run.
+
+    Args:
+        cfg: a config; its `algorithm.name` is looked up.
+    """
     return get(cfg.algorithm.name)
 
 
