@@ -21,7 +21,7 @@ train: $(STAMP)
 # The documentation site (docs/ and mkdocs.yml) into site/; --strict: a broken link, anchor or
 # docstring fails it. Needs no network. `make test` runs it first.
 docs: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 test: $(STAMP) docs
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q --durations=25 tests
