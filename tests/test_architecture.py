@@ -168,7 +168,8 @@ def test_the_algorithm_is_looked_up_in_one_registry_by_both_modes():
 def test_presets_and_config_import_no_jax():
     import subprocess
     import sys
-    code = ("import sys, srljax, srljax.presets, srljax.learners.registry, srljax.run, srljax.cli; "
+    code = ("import sys, srljax, srljax.presets, srljax.learners.registry, srljax.run, srljax.cli, "
+            "srljax.learners.protocols, srljax.learners.replay_spec; "
             "assert 'jax' not in sys.modules and 'mpi4py' not in sys.modules, 'imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=PKG.parent)
 
