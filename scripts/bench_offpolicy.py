@@ -18,7 +18,8 @@ band (`NOISE`: 10% of CartPole's return range, 100 for Pendulum); the end prints
 and the mean return of each side. On a loaded machine read the ratios (each pair runs back to back).
 
 Matched settings (rejax's rejax_configs/cartpole.yaml `dqn` and pendulum.yaml `sac`; its networks
-are MLPs of (64, 64) swish units for both):
+are MLPs of (64, 64) swish units for both, with flax's default LeCun-normal initialisation:
+`network.init=lecun`):
 
 - DQN: 10 envs, 5 gradient steps of 100 per env-batch step (10 env steps) after 5,000 env steps,
   a 50k buffer, double DQN with a dueling head, the squared TD loss (rejax's `optax.l2_loss`:
@@ -72,7 +73,8 @@ MATCHED = {
     "dqn": ("cartpole", {
         "algorithm.name": "dqn", "env.id": "gymnax/CartPole-v1", "env.num_envs": 10,
         "network.hidden": [64, 64], "network.activation": "swish",
-        "dqn.lr": 1e-3, "dqn.gamma": 0.99, "dqn.n_step": 1, "dqn.buffer_size": 50_000, "dqn.batch_size": 100,
+        "network.init": "lecun", "dqn.lr": 1e-3, "dqn.gamma": 0.99, "dqn.n_step": 1, "dqn.buffer_size": 50_000,
+        "dqn.batch_size": 100,
         "dqn.learning_starts": 5_000, "dqn.train_every": 1, "dqn.gradient_steps": 5,
         "dqn.target_update_every": 5, "dqn.tau": 0.02, "dqn.epsilon_start": 1.0, "dqn.epsilon_end": 0.05,
         "dqn.epsilon_decay_steps": 50_000, "dqn.double": True, "dqn.dueling": True, "dqn.max_grad_norm": 10.0,
@@ -81,7 +83,8 @@ MATCHED = {
     "sac": ("pendulum", {
         "algorithm.name": "sac", "env.id": "gymnax/Pendulum-v1", "env.num_envs": 1,
         "network.hidden": [64, 64], "network.activation": "swish",
-        "sac.lr": 0.01, "sac.alpha_lr": 0.01, "sac.gamma": 0.99, "sac.tau": 0.02, "sac.buffer_size": 10_000,
+        "network.init": "lecun", "sac.lr": 0.01, "sac.alpha_lr": 0.01, "sac.gamma": 0.99, "sac.tau": 0.02,
+        "sac.buffer_size": 10_000,
         "sac.batch_size": 256, "sac.learning_starts": 256, "sac.train_every": 1, "sac.gradient_steps": 1,
         "total_env_steps": 10_000}),
 }

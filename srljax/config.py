@@ -21,6 +21,7 @@ from srljax.overrides import get, override, to_dict  # noqa: F401  (re-exported)
 # Names of srljax.learners.networks.ACTIVATIONS, kept here so validating a config imports no jax
 # (tests check the two agree).
 ACTIVATIONS = ("tanh", "relu", "elu", "swish")
+INITS = ("orthogonal", "lecun")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +47,8 @@ class NetworkConfig:
     """Hidden layer sizes of the policy and value MLPs."""
     activation: str = "tanh"
     """Hidden activation: tanh, relu, elu or swish."""
+    init: str = "orthogonal"
+    """Hidden layers' initialisation: orthogonal (gain sqrt 2, PPO's) or lecun (flax's default; DQN and SAC, fused)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -355,6 +358,8 @@ def validate(cfg: Config) -> Config:
         raise UserError(f"network.hidden must be positive layer sizes, got {cfg.network.hidden}")
     if cfg.network.activation not in ACTIVATIONS:
         raise UserError(f"network.activation must be one of {', '.join(ACTIVATIONS)}")
+    if cfg.network.init not in INITS:
+        raise UserError(f"network.init must be one of {', '.join(INITS)}, got {cfg.network.init!r}")
     if cfg.vtrace.rho_clip <= 0 or cfg.vtrace.c_clip <= 0:
         raise UserError("vtrace.rho_clip and vtrace.c_clip must be > 0")
     if cfg.mode == "distributed":

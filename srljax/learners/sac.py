@@ -65,10 +65,11 @@ class Actor(nn.Module):
     action_dim: int
     hidden: Sequence[int]
     activation: str
+    init: str = "orthogonal"
 
     @nn.compact
     def __call__(self, x):
-        h = MLP(self.hidden, self.activation, name="torso")(x)
+        h = MLP(self.hidden, self.activation, self.init, name="torso")(x)
         mean = nn.Dense(self.action_dim, name="mean")(h)
         log_std = jnp.tanh(nn.Dense(self.action_dim, name="log_std")(h))
         return mean, LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1.0)
@@ -79,17 +80,18 @@ class Critic(nn.Module):
 
     hidden: Sequence[int]
     activation: str
+    init: str = "orthogonal"
 
     @nn.compact
     def __call__(self, x, a):
-        h = MLP(self.hidden, self.activation, name="torso")(jnp.concatenate([x, a], axis=-1))
+        h = MLP(self.hidden, self.activation, self.init, name="torso")(jnp.concatenate([x, a], axis=-1))
         return nn.Dense(1, name="q")(h)[..., 0]
 
 
-def twin(num: int, hidden: Sequence[int], activation: str) -> nn.Module:
+def twin(num: int, hidden: Sequence[int], activation: str, init: str = "orthogonal") -> nn.Module:
     """`num` critics with their own parameters, evaluated as one batched call: [K, N]."""
     return nn.vmap(Critic, variable_axes={"params": 0}, split_rngs={"params": True}, in_axes=None,
-                   axis_size=num)(hidden, activation)
+                   axis_size=num)(hidden, activation, init)
 
 
 @struct.dataclass
@@ -271,7 +273,8 @@ def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad
     optimizers = (make_optimizer(s.lr, s.max_grad_norm, 1e-8, None), optax.adam(s.alpha_lr))
     settings = SACSettings(tau=s.tau, init_alpha=s.init_alpha, target_entropy=target_entropy,
                            learn_alpha=s.learn_alpha, obs_ndim=len(obs_space.shape))
-    learner = SACLearner(Actor(A, hidden, act), twin(2, hidden, act), (low, high), optimizers, settings, replay,
+    init = cfg.network.init
+    learner = SACLearner(Actor(A, hidden, act, init), twin(2, hidden, act, init), (low, high), optimizers, settings, replay,
                          axis_name=axis_name, grad_reduce=grad_reduce)
     learner.custom_loss = loss
     return learner

@@ -67,6 +67,14 @@ def test_double_q_target_against_a_direct_computation():
     np.testing.assert_allclose(plain, r + disc * q_target.max(-1), rtol=1e-6)
 
 
+def test_config_names_agree_with_the_networks():
+    """config.py keeps the activation and initialisation names itself (validating imports no jax)."""
+    from srljax import config
+    from srljax.learners import networks
+
+    assert tuple(config.ACTIVATIONS) == tuple(networks.ACTIVATIONS) and config.INITS == networks.INITS
+
+
 def test_huber_epsilon_and_greedy_acting():
     np.testing.assert_allclose(huber(jnp.array([0.5, -2.0, 3.0])), [0.125, 1.5, 2.5])
     np.testing.assert_allclose(huber(jnp.array([0.5, -2.0, 3.0]), None), [0.125, 2.0, 4.5])     # dqn.loss=l2
@@ -127,8 +135,9 @@ def test_dqn_learns_cartpole_past_random_in_20k_steps():
 
 def test_dqn_at_rejax_settings_learns_cartpole_as_rejax_does():
     """The issue-26 gap: at rejax's tuned DQN settings (scripts/bench_offpolicy.py's MATCHED) srljax's
-    greedy return was 88.6 for seed 0 with the Huber loss, rejax's 495; with rejax's squared loss
-    (`dqn.loss=l2`, the bench's setting) seed 0 evaluates at 500 (100k env steps, ~20 s quiet)."""
+    greedy return was 88.6 for seed 0 with the Huber loss and orthogonal initialisation, rejax's 495;
+    with rejax's squared loss and LeCun initialisation (`dqn.loss=l2`, `network.init=lecun`, the
+    bench's settings) seed 0 evaluates at 500 (100k env steps, ~20 s quiet)."""
     import importlib.util
 
     from srljax.dataflow.fused_replay import ReplayTrainer
@@ -137,7 +146,7 @@ def test_dqn_at_rejax_settings_learns_cartpole_as_rejax_does():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     cfg = bench.matched_config("dqn", 0)
-    assert cfg.dqn.loss == "l2" and cfg.total_env_steps == 100_000
+    assert cfg.dqn.loss == "l2" and cfg.network.init == "lecun" and cfg.total_env_steps == 100_000
     trainer = ReplayTrainer(cfg)
     fs, _ = trainer.chunk(trainer.init(0), cfg.total_env_steps // cfg.env.num_envs)
     assert bench.greedy_return(trainer, fs, episodes=32) >= 400
