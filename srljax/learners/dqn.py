@@ -38,12 +38,13 @@ class QNetwork(nn.Module):
     hidden: Sequence[int] = (64, 64)
     activation: str = "relu"
     dueling: bool = False
-    init: str = "orthogonal"     # the torso's (`network.init`)
+    init_scheme: str = "orthogonal"     # the torso's (`network.init`)
 
     @nn.compact
     def __call__(self, obs):
         lead = obs.shape[: obs.ndim - self.obs_ndim]
-        h = MLP(self.hidden, self.activation, self.init, name="torso")(obs.reshape(lead + (-1,)).astype(jnp.float32))
+        x = obs.reshape(lead + (-1,)).astype(jnp.float32)
+        h = MLP(self.hidden, self.activation, self.init_scheme, name="torso")(x)
         if not self.dueling:
             return nn.Dense(self.num_actions, name="q")(h)
         value = nn.Dense(1, name="value")(h)
@@ -202,7 +203,7 @@ def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad
         raise UserError("dqn needs array observations (dict observations: use algorithm.name=ppo)")
     d = cfg.dqn
     network = QNetwork(num_actions=action_space.n, obs_ndim=len(obs_space.shape), hidden=tuple(cfg.network.hidden),
-                       activation=cfg.network.activation, dueling=d.dueling, init=cfg.network.init)
+                       activation=cfg.network.activation, dueling=d.dueling, init_scheme=cfg.network.init)
     settings = DQNSettings(double=d.double, tau=d.tau, target_update_every=d.target_update_every,
                            huber_delta=1.0 if d.loss == "huber" else None)
     epsilon = linear_epsilon(d.epsilon_start, d.epsilon_end, d.epsilon_decay_steps)

@@ -27,5 +27,5 @@ def make_model(cfg, obs_space, action_space):
         return RecurrentModel(network=network, dist=dist, unnormalized=unnormalized_keys(obs_space),
                               state_size=network.state_size)
     network = ActorCritic(dist=dist, obs_ndim=len(obs_space.shape), hidden=tuple(cfg.network.hidden),
-                          activation=cfg.network.activation, init=cfg.network.init)
+                          activation=cfg.network.activation, init_scheme=cfg.network.init)
     return Model(network=network, dist=dist)

@@ -24,13 +24,13 @@ PureJaxRL's), or flax's default LeCun normal (rejax's DQN and SAC)."""
 class MLP(nn.Module):
     hidden: Sequence[int]
     activation: str = "tanh"
-    init: str = "orthogonal"
+    init_scheme: str = "orthogonal"
 
     @nn.compact
     def __call__(self, x):
         act = ACTIVATIONS[self.activation]
         for h in self.hidden:
-            x = act((_dense(h, math.sqrt(2.0)) if self.init == "orthogonal" else nn.Dense(h))(x))
+            x = act((_dense(h, math.sqrt(2.0)) if self.init_scheme == "orthogonal" else nn.Dense(h))(x))
         return x
 
 
@@ -44,17 +44,17 @@ class ActorCritic(nn.Module):
     obs_ndim: int
     hidden: Sequence[int] = (64, 64)
     activation: str = "tanh"
-    init: str = "orthogonal"      # the torsos' (`network.init`)
+    init_scheme: str = "orthogonal"      # the torsos' (`network.init`)
 
     @nn.compact
     def __call__(self, obs):
         lead = obs.shape[: obs.ndim - self.obs_ndim]
         x = obs.reshape(lead + (-1,))
-        h = MLP(self.hidden, self.activation, self.init, name="policy_torso")(x)
+        h = MLP(self.hidden, self.activation, self.init_scheme, name="policy_torso")(x)
         out = _dense(self.dist.out_size, 0.01)(h)
         if isinstance(self.dist, DiagGaussian):
             log_std = self.param("log_std", nn.initializers.zeros, (self.dist.dim,))
             out = (out, jnp.broadcast_to(log_std, out.shape))
-        v = MLP(self.hidden, self.activation, self.init, name="value_torso")(x)
+        v = MLP(self.hidden, self.activation, self.init_scheme, name="value_torso")(x)
         value = _dense(1, 1.0)(v)[..., 0]
         return out, value

@@ -65,11 +65,11 @@ class Actor(nn.Module):
     action_dim: int
     hidden: Sequence[int]
     activation: str
-    init: str = "orthogonal"
+    init_scheme: str = "orthogonal"
 
     @nn.compact
     def __call__(self, x):
-        h = MLP(self.hidden, self.activation, self.init, name="torso")(x)
+        h = MLP(self.hidden, self.activation, self.init_scheme, name="torso")(x)
         mean = nn.Dense(self.action_dim, name="mean")(h)
         log_std = jnp.tanh(nn.Dense(self.action_dim, name="log_std")(h))
         return mean, LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1.0)
@@ -80,11 +80,11 @@ class Critic(nn.Module):
 
     hidden: Sequence[int]
     activation: str
-    init: str = "orthogonal"
+    init_scheme: str = "orthogonal"
 
     @nn.compact
     def __call__(self, x, a):
-        h = MLP(self.hidden, self.activation, self.init, name="torso")(jnp.concatenate([x, a], axis=-1))
+        h = MLP(self.hidden, self.activation, self.init_scheme, name="torso")(jnp.concatenate([x, a], axis=-1))
         return nn.Dense(1, name="q")(h)[..., 0]
 
 
