@@ -134,7 +134,8 @@ def _json_line(cmd, env=None, timeout=900) -> dict:
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(ROOT))
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode != 0 or not lines:
-        raise SystemExit(f"{' '.join(map(str, cmd))} failed ({out.returncode}):\n{out.stderr[-2000:]}")
+        shown = " ".join("<rejax peer code>" if c == PEER_CODE else str(c) for c in cmd)
+        raise SystemExit(f"{shown} failed ({out.returncode}):\n{out.stderr[-2000:]}")
     return json.loads(lines[-1])
 
 
@@ -144,6 +145,7 @@ def main():
     p.add_argument("--algos", default="dqn,sac")
     p.add_argument("--seed0", type=int, default=0, help="round r trains with seed seed0 + r - 1 on both sides")
     p.add_argument("--peer-python", default="/tmp/rejax/bin/python")
+    p.add_argument("--peer-configs", type=Path, default=PEER_CONFIGS, help="rejax's tuned configs (rejax_configs/)")
     p.add_argument("--srljax", choices=sorted(MATCHED), help=argparse.SUPPRESS)   # one srljax run, as JSON
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -156,13 +158,15 @@ def main():
         p.error(f"--algos takes {','.join(sorted(MATCHED))} (got {','.join(unknown)}); --rounds >= 1")
     if not Path(args.peer_python).exists():
         p.error(f"--peer-python {args.peer_python} does not exist; set up rejax as this script's docstring says")
+    if not (args.peer_configs / "cartpole.yaml").exists():
+        p.error(f"--peer-configs {args.peer_configs} holds no cartpole.yaml (../shared/peers/rejax_configs)")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     summary = {}
     for algo in algos:
         rows = []
         for r in range(1, args.rounds + 1):
             seed = args.seed0 + r - 1
-            peer = _json_line([args.peer_python, "-c", PEER_CODE, algo, str(PEER_CONFIGS / f"{MATCHED[algo][0]}.yaml"),
+            peer = _json_line([args.peer_python, "-c", PEER_CODE, algo, str(args.peer_configs / f"{MATCHED[algo][0]}.yaml"),
                                str(seed)])
             ours = _json_line([sys.executable, __file__, "--srljax", algo, "--seed", str(seed)], env=env)
             ratio = ours["steps_per_s"] / peer["steps_per_s"]
