@@ -166,8 +166,8 @@ def main():
         rows = []
         for r in range(1, args.rounds + 1):
             seed = args.seed0 + r - 1
-            peer = _json_line([args.peer_python, "-c", PEER_CODE, algo, str(args.peer_configs / f"{MATCHED[algo][0]}.yaml"),
-                               str(seed)])
+            peer_config = args.peer_configs / f"{MATCHED[algo][0]}.yaml"
+            peer = _json_line([args.peer_python, "-c", PEER_CODE, algo, str(peer_config), str(seed)])
             ours = _json_line([sys.executable, __file__, "--srljax", algo, "--seed", str(seed)], env=env)
             ratio = ours["steps_per_s"] / peer["steps_per_s"]
             gap = ours["eval_return"] - peer["eval_return"]
