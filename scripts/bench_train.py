@@ -146,7 +146,7 @@ def main(argv=None):
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     results = {"config": cfg.name, "env": cfg.env.id, "num_envs": cfg.env.num_envs,
-               "rollout_len": cfg.ppo.rollout_len, "epochs": cfg.ppo.epochs, "minibatches": cfg.ppo.minibatches,
+               "rollout_len": cfg.rollout.rollout_len, "epochs": cfg.ppo.epochs, "minibatches": cfg.ppo.minibatches,
                "total_env_steps": cfg.num_updates() * cfg.steps_per_update(),
                "device": str(jax.devices()[0]), "devices": jax.local_device_count(),
                "cpu_count": os.cpu_count()}

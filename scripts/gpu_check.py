@@ -86,12 +86,12 @@ def fused_ppo(overrides: dict, calls: int):
         fs, m = trainer.chunk(fs, per_log)
     jax.block_until_ready(fs.env_steps)
     dt = time.perf_counter() - t
-    ppo = {"num_envs": cfg.env.num_envs, "rollout_len": cfg.ppo.rollout_len, "updates": calls * per_log,
+    ppo = {"num_envs": cfg.env.num_envs, "rollout_len": cfg.rollout.rollout_len, "updates": calls * per_log,
            "env_steps_per_s": calls * per_log * cfg.steps_per_update() / dt, "first_call_s": first_s}
 
     # the learner's update alone, on one device's batch of the same shape
     rng = np.random.default_rng(0)
-    T, B = cfg.ppo.rollout_len, trainer.local_envs
+    T, B = cfg.rollout.rollout_len, trainer.local_envs
     obs_dim, act_dim = trainer.env.observation_space.shape[0], trainer.env.action_space.shape[0]
     batch = {"obs": rng.normal(size=(T, B, obs_dim)).astype(np.float32),
              "final_obs": rng.normal(size=(T, B, obs_dim)).astype(np.float32),
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
                       "count": jax.device_count()}, "budget_s": args.budget_s, "tiny": args.tiny}
     if args.tiny:
         cart, ant, per_call, min_time = [4, 16], [4], 256, 0.05
-        ppo_over = {"env.num_envs": 8, "ppo.rollout_len": 8, "ppo.minibatches": 2, "ppo.epochs": 1,
+        ppo_over = {"env.num_envs": 8, "rollout.rollout_len": 8, "ppo.minibatches": 2, "ppo.epochs": 1,
                     "network.hidden": [16], "log_every_env_steps": 64}
         calls = 1
     else:

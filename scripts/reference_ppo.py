@@ -38,7 +38,7 @@ def make_reference_train(cfg):
 
     env, params = gymnax.make(cfg.env.id.split("/", 1)[1])
     p = cfg.ppo
-    n_envs, T = cfg.env.num_envs, p.rollout_len
+    n_envs, T = cfg.env.num_envs, cfg.rollout.rollout_len
     n_updates = cfg.num_updates()
     mb_size = n_envs * T // p.minibatches
     net = _Net(env.action_space(params).n, tuple(cfg.network.hidden))

@@ -6,6 +6,7 @@
 """
 from srljax import config as configs
 from srljax import presets
+from srljax.learners import registry as _registry  # noqa: F401  (declares the algorithms' config sections)
 from srljax.api import TrainResult, get_config, make_env, train
 from srljax.run import RunResult, run
 

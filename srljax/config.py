@@ -1,9 +1,11 @@
 """Experiment configs: frozen dataclasses, validation and command-line overrides.
 
 A config is never mutated: `override(cfg, {"ppo.lr": 1e-3})` returns a new one. Every field has a
-one-line docstring below it. The named configs are in `srljax.presets`. This module imports
-nothing of srljax but its errors and `srljax.overrides` (the generic override machinery), so every
-layer may read configs.
+one-line docstring below it. The named configs are in `srljax.presets`. Here: the generic sections
+(env, network, algorithm, rollout, distributed, logging) and `Config`; each algorithm's own section is
+in `srljax.sections` (one module per algorithm, with its `validate`). This module imports nothing of
+srljax but its errors, `srljax.sections` and `srljax.overrides` (the generic override machinery), so
+every layer may read configs.
 """
 from __future__ import annotations
 
@@ -13,9 +15,12 @@ import math
 from typing import Any, Dict, List, Optional, Tuple
 
 from srljax import overrides as _o
-from srljax.algo_configs import DQNConfig, VTraceConfig
 from srljax.errors import UserError
-from srljax.overrides import get, override, to_dict  # noqa: F401  (re-exported)
+from srljax.overrides import get, to_dict  # noqa: F401  (re-exported)
+from srljax.sections.dqn import DQNConfig
+from srljax.sections.ppo import PPOConfig
+from srljax.sections.sac import SACConfig
+from srljax.sections.vtrace import VTraceConfig
 
 
 # Names of srljax.learners.networks.ACTIVATIONS, kept here so validating a config imports no jax
@@ -52,48 +57,24 @@ class NetworkConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOConfig:
-    """The `ppo` section: rollout length, epochs, optimiser and losses of PPO (V-trace shares its optimiser
-    and rollout fields)."""
+class RolloutConfig:
+    """The `rollout` section: what every algorithm and both modes read about collecting experience
+    (the fused loops, the distributed actors' samples and trainers), whatever learns from it."""
 
     rollout_len: int = 128
-    """Env steps per env between updates (T)."""
-    epochs: int = 4
-    """Passes over each batch."""
-    minibatches: int = 4
-    """Minibatches per epoch; each holds T / minibatches steps of every env."""
-    lr: float = 2.5e-4
-    """Adam learning rate."""
-    anneal_lr: bool = True
-    """Decay the learning rate linearly to 0 over the run."""
-    adam_eps: float = 1e-5
-    """Adam epsilon."""
-    gamma: float = 0.99
-    """Discount."""
-    gae_lambda: float = 0.95
-    """GAE lambda."""
-    clip_eps: float = 0.2
-    """PPO ratio clip."""
-    clip_value: bool = True
-    """Clip the value update around the old value estimate, as the policy ratio is clipped."""
-    vf_coef: float = 0.5
-    """Weight of the value loss."""
-    ent_coef: float = 0.01
-    """Weight of the entropy bonus."""
-    max_grad_norm: float = 0.5
-    """Global gradient-norm clip."""
-    normalize_obs: bool = False
-    """Running mean/std normalisation of observations (statistics averaged over devices)."""
-    normalize_adv: bool = True
-    """Normalise advantages within each minibatch."""
-    reward_scale: float = 1.0
-    """Rewards are multiplied by this before learning (episode returns are logged unscaled)."""
-    max_nonfinite_updates: int = 10
-    """Stop the run after this many consecutive updates skipped for non-finite gradients."""
-    normalize_value: bool = False
-    """Standardise value targets by their running mean and std (the value head predicts standardised targets)."""
+    """Env steps per env between updates (T): the fused program's rollout, a distributed actor's sample."""
     chunk_len: int = 0
     """Recurrent networks: steps per training chunk; minibatches take whole chunks (0: the whole rollout)."""
+    max_nonfinite_updates: int = 10
+    """Stop the run after this many consecutive updates skipped for non-finite gradients."""
+
+    def validate(self) -> None:
+        for name in ("rollout_len", "max_nonfinite_updates"):
+            if not getattr(self, name) > 0:
+                raise UserError(f"rollout.{name} must be > 0, got {getattr(self, name)}")
+        if self.chunk_len < 0 or (self.chunk_len and self.rollout_len % self.chunk_len):
+            raise UserError(f"rollout.chunk_len ({self.chunk_len}) must be 0 or divide rollout.rollout_len "
+                            f"({self.rollout_len})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +94,7 @@ class DistributedConfig:
     ring_size: int = 2
     """Env batches per actor: one simulates while the others wait for actions."""
     posts_per_update: int = 2
-    """Sample batches (each [ppo.rollout_len, env.num_envs / ring_size]) a trainer joins into one update."""
+    """Sample batches (each [rollout.rollout_len, env.num_envs / ring_size]) a trainer joins into one update."""
     max_staleness: int = 4
     """Samples more than this many policy versions behind the trainer are dropped (and counted)."""
     send_slots: int = 2
@@ -169,62 +150,6 @@ class AlgorithmConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class SACConfig:
-    """The `sac` section (algorithm.name=sac): replay, critics, entropy temperature."""
-
-    lr: float = 1e-3
-    """Adam learning rate of the actor and the twin critics."""
-    alpha_lr: float = 1e-3
-    """Adam learning rate of log alpha, the entropy temperature."""
-    gamma: float = 0.99
-    """Discount."""
-    tau: float = 0.005
-    """Target critics <- tau * critics + (1 - tau) * target critics after every gradient step."""
-    n_step: int = 1
-    """Steps summed into each target; an episode end inside the window cuts it short."""
-    buffer_size: int = 100_000
-    """Replay capacity in transitions (the oldest are overwritten)."""
-    batch_size: int = 256
-    """Transitions per gradient step."""
-    learning_starts: int = 1_000
-    """Env steps (all envs) of uniformly random actions collected before the first gradient step."""
-    train_every: int = 1
-    """Env-batch steps (each env.num_envs env steps) between rounds of gradient steps."""
-    gradient_steps: int = 1
-    """Gradient steps per round (replay ratio: gradient_steps * batch_size / (train_every * num_envs))."""
-    init_alpha: float = 1.0
-    """Entropy temperature at the start."""
-    learn_alpha: bool = True
-    """Learn log alpha so that the policy's entropy moves toward target_entropy (false: alpha stays init_alpha)."""
-    target_entropy: Optional[float] = None
-    """Target entropy of the squashed policy in [-1, 1]^A (None: -A, minus the action dimension)."""
-    max_grad_norm: float = 10.0
-    """Global gradient-norm clip of the actor's and the critics' gradients."""
-    prioritized: bool = False
-    """Prioritized replay (proportional to priority^alpha, the critics' mean |TD|; importance weights (N P)^-beta)."""
-    alpha: float = 0.6
-    """Prioritized replay: how strongly priorities shape sampling (0: uniform)."""
-    beta: float = 0.4
-    """Prioritized replay: importance-weight exponent (1: full correction)."""
-    replay_ratio: Optional[float] = None
-    """Distributed mode: samples trained on per env step, held both ways (None: as gradient_steps implies)."""
-
-    def validate(self, num_envs: int) -> None:
-        if self.replay_ratio is not None and not self.replay_ratio > 0:
-            raise UserError(f"sac.replay_ratio must be > 0 or null, got {self.replay_ratio}")
-        if not (0.0 <= self.alpha <= 1.0 and 0.0 <= self.beta <= 1.0):
-            raise UserError(f"sac.alpha and sac.beta must be in [0, 1], got {self.alpha}, {self.beta}")
-        for name in ("lr", "alpha_lr", "tau", "n_step", "buffer_size", "batch_size", "train_every",
-                     "gradient_steps", "init_alpha", "max_grad_norm"):
-            if not getattr(self, name) > 0:
-                raise UserError(f"sac.{name} must be > 0, got {getattr(self, name)}")
-        if max(self.batch_size, num_envs) > self.buffer_size:
-            raise UserError(f"sac.batch_size ({self.batch_size}) and env.num_envs ({num_envs}) must be <= sac.buffer_size ({self.buffer_size})")
-        if not (0.0 <= self.gamma <= 1.0 and self.tau <= 1.0 and self.learning_starts >= 0):
-            raise UserError("sac.gamma must be in [0, 1], sac.tau in (0, 1] and sac.learning_starts >= 0")
-
-
-@dataclasses.dataclass(frozen=True)
 class LoggingConfig:
     """The `logging` section: experiment tracking besides metrics.jsonl (TensorBoard, W&B)."""
 
@@ -253,8 +178,10 @@ class Config:
     """The policy/value network."""
     algorithm: AlgorithmConfig = dataclasses.field(default_factory=AlgorithmConfig)
     """Which algorithm learns (fused and distributed mode alike)."""
+    rollout: RolloutConfig = dataclasses.field(default_factory=RolloutConfig)
+    """Steps per rollout (every algorithm, both modes), recurrent chunks, the non-finite guard."""
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
-    """The learner's hyperparameters: rollout, epochs, optimiser, losses (PPO; V-trace shares them)."""
+    """PPO's epochs, optimiser and losses (algorithm.name=ppo; V-trace shares them)."""
     vtrace: VTraceConfig = dataclasses.field(default_factory=VTraceConfig)
     """V-trace's own settings (algorithm.name=vtrace)."""
     dqn: DQNConfig = dataclasses.field(default_factory=DQNConfig)
@@ -279,7 +206,7 @@ class Config:
     """Fused mode on CPU: XLA's thread pool size (0: auto, one thread for env.num_envs <= 32, else every core)."""
 
     def steps_per_update(self) -> int:
-        return self.env.num_envs * self.ppo.rollout_len
+        return self.env.num_envs * self.rollout.rollout_len
 
     def num_updates(self) -> int:
         return max(1, math.ceil(self.total_env_steps / self.steps_per_update()))
@@ -303,14 +230,38 @@ def describe_fields(cls=Config, prefix: str = "") -> List[Dict[str, Any]]:
     return _o.describe_fields(cls, prefix)
 
 
-# Keys of config.json files written before the algorithm got its own section.
+# Keys of config.json files written by an older srljax -> today's keys. `from_dict` (config.json,
+# --resume) maps them silently; `override` (--set, `overrides={...}`) refuses them in one line naming
+# the new key, so that a command line says what it sets.
 RENAMED = {"distributed.algorithm": "algorithm.name", "distributed.vtrace_rho_clip": "vtrace.rho_clip",
-           "distributed.vtrace_c_clip": "vtrace.c_clip"}
+           "distributed.vtrace_c_clip": "vtrace.c_clip", "ppo.rollout_len": "rollout.rollout_len",
+           "ppo.chunk_len": "rollout.chunk_len", "ppo.max_nonfinite_updates": "rollout.max_nonfinite_updates"}
+
+
+def override(cfg: Config, values: Dict[str, Any]) -> Config:
+    """A new config with dotted keys replaced (see `srljax.overrides.override`); an old key of
+    `RENAMED` is a UserError naming its new key."""
+    return _o.override(cfg, values, RENAMED)
 
 
 def from_dict(d: Dict[str, Any]) -> Config:
-    """Rebuild a config written by `to_dict` (config.json), also one from an older srljax."""
+    """Rebuild a config written by `to_dict` (config.json), also one from an older srljax (`RENAMED`)."""
     return _o.from_dict(d, Config(), RENAMED)
+
+
+# Algorithm name -> the config sections its learner reads, whose `validate(cfg)` `validate` calls.
+# Filled by `srljax.learners.registry.register` from each entry's `sections` (the config layer names
+# no algorithm).
+ALGORITHM_SECTIONS: Dict[str, Tuple[str, ...]] = {}
+
+
+def declare_sections(algorithm: str, sections: Tuple[str, ...]) -> None:
+    """Record the config sections `algorithm` reads (each a field of `Config` with `validate(cfg)`)."""
+    fields = {f.name for f in dataclasses.fields(Config)}
+    unknown = [s for s in sections if s not in fields or not hasattr(getattr(Config(), s), "validate")]
+    if unknown:
+        raise ValueError(f"algorithm {algorithm!r}: {unknown} are not config sections with validate(cfg)")
+    ALGORITHM_SECTIONS[algorithm] = tuple(sections)
 
 
 MAX_INT = 2 ** 53
@@ -320,7 +271,8 @@ MAX_INT = 2 ** 53
 def validate(cfg: Config) -> Config:
     """Check values a run cannot work with; raise a UserError naming the field.
 
-    What needs the registries (env and algorithm names) is checked by `srljax.run.check`."""
+    The sections the registry entry of `algorithm.name` reads (`ALGORITHM_SECTIONS`) check themselves;
+    what needs the registries (env and algorithm names) is checked by `srljax.run.check`."""
 
     def positive(key, v):
         if not v > 0:
@@ -332,42 +284,23 @@ def validate(cfg: Config) -> Config:
             raise UserError(f"{key} must be at most {MAX_INT:,}, got {value:,}")
     if cfg.mode not in ("fused", "distributed"):
         raise UserError(f"mode must be 'fused' or 'distributed', got {cfg.mode!r}")
-    for key in ("env.num_envs", "total_env_steps", "log_every_env_steps", "ppo.rollout_len", "ppo.epochs",
-                "ppo.minibatches", "ppo.lr", "ppo.max_grad_norm", "ppo.reward_scale", "checkpoint_every_logs",
-                "keep_checkpoints", "ppo.max_nonfinite_updates"):
+    for key in ("env.num_envs", "total_env_steps", "log_every_env_steps", "checkpoint_every_logs", "keep_checkpoints"):
         positive(key, get(cfg, key))
-    for key in ("ppo.gamma", "ppo.gae_lambda"):
-        v = getattr(cfg.ppo, key.split(".")[1])
-        if not 0.0 <= v <= 1.0:
-            raise UserError(f"{key} must be in [0, 1], got {v}")
-    for key in ("ppo.clip_eps", "ppo.vf_coef", "ppo.ent_coef", "ppo.adam_eps"):
-        if getattr(cfg.ppo, key.split(".")[1]) < 0:
-            raise UserError(f"{key} must be >= 0")
     if cfg.env.on_nonfinite not in ("stop", "reset"):
         raise UserError(f"env.on_nonfinite must be 'stop' or 'reset', got {cfg.env.on_nonfinite!r}")
     if cfg.seed < 0:
         raise UserError(f"seed must be >= 0, got {cfg.seed}")
     if cfg.cpu_threads < 0:
         raise UserError(f"cpu_threads must be >= 0 (0: auto), got {cfg.cpu_threads}")
-    if cfg.mode == "fused" and cfg.ppo.rollout_len % cfg.ppo.minibatches:
-        raise UserError(f"ppo.rollout_len ({cfg.ppo.rollout_len}) must divide into ppo.minibatches "
-                        f"({cfg.ppo.minibatches}) equal parts")
-    if cfg.ppo.chunk_len < 0 or (cfg.ppo.chunk_len and cfg.ppo.rollout_len % cfg.ppo.chunk_len):
-        raise UserError(f"ppo.chunk_len ({cfg.ppo.chunk_len}) must be 0 or divide ppo.rollout_len ({cfg.ppo.rollout_len})")
+    cfg.rollout.validate()
     if not cfg.network.hidden or any(h <= 0 for h in cfg.network.hidden):
         raise UserError(f"network.hidden must be positive layer sizes, got {cfg.network.hidden}")
     if cfg.network.activation not in ACTIVATIONS:
         raise UserError(f"network.activation must be one of {', '.join(ACTIVATIONS)}")
-    if cfg.network.init not in INITS:
-        raise UserError(f"network.init must be one of {', '.join(INITS)}, got {cfg.network.init!r}")
-    if cfg.vtrace.rho_clip <= 0 or cfg.vtrace.c_clip <= 0:
-        raise UserError("vtrace.rho_clip and vtrace.c_clip must be > 0")
     if cfg.mode == "distributed":
         cfg.distributed.validate()
-    if cfg.algorithm.name == "dqn":
-        cfg.dqn.validate(cfg.env.num_envs)
-    if cfg.algorithm.name == "sac":
-        cfg.sac.validate(cfg.env.num_envs)
+    for section in ALGORITHM_SECTIONS.get(cfg.algorithm.name, ()):   # the registry entry's sections
+        getattr(cfg, section).validate(cfg)
     if cfg.logging.wandb and importlib.util.find_spec("wandb") is None:
         raise UserError("logging.wandb=true needs the wandb package: pip install 'srljax[wandb]'")
     return cfg

@@ -62,10 +62,13 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
 
 
 
-def override(cfg, values: Dict[str, Any]):
-    """A new config with dotted keys replaced; unknown keys and wrong types are UserErrors."""
+def override(cfg, values: Dict[str, Any], renamed: Optional[Dict[str, str]] = None):
+    """A new config with dotted keys replaced; unknown keys, keys of `renamed` (old name -> new) and
+    wrong types are UserErrors."""
     paths = field_paths(type(cfg))
     for key, value in values.items():
+        if key in (renamed or {}) and key not in paths:
+            raise UserError(f"config key {key!r} is now {renamed[key]!r} (set {renamed[key]}={json.dumps(value)})")
         if key not in paths:
             raise UserError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(paths))}")
         cfg = _replace(cfg, key.split("."), _coerce(key, value, paths[key]))
@@ -146,4 +149,4 @@ def from_dict(d: Dict[str, Any], default, renamed: Dict[str, str]):
             else:
                 flat[key] = v
     walk("", d)
-    return override(default, {renamed.get(k, k): v for k, v in flat.items()})
+    return override(default, {renamed.get(k, k): v for k, v in flat.items()})   # (old keys mapped)

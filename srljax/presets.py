@@ -22,10 +22,10 @@ def _add(name: str, description: str, fields: Dict[str, Any]) -> None:
 
 # -- fused mode: JAX envs ----------------------------------------------------------------------
 _add("cartpole", "PPO on gymnax CartPole-v1 in fused mode (the default; solved in ~300k steps)",
-     {"env.id": "gymnax/CartPole-v1", "env.num_envs": 8, "ppo.rollout_len": 128, "ppo.lr": 5e-4,
+     {"env.id": "gymnax/CartPole-v1", "env.num_envs": 8, "rollout.rollout_len": 128, "ppo.lr": 5e-4,
       "total_env_steps": 500_000, "log_every_env_steps": 25_600})
 _add("cartpole_purejaxrl", "PureJaxRL's CartPole settings (4 envs x 128 steps, 4 epochs, 4 minibatches)",
-     {"env.id": "gymnax/CartPole-v1", "env.num_envs": 4, "ppo.rollout_len": 128, "ppo.lr": 2.5e-4,
+     {"env.id": "gymnax/CartPole-v1", "env.num_envs": 4, "rollout.rollout_len": 128, "ppo.lr": 2.5e-4,
       "total_env_steps": 500_000, "log_every_env_steps": 25_600})
 _add("cartpole_dqn", "Double dueling DQN on gymnax CartPole-v1 in fused mode (replay inside the jitted program), 100k steps",
      {"algorithm.name": "dqn", "env.id": "gymnax/CartPole-v1", "env.num_envs": 10,
@@ -43,12 +43,12 @@ _add("pendulum_sac", "SAC (twin critics, learned temperature) on gymnax Pendulum
       "sac.batch_size": 256, "sac.learning_starts": 1_000, "sac.train_every": 1, "sac.gradient_steps": 4,
       "total_env_steps": 20_000, "log_every_env_steps": 2_000})
 _add("brax_inverted_pendulum", "PPO on brax inverted_pendulum (continuous actions), 2M env steps",
-     {"env.id": "brax/inverted_pendulum", "env.num_envs": 128, "ppo.rollout_len": 32, "ppo.epochs": 4,
+     {"env.id": "brax/inverted_pendulum", "env.num_envs": 128, "rollout.rollout_len": 32, "ppo.epochs": 4,
       "ppo.minibatches": 8, "ppo.lr": 3e-4, "ppo.gamma": 0.97, "ppo.ent_coef": 0.01,
       "ppo.max_grad_norm": 1.0, "ppo.normalize_obs": True, "ppo.reward_scale": 0.1,
       "network.hidden": [64, 64], "total_env_steps": 2_000_000, "log_every_env_steps": 65_536})
 _add("brax_ant", "PPO on brax ant (continuous actions, 27-d observations)",
-     {"env.id": "brax/ant", "env.num_envs": 256, "ppo.rollout_len": 16, "ppo.epochs": 4,
+     {"env.id": "brax/ant", "env.num_envs": 256, "rollout.rollout_len": 16, "ppo.epochs": 4,
       "ppo.minibatches": 8, "ppo.lr": 3e-4, "ppo.gamma": 0.97, "ppo.ent_coef": 0.01,
       "ppo.max_grad_norm": 1.0, "ppo.normalize_obs": True, "ppo.reward_scale": 0.1,
       "network.hidden": [128, 128], "network.activation": "swish",
@@ -57,18 +57,18 @@ _add("brax_ant", "PPO on brax ant (continuous actions, 27-d observations)",
 # -- distributed mode: CPU envs over MPI -------------------------------------------------------
 _add("gym_cartpole", "PPO on gymnasium CartPole-v1 over MPI: mpirun -n 4 (1 trainer, 1 policy worker, 2 actors)",
      {"mode": "distributed", "env.id": "gym/CartPole-v1", "env.num_envs": 64,
-      "ppo.rollout_len": 32, "ppo.epochs": 4, "ppo.minibatches": 4, "ppo.lr": 1e-3,
+      "rollout.rollout_len": 32, "ppo.epochs": 4, "ppo.minibatches": 4, "ppo.lr": 1e-3,
       "ppo.anneal_lr": False, "ppo.ent_coef": 0.0,
       "distributed.trainers": 1, "distributed.policy_workers": 1, "distributed.ring_size": 2,
       "distributed.posts_per_update": 2, "distributed.max_staleness": 4,
       "distributed.stop_at_return": 475.0, "total_env_steps": 500_000})
 # Ape-X DQN: 1 trainer, 1 prioritized replay buffer, 2 actors running the greedy policy inline,
-# each with its own epsilon (dqn.apex_*: 0.05 and ~4e-10); ppo.rollout_len is the env steps per
+# each with its own epsilon (dqn.apex_*: 0.05 and ~4e-10); rollout.rollout_len is the env steps per
 # posted rollout; 8 gradient steps of 128 per replay message; actors niced (the trainer is the bottleneck).
 _add("gym_cartpole_dqn", "Ape-X DQN on gymnasium CartPole-v1 over MPI: mpirun -n 4 (1 trainer, 1 prioritized replay "
      "buffer, 2 actors with their own epsilon)",
      {"mode": "distributed", "algorithm.name": "dqn", "env.id": "gym/CartPole-v1", "env.num_envs": 8,
-      "ppo.rollout_len": 16, "network.hidden": [64, 64], "network.activation": "swish",
+      "rollout.rollout_len": 16, "network.hidden": [64, 64], "network.activation": "swish",
       "dqn.lr": 5e-4, "dqn.gamma": 0.99, "dqn.n_step": 2, "dqn.buffer_size": 100_000, "dqn.batch_size": 128,
       "dqn.gradient_steps": 8, "dqn.learning_starts": 2_000, "dqn.replay_ratio": 16.0, "dqn.tau": 0.005,
       "dqn.dueling": True, "dqn.prioritized": True, "dqn.alpha": 0.6, "dqn.beta": 0.4,
@@ -83,7 +83,7 @@ _add("gym_cartpole_dqn", "Ape-X DQN on gymnasium CartPole-v1 over MPI: mpirun -n
 _add("gym_pendulum_sac", "SAC on gymnasium Pendulum-v1 over MPI: mpirun -n 4 (1 trainer, 1 replay buffer, 2 actors), "
      "replay ratio 256; stops once the last 100 episodes reach -250 (or at 30k steps)",
      {"mode": "distributed", "algorithm.name": "sac", "env.id": "gym/Pendulum-v1", "env.num_envs": 4,
-      "ppo.rollout_len": 8, "network.hidden": [64, 64], "network.activation": "swish",
+      "rollout.rollout_len": 8, "network.hidden": [64, 64], "network.activation": "swish",
       "sac.lr": 1e-3, "sac.alpha_lr": 1e-3, "sac.gamma": 0.99, "sac.tau": 0.005, "sac.buffer_size": 30_000,
       "sac.batch_size": 256, "sac.learning_starts": 1_000, "sac.gradient_steps": 8, "sac.replay_ratio": 256.0,
       "distributed.trainers": 1, "distributed.policy_workers": 0, "distributed.inline_inference": True,
@@ -96,7 +96,7 @@ _add("gym_pendulum_sac", "SAC on gymnasium Pendulum-v1 over MPI: mpirun -n 4 (1 
 _add("pz_simple_spread", "PPO on PettingZoo mpe2 simple_spread_v3 (3 agents, one shared policy) over MPI: mpirun -n 4 "
      "(1 trainer, 3 actors); pip install 'srljax[pettingzoo]'",
      {"mode": "distributed", "env.id": "pz/mpe2.simple_spread_v3", "env.num_envs": 32, "ppo.gamma": 0.9,
-      "ppo.rollout_len": 40, "ppo.epochs": 4, "ppo.minibatches": 4, "ppo.lr": 5e-4, "ppo.anneal_lr": False,
+      "rollout.rollout_len": 40, "ppo.epochs": 4, "ppo.minibatches": 4, "ppo.lr": 5e-4, "ppo.anneal_lr": False,
       "ppo.ent_coef": 0.01, "ppo.normalize_obs": True, "ppo.normalize_value": True,
       "distributed.trainers": 1, "distributed.policy_workers": 0, "distributed.inline_inference": True,
       "distributed.actors": 3, "distributed.ring_size": 1, "distributed.posts_per_update": 1,
@@ -115,7 +115,7 @@ _HNS = {
     "ppo.gamma": 0.998, "ppo.gae_lambda": 0.95, "ppo.lr": 1e-3, "ppo.anneal_lr": False,
     "ppo.clip_eps": 0.2, "ppo.ent_coef": 0.003, "ppo.vf_coef": 0.5, "ppo.max_grad_norm": 5.0,
     "ppo.normalize_obs": True, "ppo.normalize_value": True, "ppo.normalize_adv": True,
-    "ppo.chunk_len": 10, "ppo.epochs": 1, "ppo.minibatches": 8,
+    "rollout.chunk_len": 10, "ppo.epochs": 1, "ppo.minibatches": 8,
     "network.hidden": [16, 64],
     "distributed.trainers": 1, "distributed.policy_workers": 0, "distributed.inline_inference": True,
     "distributed.ring_size": 1, "distributed.posts_per_update": 1, "distributed.max_staleness": 6,
@@ -124,11 +124,11 @@ _HNS = {
 }
 _add("hns_quadrant",
      "Hide-and-seek quadrant game (2 v 2), entity-attention LSTM PPO: mpirun -n 4 on 2 cores (1 trainer, 3 actors)",
-     {**_HNS, "env.id": "hns/quadrant", "env.num_envs": 32, "ppo.rollout_len": 40,
+     {**_HNS, "env.id": "hns/quadrant", "env.num_envs": 32, "rollout.rollout_len": 40,
       "total_env_steps": 20_000_000, "log_every_env_steps": 50_000})
 _add("hns_full",
      "Hide-and-seek full game (1-3 v 1-3, boxes, ramps, rooms): mpirun -n 4 on 2 cores; see docs/hns_training.md",
-     {**_HNS, "env.id": "hns/full", "env.num_envs": 8, "ppo.rollout_len": 80,
+     {**_HNS, "env.id": "hns/full", "env.num_envs": 8, "rollout.rollout_len": 80,
       "total_env_steps": 100_000_000, "log_every_env_steps": 50_000})
 
 PRESETS: Dict[str, Config] = {name: override(Config(name=name, description=desc), fields)

@@ -263,8 +263,8 @@ def _out_of_memory(exc: Exception, cfg: C.Config) -> None:
     """XLA's RESOURCE_EXHAUSTED as one run-time line naming what to lower."""
     if "RESOURCE_EXHAUSTED" in str(exc):
         from srljax.errors import RunError
-        raise RunError(f"out of device memory with env.num_envs={cfg.env.num_envs} x ppo.rollout_len="
-                       f"{cfg.ppo.rollout_len}; lower env.num_envs (or ppo.rollout_len)") from None
+        raise RunError(f"out of device memory with env.num_envs={cfg.env.num_envs} x rollout.rollout_len="
+                       f"{cfg.rollout.rollout_len}; lower env.num_envs (or rollout.rollout_len)") from None
 
 
 def _run_distributed(cfg, where, custom, quiet: bool, t0: float) -> RunResult:

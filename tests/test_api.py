@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 
 import srljax  # noqa: E402
 
-TINY_FUSED = {"env.num_envs": 4, "ppo.rollout_len": 16, "ppo.minibatches": 2, "ppo.epochs": 1,
+TINY_FUSED = {"env.num_envs": 4, "rollout.rollout_len": 16, "ppo.minibatches": 2, "ppo.epochs": 1,
               "total_env_steps": 640, "log_every_env_steps": 128}
 TINY_DISTRIBUTED = {"total_env_steps": 4096, "distributed.stop_at_return": None, "distributed.log_interval_s": 0.01}
 

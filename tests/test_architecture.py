@@ -291,3 +291,31 @@ def test_no_replay_setting_is_read_through_getattr_defaults():
     from srljax.learners import replay_spec
     assert device_replay.PRIORITY_EPS is replay_store.PRIORITY_EPS is replay_spec.PRIORITY_EPS
     assert sum("PRIORITY_EPS =" in p.read_text() for p in MODULES.values()) == 1
+
+
+def test_config_validate_reaches_an_algorithms_sections_through_its_registry_entry():
+    """`config.validate` names no algorithm: the registry entry's `sections` say which sections'
+    `validate(cfg)` run; the `rollout` section (read by every algorithm) always does."""
+    from srljax import config as C
+    from srljax.errors import UserError
+    from srljax.learners import registry
+
+    text = (PKG / "config.py").read_text()
+    assert not re.search(r"algorithm\.name ==|== \"(ppo|vtrace|dqn|sac)\"|cfg\.(ppo|vtrace|dqn|sac)\b", text)
+    assert set(C.ALGORITHM_SECTIONS) == set(registry.ALGORITHMS)
+    assert all(C.ALGORITHM_SECTIONS[n] == s.sections for n, s in registry.ALGORITHMS.items())
+    bad = {"dqn.buffer_size": 64, "dqn.batch_size": 128, "rollout.rollout_len": 7}
+    C.validate(C.override(C.Config(), {**bad, "rollout.rollout_len": 8}))   # ppo's run; dqn's are not read
+    try:
+        registry.register(registry.AlgorithmSpec("toy_q", "replay", "nowhere:build", "a test entry",
+                                                 sections=("dqn",)))
+        with pytest.raises(UserError, match=r"dqn.batch_size \(128\) must be <= dqn.buffer_size \(64\)"):
+            C.validate(C.override(C.Config(), {**bad, "algorithm.name": "toy_q"}))
+        with pytest.raises(UserError, match=r"rollout.rollout_len \(7\) must divide into ppo.minibatches"):
+            C.validate(C.override(C.Config(), bad))
+        with pytest.raises(ValueError, match="not config sections"):
+            registry.register(registry.AlgorithmSpec("toy_r", "replay", "nowhere:build", "x", sections=("toy",)))
+    finally:
+        registry.ALGORITHMS.pop("toy_q", None)
+        C.ALGORITHM_SECTIONS.pop("toy_q", None)
+    assert "toy_r" not in registry.ALGORITHMS

@@ -58,7 +58,7 @@ def test_a_failed_resume_changes_no_file(finished, sets, words, subprocess_env):
 def test_a_failed_distributed_resume_changes_no_file(subprocess_env, tmp_path):
     run = tmp_path / "dist"
     out = train(["--config", "gym_cartpole", "--set", "total_env_steps=4000", "--set", "distributed.stop_at_return=null",
-                 "--set", "env.num_envs=16", "--set", "ppo.rollout_len=16", "--run-dir", run, "--quiet"], subprocess_env)
+                 "--set", "env.num_envs=16", "--set", "rollout.rollout_len=16", "--run-dir", run, "--quiet"], subprocess_env)
     assert out.returncode == 0, out.stderr[-3000:]
     before = snapshot(run)
     one_line(train(["--run-dir", run, "--resume", "--set", "network.hidden=[32]"], subprocess_env),
@@ -156,3 +156,21 @@ def test_sigterm_or_ctrl_c_of_a_fused_run_saves_a_checkpoint_that_resume_continu
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["resumed_from_env_steps"] == at and summary["env_steps"] == at + 8192
+
+
+def test_a_run_written_with_the_old_ppo_rollout_keys_resumes(finished, subprocess_env, tmp_path):
+    """A config.json from before the `rollout` section (ppo.rollout_len, ppo.chunk_len,
+    ppo.max_nonfinite_updates) resumes, and the run's config.json is then written with today's keys."""
+    import shutil
+    run = tmp_path / "old"
+    shutil.copytree(finished, run)
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["ppo"].update(cfg.pop("rollout"))
+    cfg["ppo"]["rollout_len"] = 128
+    (run / "config.json").write_text(json.dumps(cfg))
+    out = train(["--run-dir", run, "--resume", "--set", "total_env_steps=12288", "--quiet"], subprocess_env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    steps = [json.loads(line)["env_steps"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [4096, 8192, 12288]
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["rollout"]["rollout_len"] == 128 and "rollout_len" not in saved["ppo"]

@@ -102,3 +102,35 @@ def test_bad_value_is_one_line_and_exit_2(subprocess_env):
                          env=subprocess_env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert out.stderr == "srljax: error: --set ppo.anneal_lr: expected bool, got 'maybe'\n"
+
+
+def _old_keys(cfg) -> dict:
+    """`cfg` as a config.json written before the `rollout` section: its fields inside `ppo`."""
+    d = C.to_dict(cfg)
+    d["ppo"].update(d.pop("rollout"))
+    return d
+
+
+@pytest.mark.parametrize("preset", ["hns_quadrant", "gym_cartpole_dqn", "pendulum_sac"])
+def test_a_config_json_with_the_old_ppo_rollout_keys_reads_the_same(preset, tmp_path):
+    from srljax import presets
+    cfg = presets.get(preset)
+    old = _old_keys(cfg)
+    assert {"rollout_len", "chunk_len", "max_nonfinite_updates"} <= set(old["ppo"]) and "rollout" not in old
+    assert C.from_dict(old) == cfg
+    (tmp_path / "config.json").write_text(__import__("json").dumps(old))     # as --resume reads it
+    resumed = cli.resolve_config(cli.parse_args(["--run-dir", str(tmp_path), "--resume"]))
+    assert resumed == cfg and resumed.rollout.rollout_len == old["ppo"]["rollout_len"]
+
+
+@pytest.mark.parametrize("item, new", [("ppo.rollout_len=64", "rollout.rollout_len=64"),
+                                       ("ppo.chunk_len=8", "rollout.chunk_len=8"),
+                                       ("ppo.max_nonfinite_updates=3", "rollout.max_nonfinite_updates=3")])
+def test_an_old_key_on_the_command_line_is_one_line_naming_the_new_one(item, new, subprocess_env):
+    """--set with a key of RENAMED is refused (a command line says what it sets), naming the key to use."""
+    out = subprocess.run([sys.executable, "scripts/train.py", "--set", item], cwd=ROOT, env=subprocess_env,
+                         capture_output=True, text=True, timeout=60)
+    old = item.split("=")[0]
+    assert out.returncode == 2
+    assert out.stderr == f"srljax: error: config key '{old}' is now '{new.split('=')[0]}' (set {new})\n"
+    assert _resolve(new) == C.override(_resolve(), {new.split("=")[0]: int(new.split("=")[1])})

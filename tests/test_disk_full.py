@@ -30,11 +30,11 @@ from srljax.runlog import RunLogger, plot_learning_curve, read_metrics, write_js
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = str(ROOT / "tests" / "disk_full_child.py")
 TRAIN = str(ROOT / "scripts" / "train.py")
-TINY = ["--config", "cartpole", "--set", "env.num_envs=4", "--set", "ppo.rollout_len=16", "--set", "ppo.minibatches=2",
+TINY = ["--config", "cartpole", "--set", "env.num_envs=4", "--set", "rollout.rollout_len=16", "--set", "ppo.minibatches=2",
         "--set", "ppo.epochs=1", "--set", "total_env_steps=384", "--set", "log_every_env_steps=128",
         "--set", "checkpoint_every_logs=1", "--quiet"]
 MPI_SMALL = ["--config", "gym_cartpole", "--quiet", "--set", "distributed.stop_at_return=null",
-             "--set", "env.num_envs=16", "--set", "ppo.rollout_len=16", "--set", "total_env_steps=1500",
+             "--set", "env.num_envs=16", "--set", "rollout.rollout_len=16", "--set", "total_env_steps=1500",
              "--set", "checkpoint_every_logs=1", "--set", "distributed.log_interval_s=0.3"]
 EFBIG = "[Errno 27] File too large"
 

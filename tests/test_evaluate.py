@@ -29,7 +29,7 @@ def run_dir(tmp_path_factory):
     layout), a trainer, 2 updates."""
     path = tmp_path_factory.mktemp("hns_run") / "run"
     cfg = C.override(presets.get("hns_quadrant"), {
-        "network.hidden": [8, 8], "env.kwargs": {"horizon": 20}, "env.num_envs": 4, "ppo.rollout_len": 20,
+        "network.hidden": [8, 8], "env.kwargs": {"horizon": 20}, "env.num_envs": 4, "rollout.rollout_len": 20,
         "ppo.minibatches": 2, "ppo.epochs": 1, "total_env_steps": 160, "distributed.log_interval_s": 0.01})
     summary = run(cfg, run_dir=path).summary
     assert summary["updates"] == 2 and summary["env_steps"] == 160

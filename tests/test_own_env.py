@@ -60,7 +60,7 @@ def _gymnax_corridor():
     return Corridor()
 
 
-FUSED = {"env.num_envs": 8, "ppo.rollout_len": 32, "total_env_steps": 40_000, "log_every_env_steps": 4096,
+FUSED = {"env.num_envs": 8, "rollout.rollout_len": 32, "total_env_steps": 40_000, "log_every_env_steps": 4096,
          "ppo.lr": 3e-3}
 
 

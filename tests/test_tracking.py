@@ -11,7 +11,7 @@ from srljax import presets
 from srljax.run import run
 from srljax.tracking import flat_config
 
-TINY_FUSED = {"env.num_envs": 4, "ppo.rollout_len": 16, "ppo.minibatches": 2, "ppo.epochs": 1,
+TINY_FUSED = {"env.num_envs": 4, "rollout.rollout_len": 16, "ppo.minibatches": 2, "ppo.epochs": 1,
               "total_env_steps": 640, "log_every_env_steps": 128, "checkpoint_every_logs": 2}
 TINY_DISTRIBUTED = {"total_env_steps": 4096, "distributed.stop_at_return": None, "distributed.log_interval_s": 0.01}
 

@@ -102,11 +102,11 @@ class FusedTrainer:
         else:
             from srljax.envs.custom import jax_env
             self.env = jax_env(env, self.local_envs)
-        self.T = cfg.ppo.rollout_len
+        self.T = cfg.rollout.rollout_len
         self.algo: Learner = registry.for_config(cfg).build(cfg, self.env.observation_space, self.env.action_space,
                                                             axis_name=self.axis, loss=loss)
         self.ring_size = max(1, -(-RING // n_dev))
-        self.max_skips = cfg.ppo.max_nonfinite_updates * cfg.ppo.epochs * cfg.ppo.minibatches
+        self.max_skips = cfg.rollout.max_nonfinite_updates * cfg.ppo.epochs * cfg.ppo.minibatches
         self.mesh = Mesh(np.array(self.devices), (AXIS,))
         self._init = sharded(self.mesh, self._init_device, (P(AXIS),))
         self._chunk = sharded(self.mesh, self._chunk_device, (P(AXIS), P()))
@@ -215,8 +215,8 @@ class FusedTrainer:
         skips = int(np.asarray(fs.learner.consecutive_skips)[0])
         if skips >= self.max_skips:
             raise NonFiniteError(f"stopped at update {done}: {skips} consecutive gradient steps had "
-                                 f"non-finite gradients (limit ppo.max_nonfinite_updates="
-                                 f"{self.cfg.ppo.max_nonfinite_updates} updates)")
+                                 f"non-finite gradients (limit rollout.max_nonfinite_updates="
+                                 f"{self.cfg.rollout.max_nonfinite_updates} updates)")
 
     def summary_counts(self, fs: FusedState) -> dict:
         return {"updates": self.progress(fs), "devices": len(self.devices),

@@ -31,11 +31,11 @@ class Plan:
         if cfg.env.num_envs % d.ring_size:
             raise UserError(f"env.num_envs ({cfg.env.num_envs}) must split evenly over distributed.ring_size "
                             f"({d.ring_size}) env batches per actor")
-        T = cfg.ppo.rollout_len
+        T = cfg.rollout.rollout_len
         if replay:
             self._check_replay_layout()
         if T % cfg.ppo.minibatches and not replay:
-            raise UserError(f"ppo.rollout_len ({T}) must divide into ppo.minibatches ({cfg.ppo.minibatches})")
+            raise UserError(f"rollout.rollout_len ({T}) must divide into ppo.minibatches ({cfg.ppo.minibatches})")
         B = cfg.env.num_envs // d.ring_size
         self._probe_env()
         self.algo_replay = self._replay_spec() if replay else None      # the algorithm's ReplaySettings
@@ -47,7 +47,7 @@ class Plan:
         from srljax.dataflow import multiagent as ma
         self.recurrent = ma.RequestCodec(self.packer, S) if S else None
         self.spec = BatchSpec(T, B, self.obs_shape, self.action_space, agents=self.agents, state_size=S,
-                              chunk_len=cfg.ppo.chunk_len or T, episode_keys=ma.episode_keys(self.episode_stats))
+                              chunk_len=cfg.rollout.chunk_len or T, episode_keys=ma.episode_keys(self.episode_stats))
         chunks = self.spec.chunks * B * d.posts_per_update * (self.agents or 1)
         if S and chunks % cfg.ppo.minibatches:
             raise UserError(f"{chunks} chunks per update (rollout_len / chunk_len x envs per post x posts_per_update "

@@ -54,7 +54,7 @@ class TrainerWorker:
         self.total_env_steps = cfg.total_env_steps
         self.stop_at_return = cfg.distributed.stop_at_return
         self.publish_every = cfg.distributed.publish_every
-        self.max_nonfinite_updates = cfg.ppo.max_nonfinite_updates
+        self.max_nonfinite_updates = cfg.rollout.max_nonfinite_updates
         self.grad_steps = cfg.ppo.epochs * cfg.ppo.minibatches
         self.start = time.perf_counter() if start_time is None else start_time
         self.version = 0
@@ -130,7 +130,7 @@ class TrainerWorker:
         self.nonfinite_in_a_row = self.nonfinite_in_a_row + 1 if skipped_all else 0
         if self.nonfinite_in_a_row >= self.max_nonfinite_updates:
             raise NonFiniteError(f"stopped at update {self.version}: {self.nonfinite_in_a_row} updates in a row "
-                                 f"had only non-finite gradients (limit ppo.max_nonfinite_updates="
+                                 f"had only non-finite gradients (limit rollout.max_nonfinite_updates="
                                  f"{self.max_nonfinite_updates}; lower ppo.lr or check the env's rewards and "
                                  "observations)")
 

@@ -46,7 +46,7 @@ def learner_settings(cfg) -> LearnerSettings:
     p = cfg.ppo
     return LearnerSettings(epochs=p.epochs, minibatches=p.minibatches, gamma=p.gamma, gae_lambda=p.gae_lambda,
                            reward_scale=p.reward_scale, normalize_obs=p.normalize_obs, normalize_adv=p.normalize_adv,
-                           normalize_value=p.normalize_value, chunk_len=p.chunk_len or None)
+                           normalize_value=p.normalize_value, chunk_len=cfg.rollout.chunk_len or None)
 
 
 def optimizer_for(cfg, num_updates: Optional[int] = None):

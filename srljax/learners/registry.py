@@ -14,8 +14,9 @@ An entry says what the algorithm learns from, and the mode builds that dataflow:
 
 A new algorithm is a module with `build(cfg, obs_space, action_space, **build_args)` returning an
 object that satisfies the protocol of its `learns_from` (`learners.protocols`: `RolloutAlgorithm`
-or `ReplayAlgorithm`), and one `register(...)` call. Imports no jax: the builder's module loads on
-first use.
+or `ReplayAlgorithm`), and one `register(...)` call; the entry's `sections` name the config sections
+(`srljax.sections`) its learner reads, whose `validate(cfg)` `config.validate` calls. Imports no
+jax: the builder's module loads on first use.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import dataclasses
 import importlib
 from typing import Callable, Dict, Optional, Tuple
 
+from srljax.config import declare_sections
 from srljax.errors import UserError
 
 LEARNS_FROM = ("rollout", "replay")
@@ -40,8 +42,9 @@ class AlgorithmSpec:
     """The builder as "module:function", imported on first use."""
     description: str
     """One line for listings."""
-    section: str = ""
-    """The name of its config section ("": none of its own)."""
+    sections: Tuple[str, ...] = ()
+    """The config sections its learner reads besides the generic ones (e.g. ("dqn",)): `config.validate`
+    calls each one's `validate(cfg)` when `algorithm.name` selects this entry."""
     actions: Tuple[str, ...] = ()
     """The action spaces it drives (`envs.space_check.check_algorithm`; (): all)."""
 
@@ -82,6 +85,7 @@ def register(spec: AlgorithmSpec) -> AlgorithmSpec:
     """
     if spec.learns_from not in LEARNS_FROM:
         raise ValueError(f"learns_from must be one of {LEARNS_FROM}, got {spec.learns_from!r}")
+    declare_sections(spec.name, spec.sections)
     ALGORITHMS[spec.name] = spec
     return spec
 
@@ -122,12 +126,14 @@ def for_config(cfg) -> AlgorithmSpec:
 
 
 register(AlgorithmSpec("ppo", "rollout", "srljax.learners.ppo:build",
-                       "PPO-clip with GAE (ppo.*): on-policy, staleness-bounded in distributed mode"))
+                       "PPO-clip with GAE (ppo.*): on-policy, staleness-bounded in distributed mode",
+                       sections=("ppo",)))
 register(AlgorithmSpec("vtrace", "rollout", "srljax.learners.vtrace:build",
-                       "IMPALA's V-trace targets and policy gradient (vtrace.*, optimiser from ppo.*)"))
+                       "IMPALA's V-trace targets and policy gradient (vtrace.*, optimiser from ppo.*)",
+                       sections=("vtrace", "ppo")))
 register(AlgorithmSpec("dqn", "replay", "srljax.learners.dqn:build",
                        "DQN (double, dueling, n-step, prioritized replay; dqn.*): off-policy; Ape-X under mpirun",
-                       section="dqn", actions=("Discrete",)))
+                       sections=("dqn",), actions=("Discrete",)))
 register(AlgorithmSpec("sac", "replay", "srljax.learners.sac:build",
                        "SAC (twin critics, learned entropy temperature, squashed Gaussian; sac.*): Box actions; "
-                       "distributed replay under mpirun", section="sac", actions=("BoundedBox",)))
+                       "distributed replay under mpirun", sections=("sac",), actions=("BoundedBox",)))

@@ -13,7 +13,7 @@ from srljax.checkpoint import Checkpointer
 from srljax.errors import UserError
 from srljax.run import run as run_config
 
-SMALL = {"env.num_envs": 16, "ppo.rollout_len": 16, "distributed.stop_at_return": None,
+SMALL = {"env.num_envs": 16, "rollout.rollout_len": 16, "distributed.stop_at_return": None,
          "distributed.log_interval_s": 0.05, "checkpoint_every_logs": 2}
 
 
@@ -58,7 +58,7 @@ def test_resume_without_a_checkpoint_is_a_user_error(tmp_path):
 
 def test_mpi_resume_on_two_trainers_from_one_and_corrupt_checkpoint(tmp_path):
     run = tmp_path / "run"
-    sets = ["--set", "distributed.stop_at_return=null", "--set", "env.num_envs=16", "--set", "ppo.rollout_len=16"]
+    sets = ["--set", "distributed.stop_at_return=null", "--set", "env.num_envs=16", "--set", "rollout.rollout_len=16"]
     first = MpiRun(4, ["--config", "gym_cartpole", "--quiet", "--set", "total_env_steps=4000"] + sets + FAST,
                    run, tmp_path / "first.log")
     assert first.wait_exit(150) == 0, first.stderr()[-3000:]

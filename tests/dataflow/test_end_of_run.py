@@ -20,7 +20,7 @@ from helpers import HERE, mpirun
 
 BUDGET = 16000
 ARGS = ["--config", "gym_cartpole", "--set", "distributed.stop_at_return=null", "--set", f"total_env_steps={BUDGET}",
-        "--set", "env.num_envs=16", "--set", "ppo.rollout_len=16", "--set", "env.id=gym/hang_env:HangingCartPole-v0"]
+        "--set", "env.num_envs=16", "--set", "rollout.rollout_len=16", "--set", "env.id=gym/hang_env:HangingCartPole-v0"]
 
 
 def _run_with_a_hang(tmp_path, extra, timeout, **hang):

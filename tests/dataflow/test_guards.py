@@ -12,7 +12,7 @@ from srljax.dataflow.guards import NonFiniteEnvError
 from srljax.errors import NonFiniteError
 from srljax.learners import ppo_loss
 
-SMALL = {"env.num_envs": 8, "ppo.rollout_len": 16, "distributed.stop_at_return": None,
+SMALL = {"env.num_envs": 8, "rollout.rollout_len": 16, "distributed.stop_at_return": None,
          "distributed.log_interval_s": 0.05}
 
 
@@ -55,9 +55,9 @@ def test_nan_gradients_stop_the_distributed_run_after_k_updates():
         loss, metrics = ppo_loss()(model, params, mb, key)
         return loss * jnp.nan, metrics
 
-    cfg = _cfg(**{"total_env_steps": 50_000, "ppo.max_nonfinite_updates": 3})
+    cfg = _cfg(**{"total_env_steps": 50_000, "rollout.max_nonfinite_updates": 3})
     with pytest.raises(NonFiniteError, match=r"stopped at update 3: 3 updates in a row had only non-finite "
-                                             r"gradients \(limit ppo.max_nonfinite_updates=3"):
+                                             r"gradients \(limit rollout.max_nonfinite_updates=3"):
         run(cfg, loss=nan_loss)
 
 

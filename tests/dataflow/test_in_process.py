@@ -17,7 +17,7 @@ def test_gym_cartpole_learns_in_one_process():
 
 def test_inline_inference_in_one_process_with_continuous_actions():
     cfg = resolve_config("gym_cartpole", [
-        "env.id=gym/Pendulum-v1", "env.num_envs=8", "ppo.rollout_len=16", "distributed.policy_workers=0",
+        "env.id=gym/Pendulum-v1", "env.num_envs=8", "rollout.rollout_len=16", "distributed.policy_workers=0",
         "distributed.inline_inference=true", "distributed.actors=1", "distributed.stop_at_return=null",
         "total_env_steps=3000"])
     summary = run(cfg).summary

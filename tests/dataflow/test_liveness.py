@@ -18,7 +18,7 @@ from srljax.checkpoint import Checkpointer
 
 DEADLINE = 6
 ARGS = ["--config", "gym_cartpole", "--set", "distributed.stop_at_return=null", "--set", "total_env_steps=50000000",
-        "--set", f"distributed.stuck_after_s={DEADLINE}", "--set", "env.num_envs=16", "--set", "ppo.rollout_len=16"] + FAST
+        "--set", f"distributed.stuck_after_s={DEADLINE}", "--set", "env.num_envs=16", "--set", "rollout.rollout_len=16"] + FAST
 
 
 def _first_metrics(run, tmp_path):

@@ -9,7 +9,7 @@ from helpers import HERE, mpirun
 
 RUN = ["-m", "srljax", "--print-summary"]
 NO_DIR = ["--no-run-dir"]
-SMALL = ["--set", "env.num_envs=16", "--set", "ppo.rollout_len=16", "--set", "distributed.log_interval_s=0.2"]
+SMALL = ["--set", "env.num_envs=16", "--set", "rollout.rollout_len=16", "--set", "distributed.log_interval_s=0.2"]
 
 
 def _summary(stdout):

@@ -13,7 +13,7 @@ from srljax.dataflow import netns
 
 T, B = 16, 8                           # rollout length; envs per ring slot (16 envs, ring of 2)
 JOB = ["-m", "srljax", "--no-run-dir", "--print-summary", "--config", "gym_cartpole", "--set", "env.num_envs=16",
-       "--set", f"ppo.rollout_len={T}", "--set", "distributed.stop_at_return=null",
+       "--set", f"rollout.rollout_len={T}", "--set", "distributed.stop_at_return=null",
        "--set", "distributed.log_interval_s=0.5", "--set", "ppo.epochs=1"]
 
 

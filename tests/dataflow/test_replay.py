@@ -159,7 +159,7 @@ def test_two_replay_trainers_average_gradients_and_stay_identical(tmp_path):
     import json
 
     run_dir = tmp_path / "r"
-    sets = ["total_env_steps=3000", "ppo.rollout_len=8", "dqn.learning_starts=400", "dqn.replay_ratio=4", "dqn.gradient_steps=2",
+    sets = ["total_env_steps=3000", "rollout.rollout_len=8", "dqn.learning_starts=400", "dqn.replay_ratio=4", "dqn.gradient_steps=2",
             "dqn.batch_size=32", "network.hidden=[32]", "distributed.trainers=2", "distributed.buffers=2",
             "distributed.actors=2", "distributed.actor_nice=0", "distributed.stop_at_return=null",
             "logging.tensorboard=false"]

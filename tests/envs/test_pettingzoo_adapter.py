@@ -108,7 +108,7 @@ def test_mpe2_simple_spread_trains_in_process_briefly_and_plays_back(tmp_path):
     import srljax
     from srljax import playback
     from srljax.checkpoint import Checkpointer
-    overrides = {"env.num_envs": 8, "ppo.rollout_len": 20, "distributed.actors": 1, "total_env_steps": 1_600,
+    overrides = {"env.num_envs": 8, "rollout.rollout_len": 20, "distributed.actors": 1, "total_env_steps": 1_600,
                  "log_every_env_steps": 400}
     result = srljax.train("pz_simple_spread", overrides=overrides, run_dir=str(tmp_path / "run"))
     assert result.summary["env_steps"] >= 1_600 and result.summary["episode_return"] < 0    # MPE pays distances

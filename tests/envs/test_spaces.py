@@ -190,7 +190,7 @@ def test_each_algorithm_takes_or_refuses_each_action_space(algorithm, config, ac
 
 
 # -- short runs: the learners on these observations, the env checking every action it gets ---------------
-SMALL = {"env.num_envs": 4, "ppo.rollout_len": 8, "ppo.minibatches": 1, "ppo.epochs": 1, "total_env_steps": 256}
+SMALL = {"env.num_envs": 4, "rollout.rollout_len": 8, "ppo.minibatches": 1, "ppo.epochs": 1, "total_env_steps": 256}
 DIST = {**SMALL, "distributed.ring_size": 1, "distributed.posts_per_update": 1, "distributed.policy_workers": 0,
         "distributed.inline_inference": True, "distributed.stop_at_return": None}
 

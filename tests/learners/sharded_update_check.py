@@ -20,7 +20,7 @@ from srljax.learners import make_algorithm
 assert jax.local_device_count() == 4, jax.devices()
 D, T, B = 4, 16, 8
 cfg = config.override(presets.get("cartpole"), {
-    "env.num_envs": B, "ppo.rollout_len": T, "ppo.minibatches": 4, "ppo.epochs": 2, "ppo.normalize_obs": True,
+    "env.num_envs": B, "rollout.rollout_len": T, "ppo.minibatches": 4, "ppo.epochs": 2, "ppo.normalize_obs": True,
     "total_env_steps": 20 * T * B})
 
 rng = np.random.default_rng(0)

@@ -131,7 +131,7 @@ def test_flat_parameter_vector_update_equals_the_tree_update():
     from srljax.envs import make
     from srljax.learners import registry
 
-    cfg = C.override(presets.get("cartpole_purejaxrl"), {"env.num_envs": 3, "ppo.rollout_len": 8, "ppo.minibatches": 2})
+    cfg = C.override(presets.get("cartpole_purejaxrl"), {"env.num_envs": 3, "rollout.rollout_len": 8, "ppo.minibatches": 2})
     env = make(cfg.env.id, num_envs=3)
     rng = np.random.default_rng(0)
     T, N = 8, 3

@@ -8,7 +8,7 @@ import srljax
 from srljax.dataflow.fused import NonFiniteError
 from srljax.learners import ppo_loss
 
-SMALL = {"total_env_steps": 16384, "log_every_env_steps": 4096, "env.num_envs": 8, "ppo.rollout_len": 64}
+SMALL = {"total_env_steps": 16384, "log_every_env_steps": 4096, "env.num_envs": 8, "rollout.rollout_len": 64}
 
 
 def test_nan_gradients_stop_the_run_after_k_updates():
@@ -17,7 +17,7 @@ def test_nan_gradients_stop_the_run_after_k_updates():
         return loss * jnp.nan, metrics
 
     with pytest.raises(NonFiniteError, match=r"stopped at update 3: 48 consecutive gradient steps"):
-        srljax.train("cartpole", overrides={**SMALL, "ppo.max_nonfinite_updates": 3}, loss=nan_loss)
+        srljax.train("cartpole", overrides={**SMALL, "rollout.max_nonfinite_updates": 3}, loss=nan_loss)
 
 
 def test_occasional_nan_gradients_are_skipped_and_counted():

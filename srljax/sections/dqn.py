@@ -1,7 +1,8 @@
-"""Settings sections of the algorithms (V-trace, DQN), fields of `srljax.config.Config`.
+"""DQN's config section, `dqn.*` (`srljax.learners.dqn` reads it; registry entry "dqn").
 
-Frozen dataclasses with a one-line docstring under every field (read by `--list-configs`-style
-help from this file's source); `srljax.config` re-exports them and calls their `validate`.
+A frozen dataclass with a one-line docstring under every field (`--describe`-style help reads them
+from this file's source); `config.validate` calls its `validate` when the registry entry of
+`algorithm.name` lists the section. Imports no jax.
 """
 from __future__ import annotations
 
@@ -12,15 +13,9 @@ from srljax.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
-class VTraceConfig:
-    rho_clip: float = 1.0
-    """V-trace: clip of the importance weights in the targets and the policy gradient (rho bar)."""
-    c_clip: float = 1.0
-    """V-trace: clip of the trace-cutting weights (c bar)."""
-
-
-@dataclasses.dataclass(frozen=True)
 class DQNConfig:
+    """The `dqn` section (algorithm.name=dqn): replay, targets, exploration (distributed mode: Ape-X)."""
+
     lr: float = 1e-3
     """Adam learning rate of the Q-network."""
     gamma: float = 0.99
@@ -68,7 +63,9 @@ class DQNConfig:
     apex_alpha: float = 7.0
     """Distributed mode (Ape-X): how fast the actors' exploration rates fall from actor 0 to actor N-1."""
 
-    def validate(self, num_envs: int) -> None:
+    def validate(self, cfg) -> None:
+        """Raise a UserError naming the first impossible `dqn.*` value of `cfg` (the whole config)."""
+        num_envs = cfg.env.num_envs
         if (self.replay_ratio is not None and not self.replay_ratio > 0) or self.apex_alpha < 0:
             raise UserError(f"dqn.replay_ratio must be > 0 or null, got {self.replay_ratio}; dqn.apex_alpha >= 0")
         for name in ("lr", "n_step", "buffer_size", "batch_size", "train_every", "gradient_steps",
