@@ -244,23 +244,28 @@ def override(cfg: Config, values: Dict[str, Any]) -> Config:
     return _o.override(cfg, values, RENAMED)
 
 
-def from_dict(d: Dict[str, Any]) -> Config:
-    """Rebuild a config written by `to_dict` (config.json), also one from an older srljax (`RENAMED`)."""
-    return _o.from_dict(d, Config(), RENAMED)
+def from_dict(d: Dict[str, Any], cls: type = Config) -> Config:
+    """Rebuild a config written by `to_dict` (config.json), also one from an older srljax (`RENAMED`);
+    `cls`: a subclass of `Config` holding a user algorithm's own section."""
+    return _o.from_dict(d, cls(), RENAMED)
 
 
 # Algorithm name -> the config sections its learner reads, whose `validate(cfg)` `validate` calls.
 # Filled by `srljax.learners.registry.register` from each entry's `sections` (the config layer names
-# no algorithm).
+# no algorithm). A section need not be a field of `Config`: a user's algorithm brings its own in a
+# subclass of `Config` (`@dataclass(frozen=True) class MyConfig(Config): toy: ToyConfig = ...`),
+# which overrides, validation, to_dict and `from_dict(d, MyConfig)` handle as they do `Config`.
 ALGORITHM_SECTIONS: Dict[str, Tuple[str, ...]] = {}
 
 
 def declare_sections(algorithm: str, sections: Tuple[str, ...]) -> None:
-    """Record the config sections `algorithm` reads (each a field of `Config` with `validate(cfg)`)."""
-    fields = {f.name for f in dataclasses.fields(Config)}
-    unknown = [s for s in sections if s not in fields or not hasattr(getattr(Config(), s), "validate")]
-    if unknown:
-        raise ValueError(f"algorithm {algorithm!r}: {unknown} are not config sections with validate(cfg)")
+    """Record the config sections `algorithm` reads (each a field, of `Config` or of a subclass, whose
+    value has `validate(cfg)`)."""
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    bad = [s for s in sections if not s.isidentifier()
+           or (s in fields and not hasattr(getattr(Config(), s), "validate"))]
+    if bad:
+        raise ValueError(f"algorithm {algorithm!r}: {bad} are not config sections with validate(cfg)")
     ALGORITHM_SECTIONS[algorithm] = tuple(sections)
 
 
@@ -300,6 +305,9 @@ def validate(cfg: Config) -> Config:
     if cfg.mode == "distributed":
         cfg.distributed.validate()
     for section in ALGORITHM_SECTIONS.get(cfg.algorithm.name, ()):   # the registry entry's sections
+        if not hasattr(cfg, section):
+            raise UserError(f"algorithm {cfg.algorithm.name!r} reads config section {section!r}, which "
+                            f"{type(cfg).__name__} lacks (pass a Config subclass with that field)")
         getattr(cfg, section).validate(cfg)
     if cfg.logging.wandb and importlib.util.find_spec("wandb") is None:
         raise UserError("logging.wandb=true needs the wandb package: pip install 'srljax[wandb]'")

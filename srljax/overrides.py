@@ -114,24 +114,32 @@ def to_dict(cfg) -> Dict[str, Any]:
 
 def describe_fields(cls, prefix: str = "") -> List[Dict[str, Any]]:
     """Every field, depth first: {"key", "type", "default", "doc", "section"} (a section is a nested
-    config, default None); type and docstring as written in the class's source file, read with ast."""
-    if not prefix or (cls.__name__, dataclasses.fields(cls)[0].name) not in _DOCS:   # (a section's own module)
-        tree = ast.parse(Path(sys.modules[cls.__module__].__file__).read_text())
-        _DOCS.update({(c.name, a.target.id): (ast.unparse(a.annotation), " ".join(d.value.value.split()) if
-                      isinstance(d, ast.Expr) and isinstance(d.value, ast.Constant) else "")
-                      for c in tree.body if isinstance(c, ast.ClassDef)
-                      for a, d in zip(c.body, c.body[1:] + [None]) if isinstance(a, ast.AnnAssign)})
+    config, default None); type and docstring as written in the source file of the class that declares
+    the field (a subclass's inherited fields: its base's), read with ast."""
     out = []
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         sec = dataclasses.is_dataclass(default)
-        typ, doc = _DOCS[cls.__name__, f.name]
+        typ, doc = _field_doc(cls, f.name)
         out.append({"key": prefix + f.name, "type": typ, "default": None if sec else default, "doc": doc, "section": sec})
         out += describe_fields(type(default), prefix + f.name + ".") if sec else []
     return out
 
 
-_DOCS: Dict[Tuple[str, str], Tuple[str, str]] = {}
+def _field_doc(cls, name: str) -> Tuple[str, str]:
+    owner = next(c for c in cls.__mro__ if name in c.__dict__.get("__annotations__", {}))
+    key = (owner.__module__, owner.__name__, name)
+    if key not in _DOCS:
+        tree = ast.parse(Path(sys.modules[owner.__module__].__file__).read_text())
+        _DOCS.update({(owner.__module__, c.name, a.target.id): (
+                      ast.unparse(a.annotation), " ".join(d.value.value.split()) if
+                      isinstance(d, ast.Expr) and isinstance(d.value, ast.Constant) else "")
+                      for c in tree.body if isinstance(c, ast.ClassDef)
+                      for a, d in zip(c.body, c.body[1:] + [None]) if isinstance(a, ast.AnnAssign)})
+    return _DOCS[key]
+
+
+_DOCS: Dict[Tuple[str, str, str], Tuple[str, str]] = {}
 
 
 def from_dict(d: Dict[str, Any], default, renamed: Dict[str, str]):

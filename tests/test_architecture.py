@@ -314,7 +314,7 @@ def test_config_validate_reaches_an_algorithms_sections_through_its_registry_ent
         with pytest.raises(UserError, match=r"rollout.rollout_len \(7\) must divide into ppo.minibatches"):
             C.validate(C.override(C.Config(), bad))
         with pytest.raises(ValueError, match="not config sections"):
-            registry.register(registry.AlgorithmSpec("toy_r", "replay", "nowhere:build", "x", sections=("toy",)))
+            registry.register(registry.AlgorithmSpec("toy_r", "replay", "nowhere:build", "x", sections=("network",)))
     finally:
         registry.ALGORITHMS.pop("toy_q", None)
         C.ALGORITHM_SECTIONS.pop("toy_q", None)
