@@ -160,6 +160,10 @@ INTERRUPT_GRACE_S = 8.0
 """After Ctrl-C, how long ranks other than 0 wait before ending the job (rank 0 ends it sooner)."""
 
 
+PEER_LOSS_GRACE_S = 5.0
+"""After an MPI error (a peer may have died), how long a rank waits before reporting itself failed."""
+
+
 def guarded(rank: int, role: str, fn: Callable[[], T]) -> T:
     """Run one rank's work; any exception ends the whole MPI job promptly (MPI_Abort).
 
@@ -180,6 +184,11 @@ def guarded(rank: int, role: str, fn: Callable[[], T]) -> T:
                 time.sleep(INTERRUPT_GRACE_S)       # rank 0 (trainer 0) saves a checkpoint, then ends the job
             MPI.COMM_WORLD.Abort(interrupt_code(exc))
             os._exit(interrupt_code(exc))           # MPICH's Abort may return to the caller
+        if isinstance(exc, MPI.Exception):
+            # A peer killed mid-transfer fails this rank's MPI call (MPICH: "process_vm_readv failed (errno
+            # 3)"): its supervisor names it and mpirun ends the job within a second. Wait so that a
+            # healthy rank is not reported as failed first (measured: rank 0 named before a killed actor).
+            time.sleep(PEER_LOSS_GRACE_S)
         report_failure(rank, role, exc)
         code = 2 if isinstance(exc, UserError) else 1
         MPI.COMM_WORLD.Abort(code)
