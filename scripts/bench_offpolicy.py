@@ -8,7 +8,8 @@ learning both.
 Round r (1-based) trains both sides with seed r - 1 (`--seed0` moves the seeds), each as its own
 process, one after the other: rejax (its own `train`, jitted and compiled first, as
 `../shared/peers/rejax_run.py` does, with the round's seed) and srljax (this script with `--srljax
-ALGO`: the jitted chunk compiled on a 1-step call, then the whole run timed as one call from a
+ALGO`: XLA's CPU pool sized as `scripts/train.py` sizes it (`cpu_threads`: one thread for these
+few envs), the jitted chunk compiled on a 1-step call, then the whole run timed as one call from a
 fresh state). Both time the whole run (the buffer-filling phase included) with compile excluded.
 Both are then evaluated the same way, as rejax does: 128 episodes of the greedy policy at the end
 of training (rejax: its own evaluation, epsilon 0.005 for DQN; srljax: `srljax-evaluate`'s path,
@@ -110,11 +111,14 @@ def greedy_return(trainer, fs, episodes: int = EVAL_EPISODES, seed: int = 10_000
 
 def run_srljax(algo: str, seed: int = 0) -> dict:
     """One timed srljax run of the matched config with `seed`, in this process, then its greedy evaluation."""
+    from srljax import process
+
+    cfg = matched_config(algo, seed)
+    process.prepare_fused_backend(cfg)      # as scripts/train.py: XLA's CPU pool sized before jax starts
     import jax
 
     from srljax.dataflow.fused_replay import ReplayTrainer
 
-    cfg = matched_config(algo, seed)
     trainer = ReplayTrainer(cfg)
     n = cfg.total_env_steps // cfg.env.num_envs
     fs = jax.block_until_ready(trainer.init(seed))
