@@ -92,11 +92,14 @@ TOY = textwrap.dedent('''
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
     """The toy's module on sys.path and its registry entry (both gone after the test)."""
+    from srljax import config
     from srljax.learners import registry
 
     (tmp_path / "toy_algorithm.py").write_text(TOY)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(registry, "ALGORITHMS", dict(registry.ALGORITHMS))
+    # register() also records the entry's sections for config.validate: restored after the test too
+    monkeypatch.setattr(config, "ALGORITHM_SECTIONS", dict(config.ALGORITHM_SECTIONS))
     return registry.register(registry.AlgorithmSpec("toy", "replay", "toy_algorithm:build",
                                                     "linear Q-learning, written by a test", actions=("Discrete",)))
 
