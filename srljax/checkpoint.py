@@ -20,6 +20,7 @@ import numpy as np
 from flax import serialization
 
 from srljax.errors import UserError, WriteError
+from srljax.files import written
 
 FORMAT = "srljax-ckpt-1"
 _NAME = re.compile(r"^ckpt_(\d{10})\.msgpack$")
@@ -43,22 +44,20 @@ class Checkpointer:
         header = json.dumps({"format": FORMAT, "step": int(step), "meta": meta or {},
                              "structure": str(jax.tree.structure(host)), "bytes": len(body)}).encode()
         path = self.dir / f"ckpt_{int(step):010d}.msgpack"
-        tmp = path.with_suffix(".tmp")
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+
+        def write(tmp: Path) -> None:
             with open(tmp, "wb") as f:
                 f.write(pystruct.pack("<Q", len(header)))
                 f.write(header)
                 f.write(body)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, path)
+
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            try:
-                tmp.unlink(missing_ok=True)
-            except OSError:
-                pass
             raise WriteError.of(path, e) from None
+        written(path, write)          # PATH.tmp, renamed into place; removed if the write fails
         for old in self.list()[: -self.keep]:
             old.unlink(missing_ok=True)
         return path

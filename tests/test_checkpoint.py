@@ -22,7 +22,7 @@ def test_keeps_the_last_n_and_round_trips(tmp_path):
 def test_a_half_written_file_is_not_a_checkpoint(tmp_path):
     ck = Checkpointer(tmp_path)
     ck.save(1, TREE)
-    (ck.dir / "ckpt_0000000002.tmp").write_bytes(b"\x00" * 5)     # a crash mid-write leaves only this
+    (ck.dir / "ckpt_0000000002.msgpack.tmp").write_bytes(b"\x00" * 5)     # a crash mid-write leaves only this
     assert ck.latest().name == "ckpt_0000000001.msgpack"
 
 

@@ -80,7 +80,7 @@ def test_checkpoint_save_on_a_full_disk_removes_its_temp_file(tmp_path, monkeypa
     ckpt.save(1, _tree(1))
 
     def full(fd):           # ENOSPC where delayed allocation reports it: at fsync, the bytes already written
-        assert (ckpt.dir / "ckpt_0000000002.tmp").stat().st_size > 80_000
+        assert (ckpt.dir / "ckpt_0000000002.msgpack.tmp").stat().st_size > 80_000
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(checkpoint.os, "fsync", full)
