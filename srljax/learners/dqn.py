@@ -193,12 +193,8 @@ class DQNLearner:
 
 def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad_reduce=None, loss=None,
           num_updates: Optional[int] = None) -> DQNLearner:
-    """The registry's builder. DQN needs a discrete action space; `loss`: see `DQNLearner.custom_loss`."""
-    from srljax.envs.spaces import Discrete
-
-    if not isinstance(action_space, Discrete):
-        raise UserError(f"dqn needs a discrete action space; env {cfg.env.id!r} has {type(action_space).__name__} "
-                        "actions (use algorithm.name=ppo)")
+    """The registry's builder (`registry.AlgorithmSpec.build` has refused any action space but Discrete
+    already, `envs.space_check.check_algorithm`); `loss`: see `DQNLearner.custom_loss`."""
     if isinstance(obs_space, dict):
         raise UserError("dqn needs array observations (dict observations: use algorithm.name=ppo)")
     d = cfg.dqn

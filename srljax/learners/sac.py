@@ -249,17 +249,11 @@ class SACLearner:
 
 def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad_reduce=None, loss=None,
           num_updates: Optional[int] = None) -> SACLearner:
-    """The registry's builder. SAC needs a Box action space with finite bounds; `loss`: a critic loss
+    """The registry's builder (the env's adapter has refused any action space but a one-axis Box and
+    `registry.AlgorithmSpec.build` one without finite bounds, `envs.space_check`); `loss`: a critic loss
     (`SACLearner.custom_loss`)."""
-    from srljax.envs.spaces import Box
-
-    if not isinstance(action_space, Box) or len(action_space.shape) != 1:
-        raise UserError(f"sac needs a continuous (Box, one axis) action space; env {cfg.env.id!r} has "
-                        f"{type(action_space).__name__} actions (use algorithm.name=dqn or ppo)")
     low, high = (np.broadcast_to(np.asarray(b, np.float32), action_space.shape) for b in
                  (action_space.low, action_space.high))
-    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(high > low)):
-        raise UserError(f"sac needs finite action bounds with high > low; env {cfg.env.id!r} has {low}..{high}")
     if isinstance(obs_space, dict):
         raise UserError("sac needs array observations (dict observations: use algorithm.name=ppo)")
     s = cfg.sac
