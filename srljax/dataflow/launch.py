@@ -152,12 +152,16 @@ def report_failure(rank: int, role: str, exc: BaseException) -> str:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
         sys.stderr.write(line + "\n")
     sys.stderr.flush()
-    time.sleep(0.3)
+    time.sleep(ABORT_FLUSH_S)
     return line
 
 
 INTERRUPT_GRACE_S = 8.0
 """After Ctrl-C, how long ranks other than 0 wait before ending the job (rank 0 ends it sooner)."""
+
+
+ABORT_FLUSH_S = 0.5
+"""How long a rank waits after its last line before MPI_Abort, so that mpirun passes the line on."""
 
 
 PEER_LOSS_GRACE_S = 5.0
@@ -180,8 +184,10 @@ def guarded(rank: int, role: str, fn: Callable[[], T]) -> T:
             how = f"terminated ({exc.name})" if hasattr(exc, "name") else "interrupted"
             sys.stderr.write(f"srljax: rank {rank} ({role}) {how}\n")
             sys.stderr.flush()
-            if rank != 0:
-                time.sleep(INTERRUPT_GRACE_S)       # rank 0 (trainer 0) saves a checkpoint, then ends the job
+            # Rank 0 (trainer 0) has saved its checkpoint and ends the job; the others give it time to.
+            # Rank 0 waits too, a little: MPI_Abort tears down mpirun's stdio forwarding, and the lines
+            # just written (checkpoint saved, terminated) were lost from a pipe under load (seen in CI).
+            time.sleep(INTERRUPT_GRACE_S if rank != 0 else ABORT_FLUSH_S)
             MPI.COMM_WORLD.Abort(interrupt_code(exc))
             os._exit(interrupt_code(exc))           # MPICH's Abort may return to the caller
         if isinstance(exc, MPI.Exception):
