@@ -21,9 +21,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
-from srljax.dataflow.launch import Backoff  # noqa: E402
-from srljax.dataflow.mpi_streams import MpiSampleConsumer, MpiSamplePoster  # noqa: E402
-from srljax.dataflow.schema import MessageLayout  # noqa: E402
+from srljax.dataflow.launch.waiting import Backoff  # noqa: E402
+from srljax.dataflow.wire.mpi import MpiSampleConsumer, MpiSamplePoster  # noqa: E402
+from srljax.dataflow.wire.schema import MessageLayout  # noqa: E402
 
 
 def count_for(size: int, seconds: float) -> int:

@@ -117,9 +117,9 @@ def run_srljax(algo: str, seed: int = 0) -> dict:
     process.prepare_fused_backend(cfg)      # as scripts/train.py: XLA's CPU pool sized before jax starts
     import jax
 
-    from srljax.dataflow.fused_replay import ReplayTrainer
+    from srljax.dataflow.fused.replay import FusedReplayTrainer
 
-    trainer = ReplayTrainer(cfg)
+    trainer = FusedReplayTrainer(cfg)
     n = cfg.total_env_steps // cfg.env.num_envs
     fs = jax.block_until_ready(trainer.init(seed))
     t = time.perf_counter()

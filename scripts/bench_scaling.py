@@ -18,7 +18,7 @@ For gymnasium CartPole (`gym/CartPole-v1`, the `gym_cartpole` preset) and hide-a
   once: how much busy cores slow each other (`efficiency`; a VM's vCPUs or SMT siblings share a
   core's execution units, so two busy "cores" do less than twice the work of one);
 - message latency and bandwidth: `mpirun -n 2` ping-pong over shared memory and, where network
-  namespaces can be made (`srljax.dataflow.netns`), over TCP on a veth between two "hosts";
+  namespaces can be made (`netns`), over TCP on a veth between two "hosts";
 - scaling: `mpirun -n N+1`, N actor ranks (the real `ActorWorker`, random actions) posting over the
   MPI sample stream to one rank that ingests like a trainer (copies each message into the update
   batch), N = 1, 2, ...: env steps/s consumed; and for CartPole the whole system
@@ -86,7 +86,7 @@ class FlatAgents:
 
 def batch_spec(name: str):
     """The batch spec of one ring slot of `name` (what the training run's actors post)."""
-    from srljax.dataflow.schema import BatchSpec
+    from srljax.dataflow.wire.schema import BatchSpec
     from srljax.envs import spaces
     e = ENVS[name]
     T, B = e["T"], e["B"]
@@ -108,7 +108,7 @@ class RandomPolicy:
     """The actor's inference client, answered at once with random actions (no policy worker)."""
 
     def __init__(self, name: str, replies, obs_shape, seed: int):
-        from srljax.dataflow.schema import META
+        from srljax.dataflow.wire.schema import META
         self.rng = np.random.default_rng(seed)
         self.views = [replies.views(replies.alloc()) for _ in range(RING)]
         self._obs = [np.zeros(obs_shape, np.float32) for _ in range(RING)]
@@ -144,7 +144,7 @@ class NullPoster:
 
 
 def make_actor(name: str, poster, control, seed: int, fin_to=()):
-    from srljax.dataflow.actor import ActorStreams, ActorWorker
+    from srljax.dataflow.roles.actor import ActorStreams, ActorWorker
     e = ENVS[name]
     spec = batch_spec(name)
     samples, replies = spec.samples(), spec.replies()
@@ -276,7 +276,7 @@ def timed(fn, min_seconds: float):
 
 
 def bench_actor(name: str, seconds: float) -> dict:
-    from srljax.dataflow.streams import LocalControl
+    from srljax.dataflow.wire.streams import LocalControl
     samples, _ = layouts(name)
     poster = NullPoster(samples, RING + 2)
     actor, _ = make_actor(name, poster, LocalControl({}, 0), seed=1)
@@ -346,7 +346,7 @@ def bench_policy(name: str, seconds: float, batches=(1, 2, 4, 8, 16, 32)) -> dic
     key = jax.random.PRNGKey(0)
     rows = []
     if name == "cartpole":
-        from srljax.dataflow.policy import _jit_act
+        from srljax.dataflow.roles.policy import _jit_act
         params = algo.policy_params(jax.jit(algo.init)(key, _cartpole_batch(1)))
         act = _jit_act(algo)
         for k in batches:
@@ -375,8 +375,8 @@ def _policy_row(k, B, calls, cpu, wall):
 
 
 def _cartpole_batch(B, T=32):
-    from srljax.dataflow.policy import example_batch
-    from srljax.dataflow.schema import BatchSpec
+    from srljax.dataflow.roles.policy import example_batch
+    from srljax.dataflow.wire.schema import BatchSpec
     from srljax.envs import spaces
     return example_batch(BatchSpec(T, B, (4,), spaces.Discrete(2)))
 
@@ -446,8 +446,8 @@ def mpi_pingpong(sizes=(64, 4096, 65536, 1 << 20), seconds=0.5) -> None:
 def mpi_sampling(name: str, seconds: float, warmup: float) -> None:
     """Rank 0 ingests like a trainer; ranks 1.. are actors. Prints rank 0's figures as JSON."""
     from mpi4py import MPI
-    from srljax.dataflow.launch import Backoff
-    from srljax.dataflow.mpi_streams import MpiControl, MpiSampleConsumer, MpiSamplePoster
+    from srljax.dataflow.launch.waiting import Backoff
+    from srljax.dataflow.wire.mpi import MpiControl, MpiSampleConsumer, MpiSamplePoster
     comm = MPI.COMM_WORLD
     control = MpiControl(comm)
     samples, _ = layouts(name)
@@ -522,7 +522,7 @@ def run_json(cmd, timeout, env=None, window=None, skip_end=0.3):
 
 
 def mpirun(n):
-    from srljax.dataflow.netns import find_mpirun
+    from netns import find_mpirun
     return [find_mpirun() or "mpirun", "-n", str(n), sys.executable]
 
 
@@ -530,7 +530,7 @@ def latency(seconds: float) -> dict:
     out = {}
     rows, load, _ = run_json(mpirun(2) + [__file__, "--mpi-worker", "pingpong"], 120)
     out["shared_memory"] = {"rows": rows, **load}
-    from srljax.dataflow import netns
+    import netns
     ok, why = netns.available()
     if not ok:
         out["veth_tcp"] = {"skipped": why}
@@ -618,8 +618,8 @@ def main() -> int:
     p.add_argument("--plot", default=None, help="PNG path (default: --out with .png)")
     p.add_argument("--mpi-worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
-    from srljax.dataflow import launch
-    launch.configure_process()
+    from srljax.dataflow.launch.process import configure_process
+    configure_process()
     if args.mpi_worker == "pingpong":
         mpi_pingpong()
         return 0

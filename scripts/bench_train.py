@@ -65,7 +65,7 @@ def bench_srljax(cfg, repeats):
     import jax
     import numpy as np
 
-    from srljax.dataflow.fused import FusedTrainer
+    from srljax.dataflow.fused.rollout import FusedTrainer
 
     trainer = FusedTrainer(cfg)
     n_updates = cfg.num_updates()

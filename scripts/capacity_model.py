@@ -33,7 +33,7 @@ import sys
 from typing import Dict, List, Optional
 
 RING = 2
-SPIN_S = 2e-4     # srljax.dataflow.launch.Backoff: a rank that runs out of work re-tests for 200 us first
+SPIN_S = 2e-4     # srljax.dataflow.launch.waiting.Backoff: a rank that runs out of work re-tests for 200 us first
 
 
 # ----------------------------------------------------------------------------- role costs

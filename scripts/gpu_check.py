@@ -70,7 +70,7 @@ def fused_ppo(overrides: dict, calls: int):
 
     from srljax import config as C
     from srljax import presets
-    from srljax.dataflow.fused import FusedTrainer
+    from srljax.dataflow.fused.rollout import FusedTrainer
     from srljax.run import check
 
     cfg = check(C.override(presets.get("brax_ant"), overrides))

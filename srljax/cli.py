@@ -97,7 +97,7 @@ def setup_process() -> None:
     """Before jax is imported: under mpirun single-threaded ranks, a supervisor and the abort
     hook; always the compile cache."""
     if process.under_mpirun():
-        from srljax.dataflow.launch import configure_process
+        from srljax.dataflow.launch.process import configure_process
         configure_process()
     else:
         process.enable_compile_cache()
@@ -124,7 +124,7 @@ def cli(argv=None) -> int:
     """`main` with errors turned into exit codes and one line each."""
     setup_process()
     if not process.under_mpirun():             # (under mpirun each rank's set-up did it)
-        from srljax.dataflow import supervisor
+        from srljax.dataflow.launch import supervisor
         supervisor.terminate_as_interrupt(deferred=True)   # Ctrl-C/SIGTERM: save, one line, 128 + N
     try:
         return main(argv)

@@ -148,8 +148,8 @@ def run(cfg: C.Config, *, run_dir: Optional[str] = None, resume: bool = False, o
     check(cfg, env)
     loss = named_loss(cfg, loss)
     if cfg.mode == "distributed":
-        from srljax.dataflow import launch
-        launch.configure_process()          # under mpirun: supervisor and abort hook, before jax starts
+        from srljax.dataflow.launch.process import configure_process
+        configure_process()          # under mpirun: supervisor and abort hook, before jax starts
     if cfg.mode == "fused":
         result = _run_fused(cfg, _Opened.open(cfg, run_dir, resume, overwrite), (loss, env), quiet, t0)
     else:
@@ -232,17 +232,18 @@ def _identity(cfg: C.Config, opened: _Opened) -> Dict[str, Any]:
 
 def _run_fused(cfg, opened: _Opened, custom, quiet: bool, t0: float) -> RunResult:
     """`custom`: (loss, env), the user's own loss and env object (each may be None). Algorithms that
-    learn from replay run in `dataflow.fused_replay`, the others in `dataflow.fused`; both under
-    `fused.train`, the one host loop."""
-    from srljax.dataflow import fused
+    learn from replay run in `dataflow.fused.replay`, the others in `dataflow.fused.rollout`; both
+    under `fused.loop.train`, the one host loop."""
+    from srljax.dataflow.fused.loop import train
     from srljax.learners import registry
 
     loss, env = custom
     if registry.for_config(cfg).learns_from == "replay":
-        from srljax.dataflow.fused_replay import ReplayTrainer
-        trainer = ReplayTrainer(cfg, loss=loss, env=env)           # env and action space: refused before any write
+        from srljax.dataflow.fused.replay import FusedReplayTrainer
+        trainer = FusedReplayTrainer(cfg, loss=loss, env=env)           # env and action space: refused before any write
     else:
-        trainer = fused.FusedTrainer(cfg, loss=loss, env=env)       # env and device split: refused before any write
+        from srljax.dataflow.fused.rollout import FusedTrainer
+        trainer = FusedTrainer(cfg, loss=loss, env=env)       # env and device split: refused before any write
     try:
         fs = trainer.restore(opened.resume["state"], cfg.seed) if opened.resume else trainer.init(cfg.seed)
     except Exception as exc:
@@ -251,7 +252,7 @@ def _run_fused(cfg, opened: _Opened, custom, quiet: bool, t0: float) -> RunResul
     logger = opened.write(cfg, quiet)
     at = int(opened.resume["meta"].get("env_steps", 0)) if opened.resume else 0
     try:
-        fs, summary = fused.train(trainer, fs, logger=logger, checkpointer=opened.checkpointer, t0=t0, env_steps0=at)
+        fs, summary = train(trainer, fs, logger=logger, checkpointer=opened.checkpointer, t0=t0, env_steps0=at)
     except Exception as exc:
         _out_of_memory(exc, cfg)
         raise

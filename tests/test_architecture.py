@@ -5,7 +5,8 @@
 - no import cycle between modules;
 - no constructor over 8 parameters (roles take their config sections and stream ends whole);
 - no file over 400 lines;
-- no game knowledge in the generic layers (dataflow, learners): the env tells them what they need.
+- no game knowledge in the generic layers (dataflow, learners): the env tells them what they need;
+- `dataflow/` is rooms by concern, whose imports point down too (`ROOMS`).
 """
 import ast
 import re
@@ -57,9 +58,9 @@ def imports(module: str):
 
 
 def test_the_parser_sees_the_package():
-    assert {"srljax.config", "srljax.dataflow.trainer", "srljax.learners.registry", "srljax.run"} <= set(MODULES)
-    found = dict(imports("srljax.dataflow.trainer"))
-    assert "srljax.dataflow.intake" in found and "srljax.errors" in found
+    assert {"srljax.config", "srljax.dataflow.roles.trainer", "srljax.learners.registry", "srljax.run"} <= set(MODULES)
+    found = dict(imports("srljax.dataflow.roles.trainer"))
+    assert "srljax.dataflow.roles.intake" in found and "srljax.errors" in found
 
 
 def test_layers_point_one_way():
@@ -106,11 +107,11 @@ def test_a_planted_upward_import_and_cycle_would_be_found(tmp_path, monkeypatch)
     """The checks above can fail: a learner importing the dataflow is caught."""
     bad = tmp_path / "srljax" / "learners"
     bad.mkdir(parents=True)
-    (bad / "oops.py").write_text("def f():\n    from srljax.dataflow import trainer\n")
+    (bad / "oops.py").write_text("def f():\n    from srljax.dataflow.roles import trainer\n")
     monkeypatch.setattr(f"{__name__}.PKG", tmp_path / "srljax")
     monkeypatch.setitem(MODULES, "srljax.learners.oops", bad / "oops.py")
-    assert ("srljax.dataflow.trainer", 2) in list(imports("srljax.learners.oops"))
-    assert layer("srljax.dataflow.trainer") > layer("srljax.learners.oops")
+    assert ("srljax.dataflow.roles.trainer", 2) in list(imports("srljax.learners.oops"))
+    assert layer("srljax.dataflow.roles.trainer") > layer("srljax.learners.oops")
 
 
 def test_no_constructor_takes_more_than_8_parameters():
@@ -147,12 +148,12 @@ def test_the_algorithm_is_looked_up_in_one_registry_by_both_modes():
     from srljax.learners import registry
     from srljax.run import check
 
-    for mode_file in ("dataflow/fused.py", "dataflow/plan.py"):
+    for mode_file in ("dataflow/fused/rollout.py", "dataflow/fused/replay.py", "dataflow/plan.py"):
         text = (PKG / mode_file).read_text()
         assert "registry" in text and "learners.ppo" not in text and "vtrace" not in text, mode_file
     assert registry.get("ppo").learns_from == registry.get("vtrace").learns_from == "rollout"
     assert registry.get("dqn").learns_from == registry.get("sac").learns_from == "replay"
-    loop = (PKG / "dataflow/fused_replay.py").read_text()    # one replay loop: the algorithm object drives it
+    loop = (PKG / "dataflow/fused/replay.py").read_text()    # one replay loop: the algorithm object drives it
     assert "registry" in loop and not re.search(r"cfg\.(dqn|sac)|== \"(dqn|sac)\"", loop)
     with pytest.raises(UserError, match="unknown algorithm 'a3c'; algorithm.name is one of dqn, ppo, sac, vtrace"):
         check(C.override(presets.get("cartpole"), {"algorithm.name": "a3c"}))
@@ -217,18 +218,18 @@ def test_every_registered_algorithm_satisfies_its_protocol(name):
 
 @pytest.mark.parametrize("preset", ["cartpole", "cartpole_dqn"])
 def test_both_fused_trainers_satisfy_the_host_loops_protocol(preset):
-    """`fused.train` and `run` drive `FusedTrainer` and `fused_replay.ReplayTrainer` through
+    """`fused.loop.train` and `run` drive `FusedTrainer` and `FusedReplayTrainer` through
     `protocols.FusedLoopTrainer` (and every member the loop calls is declared there)."""
     from srljax import presets
-    from srljax.dataflow import fused
+    from srljax.dataflow.fused.replay import FusedReplayTrainer
+    from srljax.dataflow.fused.rollout import FusedTrainer
     from srljax.learners import protocols
 
-    trainer = (fused.FusedTrainer if preset == "cartpole" else __import__(
-        "srljax.dataflow.fused_replay", fromlist=["x"]).ReplayTrainer)(presets.get(preset))
+    trainer = (FusedTrainer if preset == "cartpole" else FusedReplayTrainer)(presets.get(preset))
     assert protocols.missing(trainer, protocols.FusedLoopTrainer) == []
     assert isinstance(trainer, protocols.FusedLoopTrainer)
-    loop = ast.parse(ast.get_source_segment((PKG / "dataflow/fused.py").read_text(), next(
-        n for n in ast.parse((PKG / "dataflow/fused.py").read_text()).body
+    loop = ast.parse(ast.get_source_segment((PKG / "dataflow/fused/loop.py").read_text(), next(
+        n for n in ast.parse((PKG / "dataflow/fused/loop.py").read_text()).body
         if isinstance(n, ast.FunctionDef) and n.name == "train")))
     called = {n.attr for n in ast.walk(loop) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
               and n.value.id == "trainer"}
@@ -287,7 +288,7 @@ def test_no_replay_setting_is_read_through_getattr_defaults():
                 if re.search(r"cfg\.(dqn|sac)\b|\.section\b|from_section", p.read_text())]
     assert not dataflow, dataflow
     from srljax.learners import replay as device_replay
-    from srljax.dataflow import replay_store
+    from srljax.dataflow.replay import store as replay_store
     from srljax.learners import replay_spec
     assert device_replay.PRIORITY_EPS is replay_store.PRIORITY_EPS is replay_spec.PRIORITY_EPS
     assert sum("PRIORITY_EPS =" in p.read_text() for p in MODULES.values()) == 1
@@ -319,3 +320,31 @@ def test_config_validate_reaches_an_algorithms_sections_through_its_registry_ent
         registry.ALGORITHMS.pop("toy_q", None)
         C.ALGORITHM_SECTIONS.pop("toy_q", None)
     assert "toy_r" not in registry.ALGORITHMS
+
+
+ROOMS = {"launch": 0, "replay": 1, "wire": 1, "fused": 1, "roles": 2, "wiring": 3}
+"""Within `srljax.dataflow`: the wiring (plan, build, distributed) -> roles -> wire, replay -> launch;
+fused mode -> launch. An import within one room is fine; none points up or sideways at its level."""
+
+
+def room(module: str) -> str:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 3 else "wiring"
+
+
+def test_dataflow_is_rooms_by_concern_whose_imports_point_down():
+    dataflow = {m: p for m, p in MODULES.items() if m.startswith("srljax.dataflow.")}
+    flat = sorted(m for m, p in dataflow.items() if p.parent == PKG / "dataflow" and p.name != "__init__.py")
+    assert flat == ["srljax.dataflow.build", "srljax.dataflow.distributed", "srljax.dataflow.plan"], flat
+    assert {room(m) for m in dataflow} == set(ROOMS), {room(m) for m in dataflow}
+    wrong = []
+    for m in dataflow:
+        for target, line in imports(m):
+            if target.startswith("srljax.dataflow.") and target in MODULES:
+                a, b = room(m), room(target)
+                if a != b and ROOMS[b] >= ROOMS[a]:
+                    wrong.append(f"{m}:{line} imports {target} ({a} -> {b})")
+    assert not wrong, wrong
+    assert room("srljax.dataflow.roles.trainer") == "roles" and room("srljax.dataflow.plan") == "wiring"
+    for package in {p.parent for p in dataflow.values()}:          # every room says what it holds
+        assert ast.get_docstring(ast.parse((package / "__init__.py").read_text())), package

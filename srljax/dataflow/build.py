@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Optional
 
-from srljax.dataflow.launch import Role
+from srljax.dataflow.launch.layout import Role
 from srljax.dataflow.plan import Plan
-from srljax.dataflow.streams import LocalControl
+from srljax.dataflow.wire.streams import LocalControl
 
 
 @dataclasses.dataclass
@@ -28,7 +28,7 @@ class RunContext:
 class MpiTransport:
     def __init__(self, comm, end=None):
         """`end`: this rank's `ending.EndOfRun` (its deadlines and the ranks' roles)."""
-        from srljax.dataflow import mpi_streams as ms
+        from srljax.dataflow.wire import mpi as ms
         self.ms, self.comm, self.end = ms, comm, end
 
     def poster(self, rank, dest, layout, slots, stream="samples"):
@@ -59,7 +59,7 @@ class MpiTransport:
 
 class LocalTransport:
     def __init__(self):
-        from srljax.dataflow import streams
+        from srljax.dataflow.wire import streams
         self.s = streams
         self.samples: Dict[Any, Any] = {}
         self.inference: Dict[int, Any] = {}
@@ -107,15 +107,15 @@ def build_worker(plan: Plan, role: Role, transport, ctx: RunContext):
 
 
 def _actor(plan: Plan, rank: int, transport, ctx: RunContext):
-    from srljax.dataflow.actor import ActorStreams, ActorWorker
-    from srljax.dataflow.guards import EnvGuard
+    from srljax.dataflow.roles.actor import ActorStreams, ActorWorker
+    from srljax.dataflow.roles.guards import EnvGuard
 
     d, L, spec = plan.d, plan.layout, plan.spec
     index = L.actors.index(rank)
     envs, seeds = plan.make_envs(index)
     server = L.policy_of(rank)
     if server is None:
-        from srljax.dataflow.policy import InlinePolicy
+        from srljax.dataflow.roles.policy import InlinePolicy
         algo = plan.algorithm()
         codec = plan.codec(algo)
         policy = InlinePolicy(algo, codec, transport.reader(rank, L.trainers[0], codec.size), spec, d.ring_size,
@@ -134,7 +134,7 @@ def _actor(plan: Plan, rank: int, transport, ctx: RunContext):
 
 
 def _policy(plan: Plan, rank: int, transport, ctx: RunContext):
-    from srljax.dataflow.policy import PolicyStreams, PolicyWorker
+    from srljax.dataflow.roles.policy import PolicyStreams, PolicyWorker
 
     d, L, spec = plan.d, plan.layout, plan.spec
     algo = plan.algorithm()
@@ -147,9 +147,9 @@ def _policy(plan: Plan, rank: int, transport, ctx: RunContext):
 
 
 def _buffer(plan: Plan, rank: int, transport, ctx: RunContext):
-    from srljax.dataflow.buffer import BufferWorker
+    from srljax.dataflow.roles.buffer import BufferWorker
     if plan.replay is not None:           # the algorithm learns from replay: a replay stage
-        from srljax.dataflow.replay_trainer import build_buffer
+        from srljax.dataflow.roles.replay_trainer import build_buffer
         return build_buffer(plan, rank, transport, ctx)
 
     d, L = plan.d, plan.layout
@@ -163,11 +163,11 @@ def _trainer(plan: Plan, rank: int, transport, ctx: RunContext):
     replay stage: `replay_trainer.trainer_stage`), reporting on the lead trainer."""
     import jax
 
-    from srljax.dataflow.intake import SampleIntake
-    from srljax.dataflow.multiagent import learner_batch
-    from srljax.dataflow.reporting import LeadReporter
-    from srljax.dataflow.sync import TrainerSync
-    from srljax.dataflow.trainer import TrainerParts, TrainerStreams, TrainerWorker
+    from srljax.dataflow.roles.intake import SampleIntake
+    from srljax.dataflow.roles.multiagent import learner_batch
+    from srljax.dataflow.roles.reporting import LeadReporter
+    from srljax.dataflow.roles.sync import TrainerSync
+    from srljax.dataflow.roles.trainer import TrainerParts, TrainerStreams, TrainerWorker
 
     cfg, d, L = plan.cfg, plan.d, plan.layout
     sync = TrainerSync(ctx.trainer_comm)
@@ -180,7 +180,7 @@ def _trainer(plan: Plan, rank: int, transport, ctx: RunContext):
     lead = rank == L.trainers[0]
     publisher = transport.publisher(L.param_readers(), codec.size) if lead else None
     if plan.replay is not None:
-        from srljax.dataflow.replay_trainer import trainer_stage
+        from srljax.dataflow.roles.replay_trainer import trainer_stage
         streams, intake, update, worker = trainer_stage(plan, rank, transport, algo, publisher)
     else:
         sources = L.sources_of(rank)

@@ -2,7 +2,7 @@
 
     summary = run(cfg, ctx)        # srljax.run calls this on every rank
 
-Under `mpirun -n N` each rank runs its one worker (`Role` from `launch.make_layout`); without
+Under `mpirun -n N` each rank runs its one worker (`Role` from `launch.layout.make_layout`); without
 mpirun (or with -n 1) every worker of the same layout runs in this process, polled in turn, over
 the in-process streams. Only trainer 0 (rank 0) logs; the summary is returned on rank 0 and None
 elsewhere.
@@ -14,12 +14,14 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-from srljax.dataflow import launch, supervisor
+from srljax.dataflow.launch.process import configure_process, guarded
+from srljax.dataflow.launch import supervisor
 from srljax.dataflow.build import LocalTransport, MpiTransport, RunContext, build_worker
-from srljax.dataflow.launch import Role
+from srljax.dataflow.launch.layout import Role
 from srljax.dataflow.plan import Plan
-from srljax.dataflow.worker import run_loop
+from srljax.dataflow.roles.worker import run_loop
 from srljax.errors import UserError
+from srljax.process import under_mpirun
 
 
 def run(cfg, ctx: RunContext, loss=None, plan: Optional[Plan] = None, env=None) -> Optional[Dict[str, Any]]:
@@ -31,9 +33,9 @@ def run(cfg, ctx: RunContext, loss=None, plan: Optional[Plan] = None, env=None) 
     plan when already built (`check`), so the env is not probed again. `env` (in-process runs
     only): a user's gymnasium env factory.
     """
-    launch.configure_process()
+    configure_process()
     ctx.start = time.perf_counter() if ctx.start is None else ctx.start
-    if launch.under_mpirun():
+    if under_mpirun():
         from mpi4py import MPI
         if MPI.COMM_WORLD.size > 1:
             _only_named_loss(cfg, loss, env)
@@ -44,7 +46,7 @@ def run(cfg, ctx: RunContext, loss=None, plan: Optional[Plan] = None, env=None) 
 def check(cfg, loss=None, resume_version: int = 0, env=None) -> Plan:
     """The plan this process's run would build (a UserError where the config cannot run)."""
     world = 1
-    if launch.under_mpirun():
+    if under_mpirun():
         from mpi4py import MPI
         world = MPI.COMM_WORLD.size
     if world > 1:
@@ -75,7 +77,7 @@ def _run_mpi(cfg, ctx: RunContext, plan: Optional[Plan] = None, loss=None) -> Op
         except UserError as exc:   # every rank finds the same problem
             return None, exc
 
-    plan, problem = launch.guarded(rank, "setup", setup)   # anything else ends the whole job
+    plan, problem = guarded(rank, "setup", setup)   # anything else ends the whole job
     if problem is not None:
         if rank == 0:
             raise problem          # the caller prints one line and exits 2
@@ -88,7 +90,7 @@ def _run_mpi(cfg, ctx: RunContext, plan: Optional[Plan] = None, loss=None) -> Op
         # Trainer 0 read the checkpoint; every trainer continues from it (any number of trainers).
         state = ctx.trainer_comm.bcast(ctx.resume["state"] if rank == 0 else None, root=0)
         ctx.resume = {"state": state, "meta": meta}
-    return launch.guarded(rank, str(role), lambda: _run_rank(plan, role, comm, ctx))
+    return guarded(rank, str(role), lambda: _run_rank(plan, role, comm, ctx))
 
 
 def _record_ranks(comm, role: Role, logger) -> None:
@@ -108,7 +110,7 @@ def _record_ranks(comm, role: Role, logger) -> None:
 
 
 def _run_rank(plan: Plan, role: Role, comm, ctx: RunContext):
-    from srljax.dataflow import mpi_streams
+    from srljax.dataflow.wire import mpi as mpi_streams
     from srljax.process import start_jax_on_one_core
     if role.kind in ("trainer", "policy") or (role.kind == "actor" and plan.d.inline_inference):
         start_jax_on_one_core()
@@ -118,7 +120,7 @@ def _run_rank(plan: Plan, role: Role, comm, ctx: RunContext):
     lead = comm.rank == 0
     if not lead:
         ctx = RunContext(start=ctx.start, resume=ctx.resume, trainer_comm=ctx.trainer_comm)
-    from srljax.dataflow.ending import EndOfRun
+    from srljax.dataflow.launch.ending import EndOfRun
     end = EndOfRun(comm, plan.d.stuck_after_s, {r: str(plan.layout.role(r)) for r in range(comm.size)})
     worker = build_worker(plan, role, MpiTransport(comm, end), ctx)
     supervisor.arm(plan.d.stuck_after_s, plan.d.compile_grace_s)
@@ -126,7 +128,7 @@ def _run_rank(plan: Plan, role: Role, comm, ctx: RunContext):
         run_loop(worker)
     except KeyboardInterrupt:
         # Ctrl-C or SIGTERM: trainer 0 keeps what it learned since its last checkpoint (the other
-        # ranks give it a moment before they end the job: launch.guarded).
+        # ranks give it a moment before they end the job: launch.process.guarded).
         import signal
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from srljax.dataflow.launch import Layout, make_layout
-from srljax.dataflow.schema import BatchSpec
+from srljax.dataflow.launch.layout import Layout, make_layout
+from srljax.dataflow.wire.schema import BatchSpec
 from srljax.envs import vector
 from srljax.errors import UserError
 from srljax.learners import registry
@@ -41,10 +41,10 @@ class Plan:
         self.algo_replay = self._replay_spec() if replay else None      # the algorithm's ReplaySettings
         self.replay = None                                               # what its buffers and trainers agree on
         if replay:
-            from srljax.dataflow.replay_store import BufferSettings
+            from srljax.dataflow.replay.store import BufferSettings
             self.replay = BufferSettings.derive(self.algo_replay, cfg.env.num_envs, len(self.layout.buffers))
         S = recurrent_state_size(cfg.network, self.obs_space)
-        from srljax.dataflow import multiagent as ma
+        from srljax.dataflow.roles import multiagent as ma
         self.recurrent = ma.RequestCodec(self.packer, S) if S else None
         self.spec = BatchSpec(T, B, self.obs_shape, self.action_space, agents=self.agents, state_size=S,
                               chunk_len=cfg.rollout.chunk_len or T, episode_keys=ma.episode_keys(self.episode_stats))
@@ -54,7 +54,8 @@ class Plan:
                             f"x agents) do not split into ppo.minibatches ({cfg.ppo.minibatches})")
         self.samples, self.replies = self.spec.samples(), self.spec.replies()
         if self.replay is not None:
-            from srljax.dataflow import replay_trainer, schema
+            from srljax.dataflow.roles import replay_trainer
+            from srljax.dataflow.wire import schema
             K, N = self.replay.batches_per_message, self.replay.batch_size
             self.replay_batches = schema.replay_batches(self.spec, K, N, replay_trainer.EPISODE_ROWS)
             self.priorities = schema.priorities(K, N)
@@ -92,7 +93,7 @@ class Plan:
 
     def _probe_env(self) -> None:
         """Spaces and traits (`envs.vector.MultiAgentVectorEnv`) of the config's env."""
-        from srljax.dataflow import multiagent as ma
+        from srljax.dataflow.roles import multiagent as ma
 
         cfg = self.cfg
         probe = self._make(1, cfg.seed)
@@ -124,7 +125,7 @@ class Plan:
             seed = cfg.seed * 1_000_003 + (actor_index * d.ring_size + k) * B + self.resume_version * 7919
             env = self._make(B, seed)
             if self.packer is not None:
-                from srljax.dataflow.multiagent import PackedObsEnv
+                from srljax.dataflow.roles.multiagent import PackedObsEnv
                 env = PackedObsEnv(env)
             envs.append(env)
             seeds.append(seed)
@@ -134,7 +135,7 @@ class Plan:
         algo = self.algo_spec.build(self.cfg, self.obs_space, self.action_space, grad_reduce=grad_reduce,
                                     loss=self.loss, num_updates=self.num_updates)
         if self.replay is not None:
-            from srljax.dataflow.replay_trainer import ReplayAgent
+            from srljax.dataflow.roles.replay_trainer import ReplayAgent
             algo = ReplayAgent(algo)
         S = self.spec.state_size
         if getattr(algo.model, "state_size", 0) != S:
@@ -149,11 +150,11 @@ class Plan:
         import numpy as np
 
         from srljax.checkpoint import into
-        from srljax.dataflow.policy import example_batch
+        from srljax.dataflow.roles.policy import example_batch
         algo = self.algorithm()
         shapes = jax.eval_shape(algo.init, jax.random.PRNGKey(0), example_batch(self.spec, self.packer))
         into(jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes), learner_state, "checkpointed learner")
 
     def codec(self, algo, init_state: bool = False):
-        from srljax.dataflow.policy import ParamCodec, example_batch
+        from srljax.dataflow.roles.policy import ParamCodec, example_batch
         return ParamCodec(algo, example_batch(self.spec, self.packer), self.cfg.seed, init_state)

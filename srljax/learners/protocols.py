@@ -1,10 +1,10 @@
 """The written contracts: what an algorithm and a fused trainer must provide, as `typing.Protocol`s.
 
 - `RolloutAlgorithm`: `learns_from="rollout"` (PPO, V-trace: the generic `learner.Learner`);
-- `ReplayAlgorithm`: `learns_from="replay"` (DQN, SAC), in fused mode (`dataflow.fused_replay`)
+- `ReplayAlgorithm`: `learns_from="replay"` (DQN, SAC), in fused mode (`dataflow.fused.replay`)
   and in distributed mode (buffer workers, `dataflow.replay_trainer`);
-- `FusedLoopTrainer`: what fused mode's host loop (`dataflow.fused.train`) and `run` call on a trainer
-  (`fused.FusedTrainer`, `fused_replay.ReplayTrainer`).
+- `FusedLoopTrainer`: what fused mode's host loop (`dataflow.fused.loop.train`) and `run` call on a trainer
+  (`fused.rollout.FusedTrainer`, `fused.replay.FusedReplayTrainer`).
 
 A registry builder (`registry.AlgorithmSpec.build`) returns an object satisfying the protocol of
 its entry's `learns_from` (`ALGORITHM_PROTOCOLS`); `missing(obj, protocol)` names what an object
@@ -96,7 +96,7 @@ class ReplayAlgorithm(Protocol):
 @runtime_checkable
 class FusedLoopTrainer(Protocol):
     """Fused mode's trainer: env, acting and learning in jitted programs over the local devices;
-    `fused.train` drives it chunk by chunk from host code. `fs` is its run state (a pytree with a
+    `fused.loop.train` drives it chunk by chunk from host code. `fs` is its run state (a pytree with a
     leading device axis), what checkpoints hold."""
 
     cfg: Any

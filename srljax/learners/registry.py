@@ -8,7 +8,7 @@ An entry says what the algorithm learns from, and the mode builds that dataflow:
 - `rollout`: on-policy batches of T steps of every env (fused: the jitted rollout; distributed:
   actors' posted samples, dropped beyond `distributed.max_staleness` policy versions);
 - `replay`: a replay buffer, sampled many times per env step (fused mode: device-resident, inside
-  the jitted program, `dataflow.fused_replay`; distributed mode: buffer workers that store, sample
+  the jitted program, `dataflow.fused.replay`; distributed mode: buffer workers that store, sample
   and take priorities back, `dataflow.replay_trainer`). Both read the built algorithm's
   `ReplaySettings` (`algo.replay`, `learners.replay_spec`): the one replay spec.
 

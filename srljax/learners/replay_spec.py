@@ -1,9 +1,9 @@
 """The replay spec: one source for what a replay algorithm asks of its buffer, in both modes.
 
 A replay algorithm's registry builder makes its `ReplaySettings` from its config section; fused
-mode's loop (`dataflow.fused_replay`) reads them from the built algorithm (`algo.replay`), and
+mode's loop (`dataflow.fused.replay`) reads them from the built algorithm (`algo.replay`), and
 distributed mode's buffer workers and trainers derive theirs from the same object
-(`dataflow.replay_store.BufferSettings.derive`): no mode reads a replay field of a config section.
+(`dataflow.replay.store.BufferSettings.derive`): no mode reads a replay field of a config section.
 Imports no jax (the buffer workers' store is numpy).
 """
 from __future__ import annotations

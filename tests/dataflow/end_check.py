@@ -15,9 +15,9 @@ import time
 
 from mpi4py import MPI
 
-from srljax.dataflow.ending import EndOfRun
-from srljax.dataflow.launch import guarded
-from srljax.dataflow.mpi_streams import MpiControl
+from srljax.dataflow.launch.ending import EndOfRun
+from srljax.dataflow.launch.process import guarded
+from srljax.dataflow.wire.mpi import MpiControl
 
 SILENT_S, ARRIVE_S, PATIENCE_S = 3.0, 6.0, 9.0
 NAMES = {0: "trainer 0", 1: "policy 0", 2: "actor 0", 3: "actor 1"}

@@ -9,10 +9,11 @@ import time
 import numpy as np
 from mpi4py import MPI
 
-from srljax.dataflow.launch import guarded, wait_for
-from srljax.dataflow.mpi_streams import (MpiControl, MpiInferenceClient, MpiInferenceServer, MpiParamPublisher,
+from srljax.dataflow.launch.process import guarded
+from srljax.dataflow.launch.waiting import wait_for
+from srljax.dataflow.wire.mpi import (MpiControl, MpiInferenceClient, MpiInferenceServer, MpiParamPublisher,
                                          MpiParamReader, MpiSampleConsumer, MpiSamplePoster, check_same)
-from srljax.dataflow.schema import META, MessageLayout
+from srljax.dataflow.wire.schema import META, MessageLayout
 
 comm = MPI.COMM_WORLD
 rank = comm.rank

@@ -2,12 +2,12 @@
 import numpy as np
 from mpi4py import MPI
 
-from srljax.dataflow.launch import configure_process, guarded
+from srljax.dataflow.launch.process import configure_process, guarded
 
 configure_process()
 import jax.numpy as jnp  # noqa: E402
 
-from srljax.dataflow.sync import merge_obs_norm  # noqa: E402
+from srljax.dataflow.roles.sync import merge_obs_norm  # noqa: E402
 from srljax.learners import normalizer  # noqa: E402
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from srljax import config as C
 from srljax import presets, run
-from srljax.dataflow.guards import NonFiniteEnvError
+from srljax.dataflow.roles.guards import NonFiniteEnvError
 from srljax.errors import NonFiniteError
 from srljax.learners import ppo_loss
 

@@ -2,7 +2,7 @@
 import pytest
 
 from srljax.config import DistributedConfig
-from srljax.dataflow.launch import make_layout
+from srljax.dataflow.launch.layout import make_layout
 from srljax.errors import UserError
 
 
@@ -44,7 +44,7 @@ def test_bad_layouts_are_user_errors(cfg, n, words):
 
 def test_policy_worker_batch_buckets():
     """A policy worker compiles its call for 1, 2, 4, ... requests and for all of its clients' slots."""
-    from srljax.dataflow.policy import batch_buckets
+    from srljax.dataflow.roles.policy import batch_buckets
     assert batch_buckets(1) == (1,)
     assert batch_buckets(4) == (1, 2, 4)
     assert batch_buckets(6) == (1, 2, 4, 6)

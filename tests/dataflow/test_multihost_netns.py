@@ -1,15 +1,18 @@
 """Distributed jobs across network-isolated "hosts": network namespaces on this machine joined by
-veths and a bridge (`srljax.dataflow.netns`). MPI runs over TCP on the veths (no shared memory),
+veths and a bridge (`netns`). MPI runs over TCP on the veths (no shared memory),
 and each host's interface counters show that the sample, inference, parameter and gradient
 streams really crossed them. Skips, saying why, where namespaces cannot be made (not root, no `ip`).
 """
 import json
+import sys
 import warnings
 
 import pytest
 
 from helpers import ROOT, subprocess_env
-from srljax.dataflow import netns
+
+sys.path.insert(0, str(ROOT / "scripts"))   # netns.py lives beside its other user, bench_scaling.py
+import netns  # noqa: E402
 
 T, B = 16, 8                           # rollout length; envs per ring slot (16 envs, ring of 2)
 JOB = ["-m", "srljax", "--no-run-dir", "--print-summary", "--config", "gym_cartpole", "--set", "env.num_envs=16",
@@ -46,7 +49,7 @@ def _run(cluster, ranks_per_host, extra, timeout=150):
 
 
 def _sample_bytes():
-    from srljax.dataflow.schema import BatchSpec
+    from srljax.dataflow.wire.schema import BatchSpec
     from srljax.envs import spaces
     return BatchSpec(T, B, (4,), spaces.Discrete(2)).samples().nbytes
 

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from srljax.dataflow.replay_store import BufferSettings, RatioController, ReplayStore, SumTree, n_step_transitions
+from srljax.dataflow.replay.store import BufferSettings, RatioController, ReplayStore, SumTree, n_step_transitions
 from srljax.learners.replay_spec import apex_epsilon
 from helpers import ROOT, mpirun, subprocess_env
 

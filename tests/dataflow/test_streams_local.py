@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from srljax.dataflow.actor import ActorStreams, ActorWorker
-from srljax.dataflow.schema import META, BatchSpec, Header, MessageLayout, hash_text
-from srljax.dataflow.streams import LocalControl, LocalInference, LocalParams, LocalSampleStream
+from srljax.dataflow.roles.actor import ActorStreams, ActorWorker
+from srljax.dataflow.wire.schema import META, BatchSpec, Header, MessageLayout, hash_text
+from srljax.dataflow.wire.streams import LocalControl, LocalInference, LocalParams, LocalSampleStream
 from srljax.envs import spaces
 from srljax.envs.gymnasium_adapter import GymVectorEnv
 from srljax.envs.gymnasium_vector import FromGymnasium
@@ -155,7 +155,7 @@ class _ZeroServer:
 def test_random_opponents_play_one_team_and_are_not_learned_from(frac):
     """distributed.random_opponents: in that fraction of episodes one whole team (drawn per episode)
     plays uniformly random actions, and the sample's `learn` is 0 exactly for its agents."""
-    from srljax.dataflow.multiagent import PackedObsEnv
+    from srljax.dataflow.roles.multiagent import PackedObsEnv
     from srljax.envs.hide_and_seek import make_vec_env
     T, B, ring, horizon = 12, 2, 2, 4
     envs = [PackedObsEnv(make_vec_env("quadrant", num_envs=B, seed=k, horizon=horizon)) for k in range(ring)]

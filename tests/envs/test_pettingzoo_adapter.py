@@ -3,7 +3,7 @@ agents that are done, per-agent rewards, auto-reset; and a short distributed run
 import numpy as np
 import pytest
 
-from srljax.dataflow.multiagent import learner_batch
+from srljax.dataflow.roles.multiagent import learner_batch
 from srljax.envs import spaces
 from srljax.envs.custom import user_env
 from srljax.envs.pettingzoo_adapter import PettingZooVectorEnv

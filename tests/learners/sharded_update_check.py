@@ -14,7 +14,8 @@ from srljax import config, presets
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from srljax.dataflow.fused import AXIS, FusedTrainer, sharded
+from srljax.dataflow.fused.loop import AXIS, sharded
+from srljax.dataflow.fused.rollout import FusedTrainer
 from srljax.learners import make_algorithm
 
 assert jax.local_device_count() == 4, jax.devices()

@@ -140,14 +140,14 @@ def test_dqn_at_rejax_settings_learns_cartpole_as_rejax_does():
     bench's settings) seed 0 evaluates at 500 (100k env steps, ~20 s quiet)."""
     import importlib.util
 
-    from srljax.dataflow.fused_replay import ReplayTrainer
+    from srljax.dataflow.fused.replay import FusedReplayTrainer
 
     spec = importlib.util.spec_from_file_location("bench_offpolicy", ROOT / "scripts" / "bench_offpolicy.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     cfg = bench.matched_config("dqn", 0)
     assert cfg.dqn.loss == "l2" and cfg.network.init == "lecun" and cfg.total_env_steps == 100_000
-    trainer = ReplayTrainer(cfg)
+    trainer = FusedReplayTrainer(cfg)
     fs, _ = trainer.chunk(trainer.init(0), cfg.total_env_steps // cfg.env.num_envs)
     assert bench.greedy_return(trainer, fs, episodes=32) >= 400
 
@@ -172,9 +172,9 @@ def test_one_dqn_object_drives_the_fused_loop_and_the_distributed_trainer():
 
     from srljax import config as C
     from srljax import envs, presets
-    from srljax.dataflow.fused_replay import ReplayTrainer
-    from srljax.dataflow.replay_store import BufferSettings, ReplayStore
-    from srljax.dataflow.replay_trainer import ReplayAgent
+    from srljax.dataflow.fused.replay import FusedReplayTrainer
+    from srljax.dataflow.replay.store import BufferSettings, ReplayStore
+    from srljax.dataflow.roles.replay_trainer import ReplayAgent
     from srljax.learners import registry
 
     cfg = C.override(presets.get("cartpole_dqn"), {
@@ -182,7 +182,7 @@ def test_one_dqn_object_drives_the_fused_loop_and_the_distributed_trainer():
         "dqn.gradient_steps": 1, "network.hidden": [16], "total_env_steps": 400})
     env = envs.make(cfg.env.id, num_envs=4)
     learner = registry.for_config(cfg).build(cfg, env.observation_space, env.action_space)
-    trainer = ReplayTrainer(cfg, algo=learner)
+    trainer = FusedReplayTrainer(cfg, algo=learner)
     assert trainer.algo is learner
     fs, m = trainer.chunk(trainer.init(0), 50)
     assert m["gradient_steps"] == 50 - 16 + 1 and trainer.policy_version(fs) == m["gradient_steps"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import srljax
-from srljax.dataflow.fused import NonFiniteError
+from srljax.errors import NonFiniteError
 from srljax.learners import ppo_loss
 
 SMALL = {"total_env_steps": 16384, "log_every_env_steps": 4096, "env.num_envs": 8, "rollout.rollout_len": 64}

@@ -1,5 +1,5 @@
 """The two n-step definitions agree: fused mode's (jax, `learners.replay.n_step_window` over the
-loop's sliding window, `fused_replay.ReplayTrainer._transition`) and the buffer workers' (numpy,
+loop's sliding window, `fused.replay.FusedReplayTrainer._transition`) and the buffer workers' (numpy,
 `dataflow.replay_store.n_step_transitions` over a posted rollout) give the same transitions
 (returns, discounts, next observations) on random sequences with terminations and truncations."""
 from types import SimpleNamespace
@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from srljax.dataflow.fused_replay import ReplayTrainer
-from srljax.dataflow.replay_store import n_step_transitions
+from srljax.dataflow.fused.replay import FusedReplayTrainer
+from srljax.dataflow.replay.store import n_step_transitions
 
 T, B, OBS = 40, 6, 3
 
@@ -39,7 +39,7 @@ def fused_transitions(data, n: int, gamma: float):
     padded = {k: np.concatenate([v, np.zeros((n - 1,) + v.shape[1:], v.dtype)]) for k, v in data.items()}
     windows = {k: np.stack([v[t:t + n] for t in range(T)]) for k, v in padded.items()}     # [T, n, B, ...]
     loop = SimpleNamespace(rs=SimpleNamespace(gamma=gamma), local_envs=B)
-    out = jax.jit(jax.vmap(lambda w: ReplayTrainer._transition(loop, w)))(jax.tree.map(jnp.asarray, windows))
+    out = jax.jit(jax.vmap(lambda w: FusedReplayTrainer._transition(loop, w)))(jax.tree.map(jnp.asarray, windows))
     return {k: np.asarray(v).reshape((T * B,) + np.shape(v)[2:]) for k, v in out.items()}
 
 

@@ -199,7 +199,7 @@ def test_recurrent_update_equals_direct_computation(problem, prior):
 
 def test_packed_observations_and_requests_round_trip():
     """The dataflow's packing of dict observations (one row per agent) and recurrent requests."""
-    from srljax.dataflow.multiagent import (EpisodeStats, ObsPacker, PackedObsEnv, RequestCodec, episode_keys,
+    from srljax.dataflow.roles.multiagent import (EpisodeStats, ObsPacker, PackedObsEnv, RequestCodec, episode_keys,
                                             episode_row)
     from srljax.envs.hide_and_seek import HideAndSeekVecEnv
     from srljax.envs.hide_and_seek import make_vec_env

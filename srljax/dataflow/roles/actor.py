@@ -11,8 +11,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from srljax.dataflow.schema import META, BatchSpec, Header
-from srljax.dataflow.streams import InferenceClient, SamplePoster
+from srljax.dataflow.wire.schema import META, BatchSpec, Header
+from srljax.dataflow.wire.streams import InferenceClient, SamplePoster
 from srljax.envs.vector import has_teams
 from srljax.errors import UserError
 

@@ -12,8 +12,8 @@ from typing import Any, Dict, List, Mapping
 
 import numpy as np
 
-from srljax.dataflow.multiagent import EpisodeStats
-from srljax.dataflow.schema import META, BatchSpec, Header
+from srljax.dataflow.roles.multiagent import EpisodeStats
+from srljax.dataflow.wire.schema import META, BatchSpec, Header
 
 PENDING = ("steps", "dropped", "dropped_steps", "episodes")   # counted since the last cross-trainer sync
 

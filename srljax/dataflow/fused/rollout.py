@@ -5,12 +5,10 @@ update (GAE, epochs, minibatches), with gradients and normaliser statistics aver
 by `pmean`. The per-device program runs under `jax.shard_map` over a one-axis `Mesh` of the local
 devices (`jit` of the whole; state arrays carry a leading device axis). A run is a sequence of
 `chunk(n)` calls, each `n` updates inside one `while_loop` that returns summed metrics; the host
-logs between chunks.
+loop (`fused.loop.train`) logs between chunks.
 """
 from __future__ import annotations
 
-import sys
-import time
 from typing import Callable, Optional
 
 import jax
@@ -21,15 +19,12 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from srljax import envs
-from srljax.dataflow import supervisor
+from srljax.dataflow.fused.loop import AXIS, RING, device_index, record_episodes, ring_mean, sharded
 from srljax.envs.core import JaxEnv, State
 from srljax.envs.spaces import Box
 from srljax.errors import NonFiniteError, UserError
 from srljax.learners import registry
 from srljax.learners.learner import Learner, LearnerState
-
-AXIS = "devices"
-RING = 100  # completed-episode returns kept for the summary (last 100 episodes)
 
 
 @struct.dataclass
@@ -41,45 +36,6 @@ class FusedState:
     ring_ptr: jax.Array
     ring_count: jax.Array
     env_steps: jax.Array      # global, identical on every device
-
-
-def sharded(mesh: Mesh, fn, in_specs):
-    """`fn` written for one device, jitted over `mesh`: arguments with spec `P(AXIS)` (and every
-    output) carry a leading device axis, one block per device; `P()` ones are replicated.
-    Collectives over `AXIS` (pmean, psum, axis_index) inside `fn` span the devices."""
-    def block(*args):
-        args = [jax.tree.map(lambda x: x[0], a) if spec == P(AXIS) else a for a, spec in zip(args, in_specs)]
-        return jax.tree.map(lambda x: x[None], fn(*args))
-
-    return jax.jit(jax.shard_map(block, mesh=mesh, in_specs=in_specs, out_specs=P(AXIS), check_vma=False))
-
-
-def device_index(axis: Optional[str]):
-    """This device's index on the mesh axis (0 without one)."""
-    return jax.lax.axis_index(axis) if axis is not None else jnp.zeros((), jnp.int32)
-
-
-def record_episodes(fs, returns, ended, ring_size: int, axis: Optional[str]):
-    """Sum and count of the episodes completed (over all devices), and this device's ring of the
-    latest `ring_size` returns (`fs` has `ring`, `ring_ptr`, `ring_count`): (fs, sum, count)."""
-    r, e = returns.reshape(-1), ended.reshape(-1)
-    ret_sum, count = jnp.sum(r * e), jnp.sum(e)
-    if axis is not None:
-        ret_sum, count = jax.lax.psum((ret_sum, count), axis)
-    rank = jnp.cumsum(e.astype(jnp.int32))            # 1-based order of each completed episode
-    total = rank[-1]
-    keep = (e > 0) & (rank > total - ring_size)
-    idx = jnp.where(keep, (fs.ring_ptr + rank - 1) % ring_size, ring_size)
-    fs = fs.replace(ring=fs.ring.at[idx].set(r, mode="drop"), ring_ptr=(fs.ring_ptr + total) % ring_size,
-                    ring_count=jnp.minimum(fs.ring_count + total, ring_size))
-    return fs, ret_sum, count
-
-
-def ring_mean(fs) -> Optional[float]:
-    """Mean return of the latest completed episodes in the device rings (up to 100 in all)."""
-    ring, count = np.asarray(fs.ring), np.asarray(fs.ring_count)
-    vals = np.concatenate([ring[d, : count[d]] for d in range(ring.shape[0])])
-    return float(vals.mean()) if vals.size else None
 
 
 class FusedTrainer:
@@ -253,65 +209,3 @@ class FusedTrainer:
     def host_learner(self, fs: FusedState) -> LearnerState:
         """The learner state of device 0 as host numpy (replicas are identical)."""
         return jax.tree.map(lambda x: np.asarray(x[0]), fs.learner)
-
-
-def train(trainer, fs, logger=None, checkpointer=None, t0: Optional[float] = None, env_steps0: int = 0):
-    """Run `trainer` (a `learners.protocols.FusedLoopTrainer`: a `FusedTrainer`, or
-    `fused_replay.ReplayTrainer`) from `fs` (fresh, or restored from a checkpoint: the run goes on
-    from its own count, and `env_steps0` is the checkpoint's env-step count) to
-    `cfg.total_env_steps`; returns (final state, summary).
-
-    The host loop of fused mode: one `trainer.chunk` call per log row, a checkpoint every
-    `checkpoint_every_logs` rows and at the end. The trainer counts its progress in units of
-    `trainer.unit_env_steps` env steps (`progress(fs)`: PPO updates, or env-batch steps) up to
-    `trainer.total_units`; env steps are counted on the host (Python ints: no overflow). Ctrl-C or
-    SIGTERM saves the state after the last completed call as a checkpoint first."""
-    t0 = time.perf_counter() if t0 is None else t0
-    cfg, unit = trainer.cfg, trainer.unit_env_steps
-    total = trainer.total_units
-    per_log = max(1, cfg.log_every_env_steps // unit)
-    start = done = trainer.progress(fs)
-    steps_at = lambda units: int(env_steps0) + (units - start) * unit   # noqa: E731
-    compile_s = 0.0
-    train_s = 0.0        # time and env steps of every call after the first (which compiles)
-    timed_steps = 0
-    logs = 0
-    saved = done
-    try:
-        while done < total:
-            n = min(per_log, total - done)
-            t = time.perf_counter()
-            supervisor.check_interrupt()        # Ctrl-C / SIGTERM: raised here, between calls
-            new, m = trainer.chunk(fs, n)
-            now = trainer.progress(new)         # waits for the call
-            fs = new
-            dt = time.perf_counter() - t
-            if logs == 0:
-                compile_s = dt
-            else:
-                train_s += dt
-                timed_steps += (now - done) * unit
-            steps_done, done = (now - done) * unit, now
-            logs += 1
-            env_steps = steps_at(done)
-            row = {"env_steps": env_steps, "wall_s": time.perf_counter() - t0, "steps_per_s": steps_done / dt,
-                   "episode_return": m.pop("episode_return"), "policy_version": trainer.policy_version(fs), **m}
-            if logger is not None:
-                logger.log(row)
-            trainer.check(fs, done)
-            if checkpointer is not None and (logs % cfg.checkpoint_every_logs == 0 or done >= total):
-                checkpointer.save(done, fs, meta={"env_steps": env_steps})
-                saved = done
-    except KeyboardInterrupt:
-        units = trainer.progress(fs)            # the state of the last completed call
-        if checkpointer is not None and units > saved:
-            checkpointer.save(units, fs, meta={"env_steps": steps_at(units)})
-            sys.stderr.write(f"srljax: checkpoint saved at {trainer.unit_name} {units}, {steps_at(units):,} env steps\n")
-        raise
-    env_steps = steps_at(done)
-    wall = time.perf_counter() - t0
-    summary = {"env_steps": env_steps, "wall_s": wall,
-               "steps_per_s": (timed_steps / train_s) if train_s > 0 else env_steps / wall,
-               "steps_per_s_overall": env_steps / wall, "compile_s": compile_s,
-               "episode_return": trainer.last_returns(fs), **trainer.summary_counts(fs)}
-    return fs, summary

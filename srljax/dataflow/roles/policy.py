@@ -13,15 +13,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from srljax.dataflow import supervisor
-from srljax.dataflow.schema import META, BatchSpec, Header
-from srljax.dataflow.streams import InferenceServer, ParamReader
+from srljax.dataflow.launch import supervisor
+from srljax.dataflow.wire.schema import META, BatchSpec, Header
+from srljax.dataflow.wire.streams import InferenceServer, ParamReader
 
 
 def example_batch(spec: BatchSpec, packer=None) -> Dict[str, np.ndarray]:
     """Zeros shaped like one posted sample (what `algo.init` needs to size its state); packed
     observations (`multiagent.ObsPacker`) as the dicts the learner reads."""
-    from srljax.dataflow.multiagent import learner_batch
+    from srljax.dataflow.roles.multiagent import learner_batch
     layout = spec.samples()
     return learner_batch({name: np.zeros(*layout.spec[name]) for name in spec.learner_fields()}, packer)
 

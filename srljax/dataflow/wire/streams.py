@@ -1,10 +1,10 @@
 """Streams between workers: samples, inference and parameters; in-process implementations.
 
-Every stream carries fixed-layout messages agreed at start-up (`srljax.dataflow.schema`). All
+Every stream carries fixed-layout messages agreed at start-up (`srljax.dataflow.wire.schema`). All
 calls are non-blocking: a worker is a loop over `poll()`, and a call that cannot
 proceed returns None (or False) instead of waiting.
 
-The MPI implementations are in `srljax.dataflow.mpi_streams`; the in-process ones here let the
+The MPI implementations are in `srljax.dataflow.wire.mpi`; the in-process ones here let the
 same workers run in one Python process (a notebook, or `scripts/train.py` without mpirun).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Deque, Dict, List, Mapping, Optional, Protocol, Sequence, Tup
 
 import numpy as np
 
-from srljax.dataflow.schema import META, Header, MessageLayout
+from srljax.dataflow.wire.schema import META, Header, MessageLayout
 
 @dataclasses.dataclass
 class Sample:
@@ -228,7 +228,7 @@ class _LocalParamReader:
 
 
 class LocalControl:
-    """STOP and FIN inside one process (the MPI version is `mpi_streams.MpiControl`)."""
+    """STOP and FIN inside one process (the MPI version is `wire.mpi.MpiControl`)."""
 
     def __init__(self, hub: dict, rank: int):
         self.hub, self.rank = hub, rank

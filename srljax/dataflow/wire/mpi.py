@@ -21,10 +21,10 @@ from typing import List, Mapping, Optional, Sequence
 import numpy as np
 from mpi4py import MPI
 
-from srljax.dataflow.ending import EndOfRun
-from srljax.dataflow.launch import wait_for
-from srljax.dataflow.schema import META, Header, MessageLayout
-from srljax.dataflow.streams import Request, Sample
+from srljax.dataflow.launch.ending import EndOfRun
+from srljax.dataflow.launch.waiting import wait_for
+from srljax.dataflow.wire.schema import META, Header, MessageLayout
+from srljax.dataflow.wire.streams import Request, Sample
 
 TAG_SAMPLE, TAG_PARAMS, TAG_STOP, TAG_FIN, TAG_CHECK = 11, 12, 13, 14, 15    # 16, 17: ending.py
 TAG_PRIORITY = 18                       # replay: trainer -> buffer, new priorities (same classes as samples)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from srljax.dataflow import supervisor
-from srljax.dataflow.launch import Backoff
+from srljax.dataflow.launch import supervisor
+from srljax.dataflow.launch.waiting import Backoff
 
 
 class Worker(Protocol):

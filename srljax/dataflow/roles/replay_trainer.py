@@ -21,10 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from srljax.dataflow.intake import EpisodeCounts
-from srljax.dataflow.replay_store import BufferSettings, RatioController, ReplayStore
-from srljax.dataflow.schema import ReplayCount
-from srljax.dataflow.trainer import TrainerParts, TrainerStreams, TrainerWorker
+from srljax.dataflow.roles.intake import EpisodeCounts
+from srljax.dataflow.replay.store import BufferSettings, RatioController, ReplayStore
+from srljax.dataflow.wire.schema import ReplayCount
+from srljax.dataflow.roles.trainer import TrainerParts, TrainerStreams, TrainerWorker
 
 TRANSITION = ("obs", "action", "reward", "discount", "next_obs")
 EPISODE_ROWS = 64          # episodes a replay message reports (more wait for the next message)
@@ -195,8 +195,8 @@ def trainer_stage(plan, rank: int, transport, algo, publisher):
 
 def build_buffer(plan, rank: int, transport, ctx):
     """The replay buffer worker of `rank`: its actors' rollouts in, replay messages to its trainer."""
-    from srljax.dataflow.buffer import ReplayBufferWorker, ReplayStreams
-    from srljax.dataflow.schema import action_spec
+    from srljax.dataflow.roles.buffer import ReplayBufferWorker, ReplayStreams
+    from srljax.dataflow.wire.schema import action_spec
 
     d, L, s, spec = plan.d, plan.layout, plan.replay, plan.spec
     sources, sink = L.sources_of(rank), L.sink_of(rank)

@@ -11,9 +11,9 @@ from typing import Any, List, Sequence
 
 import numpy as np
 
-from srljax.dataflow.replay_store import RatioController, ReplayStore
-from srljax.dataflow.schema import META, Header
-from srljax.dataflow.streams import SampleConsumer, SamplePoster, release
+from srljax.dataflow.replay.store import RatioController, ReplayStore
+from srljax.dataflow.wire.schema import META, Header
+from srljax.dataflow.wire.streams import SampleConsumer, SamplePoster, release
 
 
 class BufferWorker:
@@ -73,7 +73,7 @@ class ReplayBufferWorker:
     """A replay stage (Ape-X): stores its actors' rollouts as n-step transitions, serves sampled
     batches to its trainer at the replay ratio and applies the priorities the trainer sends back.
 
-    Flow control both ways (`replay_store.RatioController`): no batch is served past the target
+    Flow control both ways (`replay.store.RatioController`): no batch is served past the target
     ratio (the trainer waits for env steps), and no rollout is taken while the trainer owes more
     than the slack (the actors' sample buffers stay in flight: backpressure).
     """

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from srljax.dataflow.launch import wait_for
+from srljax.dataflow.launch.waiting import wait_for
 
 
 def mpi_grad_reduce(comm):

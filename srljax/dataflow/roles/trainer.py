@@ -14,11 +14,11 @@ from typing import Any, Callable, Dict, Optional, Sequence
 import jax
 import numpy as np
 
-from srljax.dataflow import supervisor
-from srljax.dataflow.intake import SampleIntake
-from srljax.dataflow.reporting import LeadReporter
-from srljax.dataflow.streams import SampleConsumer, release
-from srljax.dataflow.sync import TrainerSync
+from srljax.dataflow.launch import supervisor
+from srljax.dataflow.roles.intake import SampleIntake
+from srljax.dataflow.roles.reporting import LeadReporter
+from srljax.dataflow.wire.streams import SampleConsumer, release
+from srljax.dataflow.roles.sync import TrainerSync
 from srljax.errors import NonFiniteError
 
 

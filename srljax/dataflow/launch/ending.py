@@ -28,8 +28,8 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 from mpi4py import MPI
 
-from srljax.dataflow import supervisor
-from srljax.dataflow.launch import wait_for
+from srljax.dataflow.launch import supervisor
+from srljax.dataflow.launch.waiting import wait_for
 
 TAG_ARRIVE, TAG_RELEASE = 16, 17
 ALIVE, ARRIVED = 1, 2

@@ -1,7 +1,7 @@
 """Fused mode for algorithms that learn from replay (`learns_from="replay"`: DQN, SAC).
 
 Env stepping, acting, the replay buffer and learning are one jitted program per device, run under
-`jax.shard_map` over a one-axis `Mesh` of the local devices (as `dataflow.fused`): each device
+`jax.shard_map` over a one-axis `Mesh` of the local devices (as `dataflow.fused.rollout`): each device
 steps `num_envs / D` envs, keeps its own shard of the buffer (`buffer_size / D` transitions: what
 its envs sent) and samples `batch_size / D` of each global batch from it; gradients are averaged
 over the devices (`pmean`) before every optimiser step, so the replicas stay identical and a step
@@ -25,7 +25,7 @@ step: `chunk` splits its steps into those before `learning_starts` (a program th
 and those after (a program that learns every step, or every `train_every`-th step by a cond on
 the step count alone); new transitions are dropped, not branched around, until the window holds
 `n_step` steps. A run is a sequence of `chunk(n)` calls, each `n` env-batch steps inside
-`lax.while_loop`s (one log interval); `fused.train` is the host loop of both fused trainers.
+`lax.while_loop`s (one log interval); `fused.loop.train` is the host loop of both fused trainers.
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from srljax import envs
-from srljax.dataflow.fused import AXIS, RING, device_index, record_episodes, ring_mean, sharded
+from srljax.dataflow.fused.loop import AXIS, RING, device_index, record_episodes, ring_mean, sharded
 from srljax.envs.core import State
 from srljax.errors import UserError
 from srljax.learners import registry, replay
@@ -61,7 +61,7 @@ class ReplayState:
     steps: jax.Array          # env-batch steps taken (global, identical on every device)
 
 
-class ReplayTrainer:
+class FusedReplayTrainer:
     """Builds the env, the learner and the chunk function, sharded over the local devices, for one config."""
 
     def __init__(self, cfg, loss: Optional[Callable] = None, env=None, devices=None, algo=None):
@@ -241,7 +241,7 @@ class ReplayTrainer:
         out["buffer_size"] = int(np.sum(np.asarray(fs.buffer.size)))
         return fs, out
 
-    # the host loop's view (`fused.train`): progress in env-batch steps of `num_envs` env steps
+    # the host loop's view (`fused.loop.train`): progress in env-batch steps of `num_envs` env steps
     unit_name = "env-batch step"
 
     @property

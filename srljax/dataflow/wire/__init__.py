@@ -1,0 +1,1 @@
+"""The streams between workers: message layouts, stream protocols, in-process and MPI implementations."""
