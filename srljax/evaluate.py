@@ -1,20 +1,13 @@
-"""Play a checkpoint: hide-and-seek against itself or random-action opponents; any other env for returns and a GIF.
+"""The `srljax-evaluate` command: play a run's checkpoint and print what it scores, as JSON.
 
-    srljax-evaluate --run-dir runs/hns_q --episodes 200          (or python scripts/evaluate.py ...)
+    srljax-evaluate --run-dir runs/cartpole --episodes 20 --video cartpole.gif    (or python scripts/evaluate.py ...)
+    srljax-evaluate --run-dir runs/hns_q --episodes 200
     srljax-evaluate --run-dir runs/hns_q --matchup seekers --episodes 50 --gif docs/hns_trained.gif
-    srljax-evaluate --run-dir runs/cartpole --episodes 20 --video cartpole.gif     (any other env: srljax.playback)
 
-Matchups (which team plays the checkpoint; the other plays uniformly random actions):
-`self` (both teams), `seekers` (trained seekers v random hiders), `hiders` (trained hiders v
-random seekers), `random` (both random: the baseline). Each prints the mean over K episodes of
-the env's per-episode statistics (`hider_seen_frac` is over the rewarded steps, as in training).
-With the default `--matchup all`, the JSON also holds `learning_check`:
-
-    seekers_gain = hider_seen_frac(seekers) - hider_seen_frac(random)   (issue 5 asks >= 0.15)
-    hiders_gain  = hider_seen_frac(random) - hider_seen_frac(hiders)    (issue 5 asks >= 0.15)
-
-The checkpoint is the latest in RUN_DIR/checkpoints (or --checkpoint PATH); the config is
-RUN_DIR/config.json. Episodes MuJoCo flagged unstable are counted and left out of the means.
+Any env family: the mean return over --episodes and, with --video, a GIF (`srljax.playback`).
+Hide-and-seek (`hns/` envs): matchups of the trained teams against random-action opponents and the
+stage statistics (`srljax.matchup`, which explains them). The checkpoint is the latest in
+RUN_DIR/checkpoints (or --checkpoint PATH); the config is RUN_DIR/config.json.
 Exit codes: 0 done, 2 bad input, 1 failure.
 """
 from __future__ import annotations
@@ -23,162 +16,10 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
-from typing import Dict, List, Optional
-
-import numpy as np
 
 from srljax.errors import UserError
-
-MATCHUPS = ("self", "seekers", "hiders", "random")
-STATS = ("hider_seen_frac", "hider_return", "seeker_return", "max_box_move_prep", "max_box_move",
-         "max_ramp_move_prep", "max_ramp_move", "num_box_lock_prep", "num_box_lock", "num_ramp_lock_prep",
-         "num_ramp_lock", "length")
-
-
-def example_batch(env, state_size: int, chunk_len: int) -> Dict[str, np.ndarray]:
-    """Zeros shaped like a one-env, one-chunk multi-agent batch (what `algo.init` needs)."""
-    A = env.num_agents
-    obs = {k: np.zeros((chunk_len, 1, A) + tuple(s.shape), np.float32) for k, s in env.observation_space.items()}
-    tba = (chunk_len, 1, A)
-    return {"obs": obs, "final_obs": obs, "action": np.zeros(tba + (len(env.action_space.nvec),), np.int32),
-            "reward": np.zeros(tba, np.float32), "logp": np.zeros(tba, np.float32),
-            "terminated": np.zeros(tba[:2], np.float32), "truncated": np.zeros(tba[:2], np.float32),
-            "first": np.zeros(tba[:2], np.float32), "state": np.zeros((1, 1, A, state_size), np.float32)}
-
-
-def load_policy(cfg, env, checkpoint: Optional[Path]):
-    """(algo, policy params): from a checkpoint's `learner` entry, or freshly initialised when None."""
-    import jax
-    from srljax.checkpoint import Checkpointer, into
-    from srljax.learners import make_algorithm
-
-    algo = make_algorithm(cfg, env.observation_space, env.action_space)
-    if not getattr(algo.model, "recurrent", False):
-        raise UserError(f"config {cfg.name!r} does not use the hide-and-seek entity network")
-    example = example_batch(env, algo.model.state_size, 1)
-    key = jax.random.PRNGKey(cfg.seed)
-    if checkpoint is None:
-        return algo, algo.policy_params(jax.jit(algo.init)(key, example))
-    shapes = jax.eval_shape(lambda k: algo.policy_params(algo.init(k, example)), key)
-    template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
-    if not checkpoint.is_file():
-        raise UserError(f"no checkpoint at {checkpoint}")
-    state, _ = Checkpointer(checkpoint.parent.parent).restore(checkpoint)
-    if "learner" not in state:
-        raise UserError(f"checkpoint {checkpoint} holds no learner state")
-    saved = state["learner"]
-    fields = {k: saved.get(k) for k in ("params", "obs_norm", "value_norm")}
-    return algo, into(template, fields, f"checkpoint {checkpoint}")
-
-
-def make_act(algo, greedy: bool):
-    """The jitted policy step for every agent column: (policy, obs, state, first, key) -> (action, state)."""
-    import jax
-
-    def act(policy, obs, state, first, key):
-        if not greedy:
-            action, _, _, state = algo.act_step(policy, obs, state, first, key, value=False)
-            return action, state
-        out, _, state = algo.model.step(policy.params, algo._norm(policy.obs_norm, obs), state, first, value=False)
-        return algo.model.dist.mode(out), state
-
-    return jax.jit(act)
-
-
-class Player:
-    """The checkpoint's policy for every agent slot of E envs, with its recurrent state."""
-
-    def __init__(self, act, algo, policy, num_columns: int, seed: int):
-        import jax
-        self.act, self.policy = act, policy
-        self.state = algo.initial_state(num_columns)
-        self.key = jax.random.PRNGKey(seed)
-
-    def __call__(self, obs: Dict[str, np.ndarray], first: np.ndarray) -> np.ndarray:
-        import jax
-        E, A = first.shape
-        flat = {k: v.reshape((E * A,) + v.shape[2:]) for k, v in obs.items()}
-        self.key, k = jax.random.split(self.key)
-        action, self.state = self.act(self.policy, flat, self.state, first.reshape(-1).astype(np.float32), k)
-        return np.asarray(action).reshape(E, A, -1)
-
-
-def play(cfg, algo, policy, act, matchup: str, episodes: int, num_envs: int, seed: int,
-         gif: Optional[str] = None) -> Dict[str, float]:
-    """Mean statistics over the first `episodes` stable episodes of `num_envs` games in lockstep."""
-    from srljax.envs.registry import make as make_env
-
-    env = make_env(cfg.env.id, num_envs=num_envs, seed=seed, **dict(cfg.env.kwargs))
-    rng = np.random.default_rng(seed)
-    nvec = np.array(env.action_space.nvec)
-    player = Player(act, algo, policy, num_envs * env.num_agents, seed) if matchup != "random" else None
-    frames, recording = [], gif is not None
-    if recording:
-        from srljax.envs.hide_and_seek.render import snapshot, write_gif
-    obs = env.reset(seed)
-    first = np.ones((num_envs, env.num_agents), bool)
-    done: List[dict] = []
-    unstable = steps = 0
-    sim_s = 0.0
-    if recording:
-        frames.append(snapshot(env, 0))
-    while len(done) < episodes:
-        actions = rng.integers(0, nvec, size=(num_envs, env.num_agents, len(nvec)))
-        if player is not None:
-            trained = {"self": env.agent_exists, "seekers": ~env.hider, "hiders": env.hider}[matchup]
-            actions = np.where(trained[..., None], player(obs, first), actions)
-        t0 = time.thread_time()
-        obs, _, terminated, truncated, info = env.step(actions)
-        sim_s += time.thread_time() - t0
-        steps += num_envs
-        ended = terminated | truncated
-        first = np.repeat(ended[:, None], env.num_agents, axis=1)
-        for ep in info["episodes"]:
-            if ep.get("unstable"):
-                unstable += 1
-            elif len(done) < episodes:
-                done.append(ep)
-        if recording:
-            if ended[0]:
-                write_gif(frames, gif)
-                recording = False
-            else:
-                frames.append(snapshot(env, 0))
-    if recording:
-        write_gif(frames, gif)
-    env.close()
-    out = {k: float(np.mean([ep[k] for ep in done])) for k in STATS if k in done[0]}
-    # The simulator's own cost under this matchup's behaviour (CPU time inside env.step): trained
-    # agents move boxes and collide more than random ones, and the physics costs more per step.
-    out.update(episodes=len(done), unstable_episodes=unstable, sim_steps_per_cpu_s=steps / max(sim_s, 1e-9))
-    return out
-
-
-def record_actions(cfg, algo, policy, act, num_envs: int, steps: int, seed: int) -> np.ndarray:
-    """The checkpoint's own actions in self-play for `steps` steps of `num_envs` games: [steps, E, A, 5]."""
-    from srljax.envs.registry import make as make_env
-
-    env = make_env(cfg.env.id, num_envs=num_envs, seed=seed, **dict(cfg.env.kwargs))
-    player = Player(act, algo, policy, num_envs * env.num_agents, seed)
-    obs = env.reset(seed)
-    first = np.ones((num_envs, env.num_agents), bool)
-    out = np.zeros((steps, num_envs, env.num_agents, len(env.action_space.nvec)), np.int8)
-    for t in range(steps):
-        out[t] = player(obs, first)
-        obs, _, terminated, truncated, _ = env.step(out[t])
-        first = np.repeat((terminated | truncated)[:, None], env.num_agents, axis=1)
-    env.close()
-    return out
-
-
-def latest_checkpoint(run_dir: Path) -> Path:
-    from srljax.checkpoint import Checkpointer
-    found = Checkpointer(run_dir).latest()
-    if found is None:
-        raise UserError(f"{run_dir} has no checkpoints (expected {run_dir}/checkpoints/ckpt_*.msgpack)")
-    return found
+from srljax.matchup import MATCHUPS
 
 
 def main(argv=None, prog: str = "evaluate.py") -> int:
@@ -203,7 +44,7 @@ def main(argv=None, prog: str = "evaluate.py") -> int:
     args = p.parse_args(argv)
     try:
         from srljax import config as C
-        for target in (args.out, args.gif, getattr(args, "video", None)):
+        for target in (args.out, args.gif, args.video):
             if target:
                 _check_writable(Path(target))
         run_dir = Path(args.run_dir)
@@ -212,52 +53,33 @@ def main(argv=None, prog: str = "evaluate.py") -> int:
         cfg = C.from_dict(json.loads((run_dir / "config.json").read_text()))
         if args.horizon is not None:
             cfg = C.override(cfg, {"env.kwargs": {**cfg.env.kwargs, "horizon": args.horizon}})
-        if not cfg.env.id.startswith("hns/"):
-            return _other(cfg, run_dir, args, prog)
-        if args.episodes < 1 or args.num_envs < 1:
-            raise UserError("--episodes and --num-envs must be >= 1")
-        if args.sim_alone < 0 or args.sim_steps < 1:
-            raise UserError("--sim-alone must be >= 0 and --sim-steps >= 1")
-        ckpt = None if args.fresh else (Path(args.checkpoint) if args.checkpoint else latest_checkpoint(run_dir))
-        from srljax.envs.registry import make as make_env
-        probe = make_env(cfg.env.id, num_envs=1, seed=0, **dict(cfg.env.kwargs))
-        algo, policy = load_policy(cfg, probe, ckpt)
-        nvec = np.array(probe.action_space.nvec)
-        probe.close()
+        if cfg.env.id.startswith("hns/"):
+            from srljax.matchup import evaluate_matchups
+            ckpt = None if args.fresh else (Path(args.checkpoint) if args.checkpoint else latest_checkpoint(run_dir))
+            result = {"run_dir": str(run_dir), **evaluate_matchups(cfg, args, ckpt)}
+        else:
+            from srljax import playback
+            if args.episodes < 1:
+                raise UserError("--episodes must be >= 1")
+            ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(run_dir)
+            result = playback.play_checkpoint(cfg, ckpt, args.episodes, args.seed, args.video)
     except UserError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    matchups = MATCHUPS if args.matchup == "all" else (args.matchup,)
-    result = {"run_dir": str(run_dir), "checkpoint": None if ckpt is None else str(ckpt), "env": cfg.env.id,
-              "episodes_per_matchup": args.episodes, "greedy": args.greedy, "matchups": {}}
-    act = make_act(algo, args.greedy)
-    for i, m in enumerate(matchups):
-        # the same seed for every matchup: the same layouts, a paired comparison
-        result["matchups"][m] = play(cfg, algo, policy, act, m, args.episodes, args.num_envs, args.seed,
-                                     args.gif if i == 0 else None)
-    got = result["matchups"]
-    if {"seekers", "hiders", "random"} <= set(got):
-        base = got["random"]["hider_seen_frac"]
-        result["learning_check"] = {"seekers_gain": got["seekers"]["hider_seen_frac"] - base,
-                                    "hiders_gain": base - got["hiders"]["hider_seen_frac"], "required": 0.15}
-    if args.sim_alone:
-        from srljax.envs.replay import simulator_alone
-        E = cfg.env.num_envs // cfg.distributed.ring_size      # the games an actor steps at once
-        trained = record_actions(cfg, algo, policy, act, E, args.sim_steps, args.seed)
-        rng = np.random.default_rng(args.seed)
-        random = rng.integers(0, nvec, size=trained.shape).astype(np.int8)
-        result["simulator_alone"] = {
-            "processes": args.sim_alone, "games_per_process": E, "steps_per_process": args.sim_steps,
-            "env_steps_per_s_trained_actions": simulator_alone(cfg.env.id, dict(cfg.env.kwargs), trained,
-                                                               args.sim_alone, args.seed),
-            "env_steps_per_s_random_actions": simulator_alone(cfg.env.id, dict(cfg.env.kwargs), random,
-                                                              args.sim_alone, args.seed)}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")
     return 0
 
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    """The run's newest checkpoint file; a UserError when it has none."""
+    from srljax.checkpoint import Checkpointer
+    found = Checkpointer(run_dir).latest()
+    if found is None:
+        raise UserError(f"{run_dir} has no checkpoints (expected {run_dir}/checkpoints/ckpt_*.msgpack)")
+    return found
 
 
 def _check_writable(path: Path) -> None:
@@ -267,29 +89,10 @@ def _check_writable(path: Path) -> None:
         raise UserError(f"cannot write {path}: {'a directory' if path.is_dir() else 'no writable directory ' + str(parent)}")
 
 
-def _other(cfg, run_dir: Path, args, prog: str) -> int:
-    """Every env family but hide-and-seek: returns over --episodes, and --video (`srljax.playback`)."""
-    from srljax import playback
-    if args.episodes < 1:
-        raise UserError("--episodes must be >= 1")
-    ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(run_dir)
-    result = playback.evaluate(cfg, ckpt, args.episodes, args.seed, args.video)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    return 0
-
-
-def single_threaded() -> None:
-    """One thread for XLA and OpenMP unless the caller chose: set before jax is imported."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
-
-
 def cli() -> int:
     """The `srljax-evaluate` console script."""
-    single_threaded()
+    from srljax.process import single_threaded
+    single_threaded(cpu_only=False)          # before jax starts; evaluation may run on an accelerator
     return main(prog="srljax-evaluate")
 
 

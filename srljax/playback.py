@@ -1,6 +1,6 @@
 """Evaluate any run (`srljax-evaluate --run-dir R`): play its latest checkpoint, report returns, write a GIF.
 
-Works for every env family but hide-and-seek (which `srljax.evaluate` plays in matchups): JAX envs
+Works for every env family but hide-and-seek (which `srljax.matchup` plays in matchups): JAX envs
 (gymnax/, brax/) are stepped in a jitted loop, CPU envs (gym/, pz/) in numpy. A rollout algorithm's
 policy (PPO, V-trace) samples its actions as in training; a replay algorithm's (DQN, SAC) acts
 greedily, without exploration: DQN argmax Q, SAC the tanh-squashed mean action (the learner's
@@ -265,7 +265,7 @@ def write_gif(frames: List[np.ndarray], path: str, fps: int = 30) -> None:
     images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
 
 
-def evaluate(cfg, checkpoint: Path, episodes: int, seed: int, video: Optional[str]) -> Dict[str, Any]:
+def play_checkpoint(cfg, checkpoint: Path, episodes: int, seed: int, video: Optional[str]) -> Dict[str, Any]:
     if video:
         check_video(cfg.env.id)
     algo, policy = load_policy(cfg, checkpoint)

@@ -15,14 +15,16 @@ THREAD_ENV = {
 }
 
 
-def single_threaded() -> None:
-    """Keep this process's BLAS and XLA pools to one thread (several ranks share the cores)."""
+def single_threaded(cpu_only: bool = True) -> None:
+    """Keep this process's BLAS and XLA CPU pools to one thread (several ranks share the cores); call
+    before jax starts. `cpu_only`: jax on the CPU too, unless JAX_PLATFORMS says otherwise."""
     for key, value in THREAD_ENV.items():
         if key == "XLA_FLAGS" and value not in os.environ.get(key, ""):
             os.environ[key] = (os.environ.get(key, "") + " " + value).strip()
         else:
             os.environ.setdefault(key, value)
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    if cpu_only:
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
 def under_mpirun() -> bool:

@@ -16,7 +16,7 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "srljax"
 LAYERS = {"core": 0, "envs": 1, "learners": 2, "dataflow": 3, "top": 4}
-TOP = {"srljax", "srljax.__main__", "srljax.api", "srljax.cli", "srljax.evaluate", "srljax.playback", "srljax.run"}
+TOP = {"srljax", "srljax.__main__", "srljax.api", "srljax.cli", "srljax.evaluate", "srljax.matchup", "srljax.playback", "srljax.run"}
 
 
 def module_name(path: Path) -> str:

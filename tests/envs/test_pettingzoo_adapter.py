@@ -115,5 +115,5 @@ def test_mpe2_simple_spread_trains_in_process_briefly_and_plays_back(tmp_path):
     assert result.config.env.id == "pz/mpe2.simple_spread_v3"
     # srljax-evaluate's path: the checkpoint plays 2 episodes and env 0's first is drawn by mpe2's renderer
     ckpt = Checkpointer(tmp_path / "run").latest()
-    got = playback.evaluate(result.config, ckpt, 2, 0, str(tmp_path / "spread.gif"))
+    got = playback.play_checkpoint(result.config, ckpt, 2, 0, str(tmp_path / "spread.gif"))
     assert got["episodes"] == 2 and got["return_max"] < 0 and got["video_frames"] == 25

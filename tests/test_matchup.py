@@ -1,6 +1,6 @@
-"""Hide-and-seek end to end: a tiny distributed-mode run (stage statistics), then scripts/evaluate.py
+"""Hide-and-seek end to end: a tiny distributed-mode run (stage statistics), then its matchups
+(`srljax.matchup`) through `srljax-evaluate` (scripts/evaluate.py)
 on its checkpoint (two updates from initialisation)."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -9,17 +9,10 @@ from pathlib import Path
 import pytest
 
 from srljax import config as C
-from srljax import presets, run
+from srljax import evaluate, matchup, presets, run
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "evaluate.py"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("evaluate_script", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +38,8 @@ def test_training_writes_stage_statistics(run_dir):
 
 
 def test_evaluate_plays_matchups_and_writes_a_gif(run_dir, tmp_path, capsys):
-    ev = _load_script()
     gif = tmp_path / "episode.gif"
-    rc = ev.main(["--run-dir", str(run_dir), "--episodes", "2", "--num-envs", "2", "--gif", str(gif),
+    rc = evaluate.main(["--run-dir", str(run_dir), "--episodes", "2", "--num-envs", "2", "--gif", str(gif),
                   "--out", str(tmp_path / "eval.json")])
     assert rc == 0
     result = json.loads(capsys.readouterr().out)
@@ -75,13 +67,12 @@ def test_simulator_alone_replays_the_checkpoints_games(run_dir, capsys):
     """--sim-alone: the checkpoint's self-play actions are recorded, and replaying them with no
     policy from the same start is deterministic (two replays agree step for step: the yardstick
     times the recorded games, not new ones), and the replays are timed."""
-    ev = _load_script()
     cfg = C.from_dict(json.loads((run_dir / "config.json").read_text()))
     from srljax.envs.registry import make as make_env
     probe = make_env(cfg.env.id, num_envs=1, seed=0, **dict(cfg.env.kwargs))
-    algo, policy = ev.load_policy(cfg, probe, None)
-    act = ev.make_act(algo, greedy=False)
-    actions = ev.record_actions(cfg, algo, policy, act, 2, 12, seed=3)
+    algo, policy = matchup.load_policy(cfg, probe, None)
+    act = matchup.make_act(algo, greedy=False)
+    actions = matchup.record_actions(cfg, algo, policy, act, 2, 12, seed=3)
     assert actions.shape == (12, 2, probe.num_agents, 5) and actions.any()
     runs = []
     for _ in range(2):
@@ -92,7 +83,7 @@ def test_simulator_alone_replays_the_checkpoints_games(run_dir, capsys):
         runs.append(obs)
     for k in runs[0]:
         assert (runs[0][k] == runs[1][k]).all(), k
-    rc = ev.main(["--run-dir", str(run_dir), "--episodes", "1", "--num-envs", "2", "--matchup", "random",
+    rc = evaluate.main(["--run-dir", str(run_dir), "--episodes", "1", "--num-envs", "2", "--matchup", "random",
                   "--sim-alone", "1", "--sim-steps", "4"])
     assert rc == 0
     sim = json.loads(capsys.readouterr().out)["simulator_alone"]
