@@ -1,4 +1,4 @@
-"""scripts/soak.py in miniature: 36 s of RSS sampling under mpirun -n 4, then one SIGSTOP of a non-lead
+"""scripts/soak.py in miniature: 18 s of RSS sampling under mpirun -n 4, then one SIGSTOP of a non-lead
 rank (short stuck deadline) and the --resume of that run to a small budget. Keeps the script from rotting."""
 import csv
 import json
@@ -12,7 +12,7 @@ SOAK = [sys.executable, str(ROOT / "scripts" / "soak.py")]
 
 def test_soak_script_runs_end_to_end(tmp_path, subprocess_env):
     out = tmp_path / "soak"
-    proc = subprocess.run(SOAK + ["--minutes", "0.6", "--warmup-minutes", "0.1", "--sample-s", "2", "--tries", "1",
+    proc = subprocess.run(SOAK + ["--minutes", "0.3", "--warmup-minutes", "0.05", "--sample-s", "1.5", "--tries", "1",
                                   "--signals", "stop", "--stuck-after-s", "8", "--fault-steps", "0",
                                   "--resume-steps", "10000", "--seed", "3", "--out", str(out)],
                           capture_output=True, text=True, timeout=400, env=subprocess_env, cwd=ROOT)

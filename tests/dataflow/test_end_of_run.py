@@ -1,7 +1,8 @@
 """The end of a distributed run names the rank at fault, never a healthy one (under mpirun).
 
-- an actor whose env's `step` hangs just before the run reaches its budget, with the DEFAULT
-  `distributed.stuck_after_s`: the stuck actor's supervisor names it, within the deadline + 10 s;
+- an actor whose env's `step` hangs just before the run reaches its budget, with a
+  `distributed.stuck_after_s` above the end's 30 s floor: the stuck actor's supervisor names it,
+  within the deadline + 10 s (every wait at the end outlasts the deadline, the default's included);
 - an actor that hangs in `close` after it has finished (liveness off): rank 0 names it;
 - a policy worker stopped (SIGSTOP) before the end, the run ended by the other (liveness off):
   rank 0 names it, not the actor waiting for its replies;
@@ -17,6 +18,9 @@ import time
 import pytest
 from faults_helpers import FAST, MpiRun
 from helpers import HERE, mpirun
+
+from srljax.config import Config
+from srljax.dataflow.launch.ending import limits
 
 BUDGET = 16000
 ARGS = ["--config", "gym_cartpole", "--set", "distributed.stop_at_return=null", "--set", f"total_env_steps={BUDGET}",
@@ -52,17 +56,30 @@ def _reached_the_budget(tmp_path):
     assert rows and rows[-1]["env_steps"] >= BUDGET, rows[-1:]
 
 
-def test_default_deadline_an_actor_hung_near_the_end_is_named(tmp_path):
-    # It must run with the default distributed.stuck_after_s (120 s): the fault was a healthy actor
-    # giving up on rank 0 30 s into the end of the run, which only a deadline longer than the end's
-    # waits shows (round two's tests set 10 s, and the supervisor caught the hang before the end).
-    # The actor hangs at its 200th step per env, ~1/5 of the budget, so the run reaches its end a
-    # few seconds after the hang, with one actor left; the test lasts the deadline plus start-up.
-    rc, err, seconds = _run_with_a_hang(tmp_path, [], 120 + 90, SRLJAX_TEST_HANG_AT="200")
+def test_every_end_of_run_wait_outlasts_the_stuck_deadline_at_the_default_and_above_the_floor():
+    # The fault of round two: a healthy actor gave up on rank 0 30 s into the end of the run while
+    # the supervisor waited the default 120 s for the hung one. Every wait at the end must outlast
+    # the supervisor's deadline, whatever it is, so that the supervisor names the stuck rank first.
+    default = Config().distributed.stuck_after_s
+    assert default == 120.0
+    for stuck in (default, 40.0, 31.0, 300.0):
+        silent, arrive, patience = limits(stuck)
+        assert stuck + 10 <= silent < arrive < patience, (stuck, silent, arrive, patience)
+    assert limits(0) == (30.0, 60.0, 90.0)          # liveness off: the floors
+
+
+def test_a_stuck_deadline_above_the_end_floor_an_actor_hung_near_the_end_is_named(tmp_path):
+    # Under mpirun, with a stuck deadline (40 s) above the 30 s the end of a run waited before
+    # round three: the healthy actor used to give up on rank 0 after 30 s and be named; now the
+    # supervisor names the hung actor. The default (120 s) takes the same path, only longer (the
+    # test above checks its waits); 40 s keeps the suite short. The actor hangs at its 200th step
+    # per env, ~1/5 of the budget, so the run reaches its end a few seconds after the hang.
+    rc, err, seconds = _run_with_a_hang(tmp_path, ["--set", "distributed.stuck_after_s=40"], 40 + 90,
+                                        SRLJAX_TEST_HANG_AT="200")
     assert rc == 1, (rc, err[-3000:])
-    assert re.search(r"srljax: rank 3 \(actor 1, pid \d+\) is stuck: silent for 12\d s "
-                     r"\(limit distributed.stuck_after_s=120\)", err), err[-3000:]
-    assert seconds < 120 + 10, seconds
+    assert re.search(r"srljax: rank 3 \(actor 1, pid \d+\) is stuck: silent for 4\d s "
+                     r"\(limit distributed.stuck_after_s=40\)", err), err[-3000:]
+    assert seconds < 40 + 10, seconds
     _only_rank_3_named(err)
     _reached_the_budget(tmp_path)
 
