@@ -81,7 +81,7 @@ weight_err = float(np.max(np.abs(np.asarray(w) - raw / raw.max())))
 from_own_shard = bool(np.all(np.asarray(got["x"]) // 100 == np.arange(D)[:, None]))
 
 # A fused run on 4 devices.
-trainer = fused.replay.FusedReplayTrainer(cfg)
+trainer = fused_replay.FusedReplayTrainer(cfg)
 fs = trainer.init(0)
 fs, m = trainer.chunk(fs, 50)                    # 400 env steps: learning from step 8 on
 spread = max(float(np.max(np.abs(x - x[:1]))) for x in leaves(fs.learner))
@@ -90,7 +90,7 @@ sizes = [int(x) for x in np.asarray(fs.buffer.size)]
 
 # Its checkpoint on 1 device, and back on 4.
 saved = serialization.to_state_dict(jax.tree.map(np.asarray, fs))
-single = fused.replay.FusedReplayTrainer(cfg, devices=jax.devices()[:1])
+single = fused_replay.FusedReplayTrainer(cfg, devices=jax.devices()[:1])
 fs1 = single.restore(saved, 0)
 learner_back = max(float(np.max(np.abs(a - b[0]))) for a, b in zip(leaves(fs1.learner), leaves(fs.learner)))
 stored = np.sort(np.asarray(fs.buffer.data["obs"])[:, : sizes[0]].reshape(-1, 4), axis=0)
