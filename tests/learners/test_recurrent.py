@@ -95,33 +95,41 @@ def problem():
     return model, batch
 
 
-def _learner(model):
+@pytest.fixture(scope="module")
+def learner(problem):
+    """The learner and its jitted init and update, compiled once for the module's tests."""
     settings = LearnerSettings(epochs=1, minibatches=1, gamma=GAMMA, gae_lambda=LAMBDA, normalize_adv=True,
                                normalize_value=True, chunk_len=L)
-    return Learner(model, ppo_loss(CLIP, VF, ENT), optax.sgd(LR), settings)
+    made = Learner(problem[0], ppo_loss(CLIP, VF, ENT), optax.sgd(LR), settings)
+    return made, jax.jit(made.init), jax.jit(made.update)
 
 
-def _direct_loss(model, params, batch, value_stats, prior=None):
-    """PPO on the same data without the learner: per-agent columns, a Python loop over steps.
+def _columns(model, batch):
+    """The batch as per-agent columns [T, B * A, ...] (column b * A + a) for the direct computation."""
+    N = B * A
+    cols = lambda x: x.reshape((x.shape[0], N) + x.shape[3:])                     # noqa: E731
+    per_env = lambda x: np.repeat(x, A, axis=1)                                    # noqa: E731
+    return {"obs": jax.tree.map(cols, batch["obs"]), "final_obs": jax.tree.map(cols, batch["final_obs"]),
+            "truncated": per_env(batch["truncated"]), "first": per_env(batch["first"]),
+            "reward": cols(batch["reward"]), "logp": cols(batch["logp"]), "action": cols(batch["action"]),
+            "state": batch["state"].reshape((T // L, N, -1))}
+
+
+def _direct_targets(model, params, batch, value_stats, prior=None):
+    """GAE, its standardised advantages and the standardised values and targets, written out.
 
     `value_stats` (mean, std): the running statistics before the update; the value head is read in
     return units with them, and targets and old values are standardised by the statistics that
     include this batch's targets (the first batch: exactly its own mean and std)."""
-    net = model.network
-    N = B * A
-    cols = lambda x: x.reshape((x.shape[0], N) + x.shape[3:])                     # noqa: E731
-    obs, final_obs = jax.tree.map(cols, batch["obs"]), jax.tree.map(cols, batch["final_obs"])
-    per_env = lambda x: np.repeat(x, A, axis=1)                                    # noqa: E731
-    trunc, first = per_env(batch["truncated"]), per_env(batch["first"])
-    reward, logp_old, action = cols(batch["reward"]), cols(batch["logp"]), cols(batch["action"])
+    net, c = model.network, _columns(model, batch)
     mean0, std0 = value_stats
-    v = np.asarray(net.apply(params, obs, method="value")) * std0 + mean0
-    nv = np.asarray(net.apply(params, final_obs, method="value")) * std0 + mean0
-    adv = np.zeros((T, N), np.float32)
-    last = np.zeros(N, np.float32)
+    v = np.asarray(net.apply(params, c["obs"], method="value")) * std0 + mean0
+    nv = np.asarray(net.apply(params, c["final_obs"], method="value")) * std0 + mean0
+    adv = np.zeros((T, B * A), np.float32)
+    last = np.zeros(B * A, np.float32)
     for t in reversed(range(T)):
-        delta = reward[t] + GAMMA * nv[t] - v[t]
-        last = delta + GAMMA * LAMBDA * (1.0 - trunc[t]) * last
+        delta = c["reward"][t] + GAMMA * nv[t] - v[t]
+        last = delta + GAMMA * LAMBDA * (1.0 - c["truncated"][t]) * last
         adv[t] = last
     target = adv + v
     adv = (adv - adv.mean()) / np.sqrt(adv.var() + 1e-8)
@@ -133,43 +141,51 @@ def _direct_loss(model, params, batch, value_stats, prior=None):
         n = n0 + n1
         mean1 = m0 + (m1 - m0) * n1 / n
         std1 = np.sqrt((q0 + q1 + (m1 - m0) ** 2 * n0 * n1 / n) / n + 1e-8)
-    v_n, target_n = (v - mean1) / std1, (target - mean1) / std1
-    states = batch["state"].reshape((T // L, N, -1))
+    return adv, (v - mean1) / std1, (target - mean1) / std1, target
 
-    def loss(p):
+
+@pytest.fixture(scope="module")
+def direct_loss(problem):
+    """PPO on the same data without the learner, a Python loop over steps (LSTM from each chunk's
+    stored carry), as a jitted value-and-grad of (params, adv, v_n, target_n): compiled once."""
+    model, batch = problem
+    net, c = model.network, _columns(model, batch)
+
+    def loss(p, adv, v_n, target_n):
         terms = []
         for k in range(T // L):
-            carry = jnp.asarray(states[k])
+            carry = jnp.asarray(c["state"][k])
             for t in range(k * L, (k + 1) * L):
-                o = jax.tree.map(lambda x: x[t:t + 1], obs)
-                logits, value, carry = net.apply(p, o, jnp.asarray(first[t:t + 1]), carry)
-                lp = model.dist.log_prob(logits[0], action[t])
-                ratio = jnp.exp(lp - logp_old[t])
+                o = jax.tree.map(lambda x: x[t:t + 1], c["obs"])
+                logits, value, carry = net.apply(p, o, jnp.asarray(c["first"][t:t + 1]), carry)
+                lp = model.dist.log_prob(logits[0], c["action"][t])
+                ratio = jnp.exp(lp - c["logp"][t])
                 pg = -jnp.minimum(ratio * adv[t], jnp.clip(ratio, 1 - CLIP, 1 + CLIP) * adv[t])
                 vc = v_n[t] + jnp.clip(value[0] - v_n[t], -CLIP, CLIP)
                 vl = 0.5 * jnp.maximum((value[0] - target_n[t]) ** 2, (vc - target_n[t]) ** 2)
                 terms.append(pg + VF * vl - ENT * model.dist.entropy(logits[0]))
         return jnp.mean(jnp.stack(terms))
 
-    return loss, target
+    return jax.jit(jax.value_and_grad(loss))
 
 
 @pytest.mark.parametrize("prior", [None, (16.0, 0.3, 16.0 * 4.0)])
-def test_recurrent_update_equals_direct_computation(problem, prior):
+def test_recurrent_update_equals_direct_computation(problem, learner, direct_loss, prior):
     """One gradient step over chunks of per-agent columns (GAE over the whole rollout, LSTM from
     each chunk's stored carry, resets at episode starts, value targets standardised) equals the
     same step written out step by step. `prior`: value statistics (count, mean, m2) from earlier
     updates; without them (the first update) the critic reads as ~0 in return units (std 1e-4),
     so only the second case checks the bootstrap values of GAE (V(final_obs) at truncation)."""
     model, batch = problem
-    learner = _learner(model)
-    state = jax.jit(learner.init)(jax.random.PRNGKey(0), batch)
+    learner, init, update = learner
+    state = init(jax.random.PRNGKey(0), batch)
     if prior is not None:
         state = state.replace(value_norm=RunningStats(*(jnp.asarray(v, jnp.float32) for v in prior)))
-    new_state, metrics = jax.jit(learner.update)(state, batch)
+    new_state, metrics = update(state, batch)
     vn0 = state.value_norm
-    loss, target = _direct_loss(model, state.params, batch, (float(vn0.mean), float(vn0.std)), prior)
-    value, grads = jax.jit(jax.value_and_grad(loss))(state.params)
+    adv, v_n, target_n, target = _direct_targets(model, state.params, batch, (float(vn0.mean), float(vn0.std)),
+                                                 prior)
+    value, grads = direct_loss(state.params, adv, v_n, target_n)
     np.testing.assert_allclose(metrics["loss"], value, rtol=1e-4, atol=1e-5)
     want = jax.tree.map(lambda p, g: p - LR * g, state.params, grads)
     for got, exp in zip(jax.tree.leaves(new_state.params), jax.tree.leaves(want)):
@@ -246,14 +262,13 @@ def test_packed_observations_and_requests_round_trip():
     assert keys[:4] == ("return", "length", "hider_return", "seeker_return") and keys[-1] == "unstable"
 
 
-def test_learn_field_weights_out_scripted_agents(problem):
+def test_learn_field_weights_out_scripted_agents(problem, learner):
     """The dataflow's `learn` [T, B, A] (0 where a scripted opponent acted) reaches the loss: all
     ones changes nothing; zeros for one agent slot change the update; and with that slot's
     actions replaced by garbage the update is the same as before (they carry no weight)."""
     model, batch = problem
-    learner = _learner(model)
-    state = jax.jit(learner.init)(jax.random.PRNGKey(0), batch)
-    update = jax.jit(learner.update)
+    _, init, update = learner
+    state = init(jax.random.PRNGKey(0), batch)
     leaves = lambda s: jax.tree.leaves(s.params)                               # noqa: E731
     base = leaves(update(state, batch)[0])
     ones = {**batch, "learn": jnp.ones(batch["reward"].shape, jnp.float32)}
