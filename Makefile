@@ -23,8 +23,10 @@ train: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
+# Two pytest workers, each taking whole test files (--dist loadfile: a module's fixtures and compiled
+# programs are made once); many tests wait on timers or subprocesses, so two keep both cores busy.
 test: $(STAMP) docs
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q --durations=25 tests
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q -n 2 --dist loadfile --durations=25 tests
 
 bench: $(STAMP)
 	$(PY) scripts/bench_train.py

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from srljax.envs.core import JaxEnv, State
+from srljax.envs.deferred import import_gymnax
 from srljax.envs.space_check import convert
 from srljax.envs.spaces import Box
 
@@ -20,9 +21,7 @@ class GymnaxEnv(JaxEnv):
     """A gymnax environment. gymnax's own auto-reset is bypassed (srljax's `AutoReset` does it)."""
 
     def __init__(self, name: str, **param_overrides):
-        import gymnax
-
-        env, params = gymnax.make(name)
+        env, params = import_gymnax().make(name)
         self._setup(f"gymnax/{name}", env, params.replace(**param_overrides) if param_overrides else params)
 
     @classmethod

@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Dict
 
 from srljax.errors import UserError
@@ -59,10 +60,9 @@ def fixed_settings(env: Any) -> Dict[str, Any]:
 
 
 def _is_gymnax(env: Any) -> bool:
-    try:
-        from gymnax.environments.environment import Environment
-    except ImportError:
+    if "gymnax" not in sys.modules:      # a gymnax env object means its user imported gymnax
         return False
+    from gymnax.environments.environment import Environment
     return isinstance(env, Environment)
 
 

@@ -20,8 +20,8 @@ JAX_FAMILIES = ("gymnax", "brax")
 
 
 def _gymnax_names():
-    import gymnax
-    return list(gymnax.registered_envs)
+    from srljax.envs.deferred import import_gymnax
+    return list(import_gymnax().registered_envs)
 
 
 def _brax_names():
