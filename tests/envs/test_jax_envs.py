@@ -32,7 +32,7 @@ def test_gymnax_spaces_and_batch_shapes():
 
 
 def _run(env, steps, action_fn, key=0):
-    state = env.reset(jax.random.PRNGKey(key))
+    state = jax.jit(env.reset)(jax.random.PRNGKey(key))
     step = jax.jit(env.step)
     out = []
     for t in range(steps):
@@ -81,7 +81,7 @@ def test_reset_draws_differ_across_envs_and_episodes():
 
 def test_brax_env_truncates_at_episode_length():
     env = make("brax/inverted_pendulum", num_envs=2, episode_length=5)
-    assert env.action_space.shape == (1,)
+    assert env.action_space.shape == (1,) and env.observation_space.shape == (4,)
     trace = _run(env, 5, lambda t: jnp.zeros((2, 1)))
     _, s = trace[4]
     assert bool(s.truncated.all()) and not bool(s.done.any())
