@@ -44,6 +44,7 @@ def supervise() -> None:
     rank = os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "?"))
     read_end, write_end = os.pipe()
     page = mmap.mmap(-1, struct.calcsize(_FMT))          # anonymous, shared across the fork
+    struct.pack_into(_FMT, page, 0, time.monotonic(), 0.0, 0.0)
     parent = os.getpid()
     child = os.fork()
     if child == 0:
@@ -70,7 +71,12 @@ def supervise() -> None:
 
 
 def _watch(child: int, page, rank: str, read_end: int) -> int:
-    """Wait for the child's exit status, killing it once it has been silent past its deadline."""
+    """Wait for the child's exit status, killing it once it has been silent past its deadline.
+
+    The child writes the page while this reads it, so one read can be torn (seen in CI: a read
+    between `arm`'s stores gave the new deadline beside the old, zero, beat: "silent for 38803 s",
+    the machine's uptime). A rank is called stuck only when two reads 0.2 s apart both say so."""
+    strikes = 0
     while True:
         try:
             pid, status = os.waitpid(child, os.WNOHANG)
@@ -80,11 +86,20 @@ def _watch(child: int, page, rank: str, read_end: int) -> int:
             return status
         last, deadline, _ = struct.unpack_from(_FMT, page, 0)
         silent = time.monotonic() - last
-        if deadline > 0 and silent > deadline:
+        strikes = strikes_after(strikes, silent, deadline)
+        if strikes >= STRIKES:
             _say(f"srljax: rank {rank} ({_role(read_end)}, pid {child}) is stuck: silent for {silent:.0f} s "
                  f"(limit distributed.stuck_after_s={deadline:g}); ending the job")
             _end_stuck(child)
         time.sleep(0.2)
+
+
+STRIKES = 2             # reads in a row that must find the rank silent past its deadline
+
+
+def strikes_after(strikes: int, silent: float, deadline: float) -> int:
+    """One more read's verdict: the count of reads in a row that found the rank stuck."""
+    return strikes + 1 if deadline > 0 and silent > deadline else 0
 
 
 def _end_stuck(child: int) -> None:
@@ -148,13 +163,15 @@ def announce(role: str) -> None:
 def arm(deadline_s: float, grace_s: float) -> None:
     """From now on a silence longer than `deadline_s` ends the job (0: never); `grace_s` is the
     silence allowed after `beat(grace=True)`."""
-    if _PAGE is not None:
-        struct.pack_into(_FMT, _PAGE, 0, time.monotonic(), float(deadline_s), float(grace_s))
+    if _PAGE is not None:                 # the beat first, then the deadline that reads it
+        struct.pack_into("d", _PAGE, 0, time.monotonic())
+        struct.pack_into("dd", _PAGE, 8, float(deadline_s), float(grace_s))
 
 
 def disarm() -> None:
-    if _PAGE is not None:
-        struct.pack_into(_FMT, _PAGE, 0, time.monotonic(), 0.0, 0.0)
+    if _PAGE is not None:                 # the deadline off first
+        struct.pack_into("dd", _PAGE, 8, 0.0, 0.0)
+        struct.pack_into("d", _PAGE, 0, time.monotonic())
 
 
 def beat(grace: bool = False) -> None:
