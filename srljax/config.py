@@ -26,6 +26,7 @@ from srljax.sections.vtrace import VTraceConfig
 # Names of srljax.learners.networks.ACTIVATIONS, kept here so validating a config imports no jax
 # (tests check the two agree).
 ACTIVATIONS = ("tanh", "relu", "elu", "swish")
+CORES = ("feedforward", "lstm", "gru")
 INITS = ("orthogonal", "lecun")
 
 
@@ -54,6 +55,10 @@ class NetworkConfig:
     """Hidden activation: tanh, relu, elu or swish."""
     init: str = "orthogonal"
     """Hidden layers' initialisation: orthogonal (gain sqrt 2, PPO's) or lecun (flax's default; DQN and SAC, fused)."""
+    core: str = "feedforward"
+    """PPO and V-trace: feedforward, lstm or gru; a recurrent core (width hidden[-1]) after the policy's
+    MLP, its carry reset at episode starts; the critic stays feedforward. Entity observations always
+    get the entity network's LSTM."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -302,6 +307,8 @@ def validate(cfg: Config) -> Config:
         raise UserError(f"network.hidden must be positive layer sizes, got {cfg.network.hidden}")
     if cfg.network.activation not in ACTIVATIONS:
         raise UserError(f"network.activation must be one of {', '.join(ACTIVATIONS)}")
+    if cfg.network.core not in CORES:
+        raise UserError(f"network.core must be one of {', '.join(CORES)}, got {cfg.network.core!r}")
     if cfg.mode == "distributed":
         cfg.distributed.validate()
     for section in ALGORITHM_SECTIONS.get(cfg.algorithm.name, ()):   # the registry entry's sections

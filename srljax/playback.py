@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from srljax.envs.spaces import zeros
 from srljax.errors import UserError
 
 DRAWN = ("CartPole-v1", "Acrobot-v1", "Pendulum-v1")
@@ -49,6 +50,30 @@ class Greedy:
         return self.algo.greedy(params, obs), None, None
 
 
+def acting(algo):
+    """(`start(n)`, `act(policy, memory, obs, key) -> (action, memory)`, `ended(memory, flags)`):
+    how a policy acts on n envs, carrying a recurrent policy's state (`memory`: its carry and the
+    `first` flags, which `ended` sets where an episode just ended; a feedforward policy's is ())."""
+    import jax.numpy as jnp
+
+    recurrent = getattr(getattr(algo, "model", None), "recurrent", False)
+
+    def start(n):
+        return (algo.initial_state(n), jnp.ones((n,), jnp.float32)) if recurrent else ()
+
+    def act(policy, memory, obs, key):
+        if not recurrent:
+            return algo.act(policy, obs, key)[0], memory
+        h, first = memory
+        action, _, _, h = algo.act_step(policy, obs, h, first, key, value=False)
+        return action, (h, first)
+
+    def ended(memory, flags):
+        return (memory[0], jnp.asarray(flags, jnp.float32)) if recurrent else memory
+
+    return start, act, ended
+
+
 def _replay_params(algo, env, learner: dict, checkpoint: Path):
     """The online parameters of a replay learner's checkpointed state, checked against this config's
     network (fused checkpoints carry a leading device axis since session 6: replica 0 is taken;
@@ -58,7 +83,7 @@ def _replay_params(algo, env, learner: dict, checkpoint: Path):
     from srljax.checkpoint import into
     if "params" not in learner:
         raise UserError(f"checkpoint {checkpoint} holds no replay learner parameters")
-    obs = np.zeros((1,) + tuple(env.observation_space.shape), np.float32)
+    obs = zeros(env.observation_space, (1,))
     shapes = jax.eval_shape(algo.init, jax.random.PRNGKey(0), obs).params
     template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
     params = learner["params"]
@@ -87,10 +112,10 @@ def load_policy(cfg, checkpoint: Path):
         return Greedy(algo), params
     act_shape = tuple(env.action_space.shape)
     discrete = not hasattr(env.action_space, "low")
-    obs = np.zeros((1, 1) + tuple(env.observation_space.shape), np.float32)
-    zeros = np.zeros((1, 1), np.float32)
-    example = {"obs": obs, "final_obs": obs, "logp": zeros, "reward": zeros, "terminated": zeros,
-               "truncated": zeros, "action": np.zeros((1, 1) + act_shape, np.int32 if discrete else np.float32)}
+    obs = zeros(env.observation_space, (1, 1))
+    flat = np.zeros((1, 1), np.float32)
+    example = {"obs": obs, "final_obs": obs, "logp": flat, "reward": flat, "terminated": flat,
+               "truncated": flat, "action": np.zeros((1, 1) + act_shape, np.int32 if discrete else np.float32)}
     template = algo.init(jax.random.PRNGKey(0), example)
     state, _ = Checkpointer(checkpoint.parent.parent).restore(checkpoint)
     if "learner" not in state:
@@ -110,24 +135,28 @@ def play_jax(cfg, algo, policy, episodes: int, seed: int, record: bool):
 
     from srljax.envs.registry import make
     env = make(cfg.env.id, num_envs=episodes, **dict(cfg.env.kwargs))
+    start, act, ended = acting(algo)
 
     @jax.jit
-    def step(state, key):
-        action, _, _ = algo.act(policy, state.obs, key)
+    def step(carry, key):
+        state, memory = carry
+        action, memory = act(policy, memory, state.obs, key)
         nxt = env.step(state, action)
-        return nxt, (state.obs[0], nxt.metrics["episode_return"], nxt.metrics["episode_ended"])
+        memory = ended(memory, nxt.metrics["episode_ended"])
+        return (nxt, memory), (jax.tree.map(lambda x: x[0], state.obs), nxt.metrics["episode_return"],
+                               nxt.metrics["episode_ended"])
 
-    state = env.reset(jax.random.PRNGKey(seed))
+    state = (env.reset(jax.random.PRNGKey(seed)), start(episodes))
     key = jax.random.PRNGKey(seed + 1)
     returns = np.full(episodes, np.nan)
     frames: List[np.ndarray] = []
     for t in range(100_000):
         key, k = jax.random.split(key)
-        state, (obs0, ret, ended) = step(state, k)
-        ret, ended = np.asarray(ret), np.asarray(ended) > 0
+        state, (obs0, ret, over) = step(state, k)
+        ret, over = np.asarray(ret), np.asarray(over) > 0
         if record and np.isnan(returns[0]):
             frames.append(np.asarray(obs0))
-        returns = np.where(np.isnan(returns) & ended, ret, returns)
+        returns = np.where(np.isnan(returns) & over, ret, returns)
         if not np.isnan(returns).any():
             break
     return returns, frames
@@ -209,16 +238,19 @@ def brax_frames(cfg, algo, policy, seed: int, most: int = 200) -> List[np.ndarra
 
     from srljax.envs.registry import make
     env = make(cfg.env.id, **dict(cfg.env.kwargs))          # one unbatched env
+    start, act, _ = acting(algo)
 
     @jax.jit
-    def step(state, key):
-        return env.step(state, algo.act(policy, state.obs[None], key)[0][0])
+    def step(state, memory, key):
+        action, memory = act(policy, memory, state.obs[None], key)
+        return env.step(state, action[0]), memory
 
     state, key, states = env.reset(jax.random.PRNGKey(seed)), jax.random.PRNGKey(seed + 1), []
+    memory = start(1)
     for _ in range(env.episode_length):
         states.append(jax.device_get(state.inner[0].pipeline_state))
         key, k = jax.random.split(key)
-        state = step(state, k)
+        state, memory = step(state, memory, k)
         if bool(state.done) or bool(state.truncated):
             break
     try:

@@ -42,6 +42,11 @@ _add("pendulum_sac", "SAC (twin critics, learned temperature) on gymnax Pendulum
       "sac.lr": 1e-3, "sac.alpha_lr": 1e-3, "sac.gamma": 0.99, "sac.tau": 0.005, "sac.buffer_size": 20_000,
       "sac.batch_size": 256, "sac.learning_starts": 1_000, "sac.train_every": 1, "sac.gradient_steps": 4,
       "total_env_steps": 20_000, "log_every_env_steps": 2_000})
+_add("memory_chain", "PPO with an LSTM policy (network.core=lstm) on gymnax MemoryChain-bsuite, memory_length 10: "
+     "answer at the end what was shown at the start (a feedforward policy scores 0), 200k steps",
+     {"env.id": "gymnax/MemoryChain-bsuite", "env.kwargs": {"memory_length": 10}, "network.core": "lstm",
+      "env.num_envs": 16, "rollout.rollout_len": 64, "ppo.lr": 1e-3, "total_env_steps": 200_000,
+      "log_every_env_steps": 40_960})
 _add("brax_inverted_pendulum", "PPO on brax inverted_pendulum (continuous actions), 2M env steps",
      {"env.id": "brax/inverted_pendulum", "env.num_envs": 128, "rollout.rollout_len": 32, "ppo.epochs": 4,
       "ppo.minibatches": 8, "ppo.lr": 3e-4, "ppo.gamma": 0.97, "ppo.ent_coef": 0.01,

@@ -8,7 +8,7 @@ import numpy as np
 from srljax.envs.core import JaxEnv, State
 from srljax.envs.deferred import import_gymnax
 from srljax.envs.space_check import convert
-from srljax.envs.spaces import Box
+from srljax.envs.spaces import Box, Entities
 
 
 def _first_state(obs, inner, reward_dtype=jnp.float32) -> State:
@@ -25,19 +25,19 @@ class GymnaxEnv(JaxEnv):
         self._setup(f"gymnax/{name}", env, params.replace(**param_overrides) if param_overrides else params)
 
     @classmethod
-    def from_env(cls, env, params=None) -> "GymnaxEnv":
-        """A gymnax `Environment` instance (a user's own class too) with `params` (default its own)."""
+    def from_env(cls, env, params=None, name=None) -> "GymnaxEnv":
+        """A gymnax `Environment` instance (a user's own class too) with `params` (default its own);
+        `name`: what its messages call it (default custom/CLASS)."""
         self = cls.__new__(cls)
-        self._setup(f"custom/{type(env).__name__}", env, env.default_params if params is None else params)
+        self._setup(name or f"custom/{type(env).__name__}", env, env.default_params if params is None else params)
         return self
 
     def _setup(self, name: str, env, params) -> None:
         self.name, self._env, self._params = name, env, params
         # the spaces first (`space_check`: one line for a space srljax does not drive), then the trace
         obs_space = self._env.observation_space(self._params)
-        obs = convert(obs_space, "observation", name)
-        self.observation_space = Box(low=-np.inf, high=np.inf, shape=obs.shape)   # observations: float32
-        self._one_hot = int(obs_space.n) if type(obs_space).__name__ == "Discrete" else 0   # (FrozenLake)
+        self.observation_space = float_space(convert(obs_space, "observation", name, nested=True))
+        self._float = as_float(obs_space)      # float32; a Discrete one-hot (FrozenLake); Dicts leaf by leaf
         self.action_space = convert(self._env.action_space(self._params), "action", name)
         self._draws = _step_draws(env, params)
 
@@ -50,9 +50,6 @@ class GymnaxEnv(JaxEnv):
     # torque noise is such a draw). An env whose dynamics draw none (CartPole, MountainCar,
     # Pendulum, ...: found by tracing `step_env` once, `_step_draws`) keeps (gymnax state,) alone:
     # no key to carry (18% of CartPole's step at 65,536 envs on a CPU).
-    def _float(self, obs):
-        return jax.nn.one_hot(obs, self._one_hot, dtype=jnp.float32) if self._one_hot else obs.astype(jnp.float32)
-
     def reset(self, key):
         obs, inner = self._env.reset_env(key, self._params)
         if not self._draws:
@@ -72,6 +69,27 @@ class GymnaxEnv(JaxEnv):
         carried = (inner, key, t + 1) if self._draws else (inner,)
         return state.replace(obs=obs, final_obs=obs, reward=jnp.asarray(reward, jnp.float32),
                              done=terminated, truncated=truncated, inner=carried)
+
+
+def float_space(space):
+    """The space of the float32 observations an adapter hands the learner (dicts leaf by leaf)."""
+    if isinstance(space, dict):
+        out = {k: float_space(v) for k, v in space.items()}
+        return Entities(out) if isinstance(space, Entities) else out
+    return Box(low=-np.inf, high=np.inf, shape=space.shape)
+
+
+def as_float(space):
+    """The traceable function that turns a gymnax env's observations of `space` into float32 ones:
+    a Discrete one-hot, a Dict leaf by leaf (by its keys), anything else cast."""
+    kind = type(space).__name__
+    if kind == "Dict":
+        casts = {k: as_float(v) for k, v in space.spaces.items()}
+        return lambda obs: {k: cast(obs[k]) for k, cast in casts.items()}
+    if kind == "Discrete":
+        n = int(space.n)
+        return lambda obs: jax.nn.one_hot(obs, n, dtype=jnp.float32)
+    return lambda obs: jnp.asarray(obs).astype(jnp.float32)
 
 
 STEP_STREAM = np.uint32(2 ** 31)

@@ -119,7 +119,8 @@ class FloatObs(Wrapper):
 
 
 def _as_float(state: State) -> State:
-    return state.replace(obs=state.obs.astype(jnp.float32), final_obs=state.final_obs.astype(jnp.float32))
+    cast = lambda obs: jax.tree.map(lambda x: x.astype(jnp.float32), obs)   # noqa: E731
+    return state.replace(obs=cast(state.obs), final_obs=cast(state.final_obs))
 
 
 class Batched(Wrapper):

@@ -91,22 +91,38 @@ def checked_jax_env(env, name: str):
 
     from srljax.envs.core import FloatObs
     from srljax.envs.space_check import action_offset, convert, refusal
-    if isinstance(env.observation_space, dict):
-        raise refusal(name, "observation", env.observation_space, "fused mode takes array observations so far")
-    if type(env.observation_space).__name__ in ("Discrete", "MultiDiscrete"):
-        raise refusal(name, "observation", env.observation_space, "a JaxEnv's observations reach the learner as "
-                      "its reset and step return them: declare the Box they lie in")
-    obs_space = convert(env.observation_space, "observation", name)
+    def leaves(space):
+        return [s for v in space.values() for s in leaves(v)] if isinstance(space, dict) else [space]
+
+    for space in leaves(env.observation_space):
+        if type(space).__name__ in ("Discrete", "MultiDiscrete"):
+            raise refusal(name, "observation", env.observation_space, "a JaxEnv's observations reach the learner "
+                          "as its reset and step return them: declare the Box they lie in")
+    obs_space = convert(env.observation_space, "observation", name, nested=True)
     convert(env.action_space, "action", name)
     if action_offset(env.action_space) is not None:
         raise refusal(name, "action", env.action_space, "a JaxEnv's step gets the policy's actions in [0, n): "
                       "declare srljax's Discrete(n) and add the start in step")
     obs = jax.eval_shape(env.reset, jax.random.PRNGKey(0)).obs
-    if not hasattr(obs, "shape") or tuple(obs.shape) != tuple(obs_space.shape):
-        got = f"shape {tuple(obs.shape)}" if hasattr(obs, "shape") else type(obs).__name__
-        raise UserError(f"env {name}: reset returns observations of {got}, its observation_space has shape "
-                        f"{tuple(obs_space.shape)}")
-    return env if obs.dtype == jax.numpy.float32 else FloatObs(env)
+    want, got = _shapes(obs_space), _shapes(obs)
+    if want != got:
+        raise UserError(f"env {name}: reset returns observations of {_say_shapes(got)}, its observation_space "
+                        f"has {_say_shapes(want)}")
+    return env if all(x.dtype == jax.numpy.float32 for x in jax.tree.leaves(obs)) else FloatObs(env)
+
+
+def _shapes(tree):
+    """Shapes of an observation (or of a space's Boxes), nested as the dicts are; a leaf that is
+    neither an array nor a space: its type's name."""
+    if isinstance(tree, dict):
+        return {k: _shapes(v) for k, v in tree.items()}
+    return tuple(tree.shape) if hasattr(tree, "shape") else type(tree).__name__
+
+
+def _say_shapes(shapes) -> str:
+    if isinstance(shapes, dict):
+        return "a dict {" + ", ".join(f"{k!r}: {_say_shapes(v)}" for k, v in sorted(shapes.items())) + "}"
+    return f"shape {shapes}" if isinstance(shapes, tuple) else shapes
 
 
 def user_env(obj: Any, num_envs: int, seed: int):

@@ -3,6 +3,9 @@
 Names have a family prefix:
   gymnax/NAME   any gymnax env (JAX, fused mode)
   brax/NAME     any brax env (JAX, fused mode)
+  jax/MODULE:ATTR  your own JAX env from an importable module (fused mode): ATTR is a srljax `JaxEnv`
+                or a gymnax `Environment` (an instance, optionally `(env, params)`), or a class or
+                function that returns one when called with `env.kwargs`
   gym/ID        any gymnasium id (CPU vector env, distributed mode)
   hns/VARIANT   hide-and-seek on MuJoCo, `quadrant` or `full` (CPU vector env)
   pz/MODULE     a PettingZoo ParallelEnv from `MODULE.parallel_env()`, e.g. pz/mpe2.simple_spread_v3
@@ -15,8 +18,8 @@ from __future__ import annotations
 
 from srljax.errors import UserError
 
-FAMILIES = ("gymnax", "brax", "gym", "hns", "pz")
-JAX_FAMILIES = ("gymnax", "brax")
+FAMILIES = ("gymnax", "brax", "jax", "gym", "hns", "pz")
+JAX_FAMILIES = ("gymnax", "brax", "jax")
 
 
 def _gymnax_names():
@@ -46,6 +49,8 @@ def available(family: str) -> list[str]:
         return sorted(gymnasium.registry)
     if family == "pz":
         return ["mpe2.simple_spread_v3 (any module with parallel_env())"]
+    if family == "jax":
+        return ["MODULE:ATTR (your own JAX env: a JaxEnv or gymnax Environment, or what makes one)"]
     raise UserError(f"unknown env family {family!r}; families: {', '.join(FAMILIES)}")
 
 
@@ -68,6 +73,11 @@ def check_name(name: str) -> None:
     family, rest = split_name(name)
     if family in ("gym", "pz"):
         return  # checked when made (gymnasium's registry has hundreds of ids; pz/ names a module)
+    if family == "jax":
+        module, _, attr = rest.partition(":")
+        if not module or not attr:
+            raise UserError(f"env {name!r}: jax/ takes MODULE:ATTR, e.g. jax/my_envs:Corridor")
+        return      # imported when made
     names = available(family)
     if rest not in names:
         raise UserError(f"unknown env {name!r}; {family} envs: {', '.join(names)}")
@@ -132,7 +142,10 @@ def _make(name: str, num_envs, seed: int, kwargs):
         from srljax.envs.adapters import BraxEnv, GymnaxEnv
         from srljax.envs.core import wrap_for_training
 
-        env = GymnaxEnv(rest, **kwargs) if family == "gymnax" else BraxEnv(rest, **kwargs)
+        if family == "jax":
+            env = _own_jax_env(name, rest, kwargs)
+        else:
+            env = GymnaxEnv(rest, **kwargs) if family == "gymnax" else BraxEnv(rest, **kwargs)
         return env if num_envs is None else wrap_for_training(env, int(num_envs))
     n = 1 if num_envs is None else int(num_envs)
     if family == "gym":
@@ -143,3 +156,31 @@ def _make(name: str, num_envs, seed: int, kwargs):
         return PettingZooVectorEnv.from_module(rest, num_envs=n, seed=seed, **kwargs)
     from srljax.envs.hide_and_seek import make_vec_env
     return make_vec_env(rest, num_envs=n, seed=seed, **kwargs)
+
+
+def _own_jax_env(name: str, rest: str, kwargs):
+    """`jax/MODULE:ATTR`: the user's JAX env, its spaces checked (`custom.checked_jax_env`)."""
+    import importlib
+
+    from srljax.envs import custom
+    from srljax.envs.adapters import GymnaxEnv
+    module_name, _, attr = rest.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:            # noqa: BLE001 (a user's module: any error, one line)
+        raise UserError(f"env {name!r}: cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from None
+    obj = getattr(module, attr, None)
+    if obj is None:
+        raise UserError(f"env {name!r}: module {module_name!r} has no attribute {attr!r}")
+    if not custom.is_jax(obj) and callable(obj):
+        obj = obj(**kwargs)
+    elif kwargs:
+        raise UserError(f"env.kwargs {sorted(kwargs)} do not fit env {name!r}: {attr} is an env object, not a "
+                        "class or function to call with them")
+    if not custom.is_jax(obj):
+        raise UserError(f"env {name!r}: {attr} gives a {type(obj).__name__}, not a srljax JaxEnv or a gymnax "
+                        "Environment (optionally with its params)")
+    env, params = obj if isinstance(obj, tuple) else (obj, None)
+    if custom._is_gymnax(env):
+        return GymnaxEnv.from_env(env, params, name=name)
+    return custom.checked_jax_env(env, name)

@@ -6,6 +6,9 @@ user's `JaxEnv`). What srljax drives:
 
 - observations: a Box of any dtype and shape (uint8 images too; the adapters hand the learner
   float32, the network flattens it), MultiBinary (0/1 floats) and Discrete (one-hot, `one_hot`);
+  in fused mode (`convert(..., nested=True)`: the JAX adapters) also a Dict of those, nested too
+  (srljax's own: a `dict` of spaces, or `spaces.Entities`), which reaches the learner as a dict
+  of float32 arrays;
 - actions: Discrete (a nonzero gymnasium `start` too: the policy acts in [0, n) and the adapter adds
   `start` back, `action_offset`), MultiDiscrete with one axis of `nvec` (its `start` likewise),
   MultiBinary with one axis (as MultiDiscrete of 2s), and a Box with one axis (bounded or not; SAC
@@ -27,8 +30,8 @@ import numpy as np
 from srljax.envs import spaces
 from srljax.errors import UserError
 
-DRIVES = ("srljax drives Box, MultiBinary and Discrete observations and Discrete, MultiDiscrete, MultiBinary "
-          "or one-axis Box actions")
+DRIVES = ("srljax drives Box, MultiBinary and Discrete observations (in fused mode Dicts of them too) and "
+          "Discrete, MultiDiscrete, MultiBinary or one-axis Box actions")
 FLATTEN_HINT = " (gymnasium.wrappers.FlattenObservation turns it into a Box)"
 
 
@@ -74,12 +77,24 @@ def refusal(env: str, what: str, space: Any, why: str = "", hint: str = "") -> U
     return UserError(f"env {env}: {what} space {describe(space)} is not supported{why}; {DRIVES}{hint}")
 
 
-def convert(space: Any, what: str, env: str) -> spaces.Space:
+def convert(space: Any, what: str, env: str, nested: bool = False) -> spaces.Space:
     """srljax's space for one env's `what` space ("observation", "action", "agent X's observation",
-    ...), or the one-line refusal (`refusal`). `env`: the name the line gives (e.g. gym/CartPole-v1)."""
+    ...), or the one-line refusal (`refusal`). `env`: the name the line gives (e.g. gym/CartPole-v1).
+    `nested`: observation Dicts (fused mode) become dicts of srljax's spaces (`spaces.Entities` stays
+    itself)."""
     family, kind = _family(space), type(space).__name__
     observation = "action" not in what
     hint = FLATTEN_HINT if family == "gymnasium" and observation else ""
+    is_dict = isinstance(space, dict) or (kind == "Dict" and family in ("gymnasium", "gymnax"))
+    if is_dict and observation and nested:
+        items = list((space if isinstance(space, dict) else space.spaces).items())
+        if not items:
+            raise refusal(env, what, space, "an empty Dict")
+        for key, _ in items:
+            if not isinstance(key, str):
+                raise refusal(env, what, space, f"Dict keys must be strings, not {type(key).__name__}")
+        out = {key: convert(sub, f"{what} {key!r}", env, nested=True) for key, sub in items}
+        return spaces.Entities(out) if isinstance(space, spaces.Entities) else out
     if family not in ("gymnasium", "gymnax", "srljax"):
         raise refusal(env, what, space, hint=hint)
     if kind == "Box":

@@ -45,4 +45,22 @@ class Box:
                 and np.array_equal(self.low, other.low) and np.array_equal(self.high, other.high))
 
 
+class Entities(dict):
+    """An observation space laid out for the entity-attention network (`learners.entity_net`): a
+    dict of Boxes, one key per entity type (`agents`, `boxes`, `ramps`: [count, features]) with its
+    masks (`*_visible`, `*_exists`), plus `self` and `lidar`. An env declares it to get that
+    network; any other dict observation space (a plain `dict` of Boxes, nested dicts too) gets an
+    MLP over its flattened leaves (`learners.models.make_model`)."""
+
+
+def zeros(space, lead: Tuple[int, ...] = ()):
+    """float32 zeros shaped as observations of `space` with leading axes `lead` (a dict space: a
+    dict of them, nested as the space is)."""
+    if isinstance(space, dict):
+        return {k: zeros(v, lead) for k, v in space.items()}
+    return np.zeros(tuple(lead) + tuple(space.shape), np.float32)
+
+
 Space = Discrete | MultiDiscrete | Box
+"""An action space. An observation space is a Box, or a dict of observation spaces (`Entities`
+among them)."""

@@ -24,9 +24,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from srljax.errors import UserError
 from srljax.learners.learner import make_optimizer
-from srljax.learners.networks import MLP
+from srljax.learners.networks import MLP, Rank, flatten_obs, obs_rank
 from srljax.learners.offpolicy import ReplaySettings, average
 
 
@@ -34,7 +33,7 @@ class QNetwork(nn.Module):
     """An MLP over the flattened observation with one output per action; dueling: V + A - mean(A)."""
 
     num_actions: int
-    obs_ndim: int
+    obs_ndim: Rank
     hidden: Sequence[int] = (64, 64)
     activation: str = "relu"
     dueling: bool = False
@@ -42,8 +41,7 @@ class QNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, obs):
-        lead = obs.shape[: obs.ndim - self.obs_ndim]
-        x = obs.reshape(lead + (-1,)).astype(jnp.float32)
+        x = flatten_obs(obs, self.obs_ndim)
         h = MLP(self.hidden, self.activation, self.init_scheme, name="torso")(x)
         if not self.dueling:
             return nn.Dense(self.num_actions, name="q")(h)
@@ -163,7 +161,8 @@ class DQNLearner:
     def loss(self, params, target_params, batch, weight_n):
         """Importance-weighted Huber (or squared) loss of the TD errors: (loss, (td [N], q(s, a) [N]))."""
         N = batch["reward"].shape[0]
-        q_both = self.q(params, jnp.concatenate([batch["obs"], batch["next_obs"]]))
+        both = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), batch["obs"], batch["next_obs"])
+        q_both = self.q(params, both)
         q_tm1, q_t_online = q_both[:N], jax.lax.stop_gradient(q_both[N:])
         q_t_target = self.q(target_params, batch["next_obs"])
         target_tm1 = jax.lax.stop_gradient(
@@ -195,10 +194,8 @@ def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad
           num_updates: Optional[int] = None) -> DQNLearner:
     """The registry's builder (`registry.AlgorithmSpec.build` has refused any action space but Discrete
     already, `envs.space_check.check_algorithm`); `loss`: see `DQNLearner.custom_loss`."""
-    if isinstance(obs_space, dict):
-        raise UserError("dqn needs array observations (dict observations: use algorithm.name=ppo)")
     d = cfg.dqn
-    network = QNetwork(num_actions=action_space.n, obs_ndim=len(obs_space.shape), hidden=tuple(cfg.network.hidden),
+    network = QNetwork(num_actions=action_space.n, obs_ndim=obs_rank(obs_space), hidden=tuple(cfg.network.hidden),
                        activation=cfg.network.activation, dueling=d.dueling, init_scheme=cfg.network.init)
     settings = DQNSettings(double=d.double, tau=d.tau, target_update_every=d.target_update_every,
                            huber_delta=1.0 if d.loss == "huber" else None)

@@ -37,6 +37,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from srljax.learners.networks import ScanCell
+
 ENTITY_TYPES = ("agents", "boxes", "ramps")
 
 
@@ -118,24 +120,6 @@ class EntityEncoder(nn.Module):
         return nn.relu(_dense(self.hidden, name="dense")(h))
 
 
-class _ResetLSTMCell(nn.Module):
-    """One LSTM step that first zeroes the carry of the rows starting an episode."""
-
-    features: int
-
-    @nn.compact
-    def __call__(self, carry, xs):
-        x, first = xs
-        keep = (1.0 - first.astype(x.dtype))[:, None]
-        c, h = carry
-        carry, y = nn.OptimizedLSTMCell(self.features, name="cell")((c * keep, h * keep), x)
-        return carry, y
-
-
-ScanLSTM = nn.scan(_ResetLSTMCell, variable_broadcast="params", split_rngs={"params": False},
-                   in_axes=0, out_axes=0)
-
-
 class EntityActorCritic(nn.Module):
     """Recurrent entity-attention policy and feedforward omniscient critic.
 
@@ -153,7 +137,7 @@ class EntityActorCritic(nn.Module):
     def setup(self):
         self.policy_encoder = EntityEncoder(self.embed, self.hidden, self.heads, self.lidar_channels, "visible")
         self.critic_encoder = EntityEncoder(self.embed, self.hidden, self.heads, self.lidar_channels, "exists")
-        self.lstm = ScanLSTM(self.hidden)
+        self.lstm = ScanCell(self.hidden, "lstm")
         self.action_heads = [_dense(n, 0.01, name=f"head_{i}") for i, n in enumerate(self.nvec)]
         self.value_dense = _dense(self.hidden)
         self.value_head = _dense(1, 1.0)

@@ -35,7 +35,7 @@ from flax import struct
 from srljax.learners import normalizer
 from srljax.learners.normalizer import RunningStats
 from srljax.learners.optim import flatten, flattenable, make_optimizer, unflatten  # noqa: F401 (make_optimizer re-exported)
-from srljax.learners.recurrent import column_minibatches, merge_agents, to_chunks
+from srljax.learners.recurrent import chunk_ids, column_minibatches, merge_agents, to_chunks
 from srljax.learners.returns import bootstrap_values, gae  # noqa: F401  (gae re-exported)
 
 Batch = Dict[str, Any]
@@ -304,11 +304,14 @@ class Learner:
             carry, unravel = flatten(*carry)
         grad_step = functools.partial(self._grad_step, unravel)
         if self.model.recurrent:
-            batch = to_chunks(batch, s.chunk_len or batch["reward"].shape[0])
+            T, N = batch["reward"].shape[:2]
+            L = s.chunk_len or T
+            batch = to_chunks(batch, L)
+            ids = chunk_ids(env_ids, N, T // L)
 
             def epoch(carry, k):
                 mb_key, step_key = jax.random.split(k)
-                mbs = column_minibatches(batch, mb_key, s.minibatches)
+                mbs = column_minibatches(batch, mb_key, s.minibatches, ids)
                 return jax.lax.scan(grad_step, carry, (mbs, jax.random.split(step_key, s.minibatches)))
         else:
             epoch = self._time_epoch(batch, env_ids, grad_step)

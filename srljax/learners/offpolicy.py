@@ -8,8 +8,8 @@ termination), "next_obs"}.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
+from srljax.learners.networks import flatten_obs
 from srljax.learners.replay_spec import ReplaySettings
 
 __all__ = ["ReplaySettings", "average", "polyak", "flatten_obs"]
@@ -29,8 +29,3 @@ def polyak(online, target, tau):
     """target <- tau * online + (1 - tau) * target, leaf by leaf."""
     return jax.tree.map(lambda o, t: tau * o + (1.0 - tau) * t, online, target)
 
-
-def flatten_obs(obs, obs_ndim: int):
-    """Observations [..., *obs_shape] -> float32 [..., prod(obs_shape)]."""
-    lead = obs.shape[: obs.ndim - obs_ndim]
-    return obs.reshape(lead + (-1,)).astype(jnp.float32)

@@ -73,12 +73,31 @@ def to_chunks(batch: Batch, chunk_len: int) -> Batch:
     return out
 
 
-def column_minibatches(batch: Batch, key: jax.Array, minibatches: int) -> Batch:
-    """Shuffle columns (axis 1 of every leaf) and split them: leaves [M, L, N / M, ...]."""
+def chunk_ids(env_ids: Optional[jax.Array], n: int, chunks: int) -> jax.Array:
+    """Global ids of the columns `to_chunks` makes (column k * n + c is chunk k of column c): env
+    column e's chunk k is e * chunks + k. `env_ids` [n]: the batch's global column ids (default 0..n-1)."""
+    env_ids = jnp.arange(n) if env_ids is None else env_ids
+    return (env_ids[None, :] * chunks + jnp.arange(chunks)[:, None]).reshape(-1)
+
+
+def column_minibatches(batch: Batch, key: jax.Array, minibatches: int, ids: Optional[jax.Array] = None) -> Batch:
+    """Deal the columns (axis 1 of every leaf) into minibatches: leaves [M, L, N / M, ...].
+
+    The deal is stratified by global column id (`ids`, default 0..N-1): the columns with ids
+    M j .. M j + M - 1 go one to each minibatch, in a random order keyed by (`key`, j). So a
+    batch whose columns are split over devices in contiguous id ranges (fused mode's env columns,
+    each a multiple of M columns) deals every device the same share of each minibatch, and the
+    devices together hold exactly the minibatches one device would: sharded and unsharded
+    updates agree. Within a minibatch the columns keep their id order."""
     N = batch["reward"].shape[1]
     if N % minibatches:
         raise ValueError(f"{N} chunks do not split into {minibatches} minibatches")
-    perm = jax.random.permutation(key, N)
+    M = minibatches
+    ids = jnp.arange(N) if ids is None else ids
+    draws = jax.vmap(lambda j: jax.random.uniform(jax.random.fold_in(key, j), (M,)))(ids // M)     # [N, M]
+    mine = jnp.take_along_axis(draws, (ids % M)[:, None], axis=1)                                  # [N, 1]
+    which = jnp.sum(draws < mine, axis=1)                         # the column's minibatch: a permutation per block
+    perm = jnp.argsort(which * N + jnp.argsort(jnp.argsort(ids)))          # by minibatch, then by id
 
     def split(x):
         x = jnp.take(x, perm, axis=1)

@@ -27,9 +27,8 @@ import numpy as np
 import optax
 from flax import struct
 
-from srljax.errors import UserError
 from srljax.learners.learner import make_optimizer
-from srljax.learners.networks import MLP
+from srljax.learners.networks import MLP, obs_rank
 from srljax.learners.offpolicy import ReplaySettings, average, flatten_obs, polyak
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -110,7 +109,7 @@ class SACSettings:
     init_alpha: float
     target_entropy: float
     learn_alpha: bool
-    obs_ndim: int             # rank of one observation
+    obs_ndim: Any             # rank of one observation (`networks.obs_rank`)
 
 
 class SACLearner:
@@ -254,8 +253,6 @@ def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad
     (`SACLearner.custom_loss`)."""
     low, high = (np.broadcast_to(np.asarray(b, np.float32), action_space.shape) for b in
                  (action_space.low, action_space.high))
-    if isinstance(obs_space, dict):
-        raise UserError("sac needs array observations (dict observations: use algorithm.name=ppo)")
     s = cfg.sac
     A = int(action_space.shape[0])
     hidden, act = tuple(cfg.network.hidden), cfg.network.activation
@@ -266,7 +263,7 @@ def build(cfg, obs_space, action_space, *, axis_name: Optional[str] = None, grad
                             replay_ratio=s.replay_ratio)
     optimizers = (make_optimizer(s.lr, s.max_grad_norm, 1e-8, None), optax.adam(s.alpha_lr))
     settings = SACSettings(tau=s.tau, init_alpha=s.init_alpha, target_entropy=target_entropy,
-                           learn_alpha=s.learn_alpha, obs_ndim=len(obs_space.shape))
+                           learn_alpha=s.learn_alpha, obs_ndim=obs_rank(obs_space))
     init = cfg.network.init
     learner = SACLearner(Actor(A, hidden, act, init), twin(2, hidden, act, init), (low, high), optimizers, settings, replay,
                          axis_name=axis_name, grad_reduce=grad_reduce)

@@ -40,3 +40,14 @@ def test_fused_replay_on_four_devices_equals_one_device(subprocess_env):
     assert res["size_on_1"] == 4 * 98 + 9 * 8, res   # every transition, then 9 new steps of 8 envs
     assert res["sizes_back_on_4"] == [134] * 4, res
     assert res["steps_after"] == [60, 70] and res["grad_steps_after"] == [20, 20], res
+
+
+def test_a_recurrent_policy_on_four_devices_equals_one_device(subprocess_env):
+    """An LSTM policy: the update on the same global batch (whole chunks dealt to minibatches by
+    global column id) equals 1 device's; a fused run keeps replicas identical, each device carrying
+    its own envs' recurrent state."""
+    res = _on_four_devices("sharded_recurrent_check.py", subprocess_env)
+    assert res["moved"] > 1e-4, "the update must change the parameters for the comparison to mean anything"
+    assert res["param_diff"] < 1e-5 and res["loss_diff"] < 1e-5, res
+    assert res["updates"] == 5 and res["device_spread"] == 0.0, res
+    assert res["carry_shape"] == [4, 2, 64] and res["carry_spread"] > 0.0, res    # [devices, envs, 2 x 32]

@@ -135,8 +135,10 @@ def test_a_jax_env_with_uint8_observations_gets_float32():
 
 
 @pytest.mark.parametrize("declared, words", [
-    ({"obs_space": {"pos": Box(0, 1, (2,))}}, "observation space Dict('pos': Box(0, 1, shape=(2,))) is not "
-                                              "supported (fused mode takes array observations so far)"),
+    ({"obs_space": {"pos": gymnasium.spaces.Tuple((gymnasium.spaces.Discrete(2),))}},
+     "observation 'pos' space Tuple(Discrete(2)) is not supported"),
+    ({"obs_space": {"pos": Box(0, 1, (2,))}}, "reset returns observations of shape (4, 4, 1), its observation_space "
+                                              "has a dict {'pos': shape (2,)}"),
     ({"obs_space": Discrete(3)}, "observation space Discrete(n=3) is not supported (a JaxEnv's observations"),
     ({"obs_space": Box(0, 255, (3,))}, "reset returns observations of shape (4, 4, 1), its observation_space "
                                        "has shape (3,)"),

@@ -73,6 +73,7 @@ def test_config_names_agree_with_the_networks():
     from srljax.learners import networks
 
     assert tuple(config.ACTIVATIONS) == tuple(networks.ACTIVATIONS) and config.INITS == networks.INITS
+    assert config.CORES == networks.CORES
 
 
 def test_huber_epsilon_and_greedy_acting():

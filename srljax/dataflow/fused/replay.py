@@ -105,11 +105,12 @@ class FusedReplayTrainer:
         obs = env_state.obs
         learner = self.algo.init(learner_key, obs)
         action = jax.eval_shape(self.algo.act, learner.params, obs, key, 0)
-        example = {"obs": obs[0], "action": jnp.zeros(action.shape[1:], action.dtype), "reward": jnp.zeros(()),
-                   "discount": jnp.zeros(()), "next_obs": obs[0]}
+        one = jax.tree.map(lambda x: x[0], obs)          # observations may be pytrees (dict spaces)
+        example = {"obs": one, "action": jnp.zeros(action.shape[1:], action.dtype), "reward": jnp.zeros(()),
+                   "discount": jnp.zeros(()), "next_obs": one}
         n = self.rs.n_step
         zeros_b = jnp.zeros((n, self.local_envs), jnp.float32)
-        stack = lambda x: jnp.zeros((n,) + x.shape, x.dtype)   # noqa: E731
+        stack = lambda tree: jax.tree.map(lambda x: jnp.zeros((n,) + x.shape, x.dtype), tree)   # noqa: E731
         window = {"obs": stack(obs), "action": jnp.zeros((n,) + action.shape, action.dtype), "reward": zeros_b,
                   "terminated": zeros_b, "truncated": zeros_b, "final_obs": stack(obs)}
         zero = jnp.zeros((), jnp.int32)
@@ -124,10 +125,11 @@ class FusedReplayTrainer:
         """The n-step transition of the window's oldest step, one per env (leaves [B / D, ...])."""
         ret, discount, last = replay.n_step_window(window["reward"], window["terminated"], window["truncated"],
                                                    self.rs.gamma)
-        fo = window["final_obs"]
-        next_obs = jnp.take_along_axis(fo, last.reshape((1, self.local_envs) + (1,) * (fo.ndim - 2)), axis=0)[0]
-        return {"obs": window["obs"][0], "action": window["action"][0], "reward": ret, "discount": discount,
-                "next_obs": next_obs}
+        pick = lambda fo: jnp.take_along_axis(fo, last.reshape((1, self.local_envs) + (1,) * (fo.ndim - 2)),  # noqa: E731
+                                              axis=0)[0]
+        next_obs = jax.tree.map(pick, window["final_obs"])
+        return {"obs": jax.tree.map(lambda x: x[0], window["obs"]), "action": window["action"][0], "reward": ret,
+                "discount": discount, "next_obs": next_obs}
 
     def _train_round(self, learner, buf, key):
         """`gradient_steps` gradient steps, each on this device's share of the global batch;

@@ -6,6 +6,12 @@ by `pmean`. The per-device program runs under `jax.shard_map` over a one-axis `M
 devices (`jit` of the whole; state arrays carry a leading device axis). A run is a sequence of
 `chunk(n)` calls, each `n` updates inside one `while_loop` that returns summed metrics; the host
 loop (`fused.loop.train`) logs between chunks.
+
+A recurrent policy (`learner.RecurrentModel`: `network.core`, or an env's entity observations)
+carries its state across steps and updates (`FusedState.memory`: the carry and the next step's
+`first` flag), zeroed where an episode starts; the rollout stores `first` per step and the carry
+at the start of each chunk of `rollout.chunk_len` steps, as the distributed actors do, and the
+learner trains on whole chunks (`learners.recurrent`).
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from jax.sharding import PartitionSpec as P
 
 from srljax import envs
 from srljax.dataflow.fused.loop import AXIS, RING, device_index, record_episodes, ring_mean, sharded
-from srljax.envs.core import JaxEnv, State
+from srljax.envs.core import JaxEnv, State, episode_ended
 from srljax.envs.spaces import Box
 from srljax.errors import NonFiniteError, UserError
 from srljax.learners import registry
@@ -36,6 +42,7 @@ class FusedState:
     ring_ptr: jax.Array
     ring_count: jax.Array
     env_steps: jax.Array      # global, identical on every device
+    memory: Optional[tuple] = None   # recurrent policies: (carry [B, S], first [B]); None: feedforward
 
 
 class FusedTrainer:
@@ -61,6 +68,8 @@ class FusedTrainer:
         self.T = cfg.rollout.rollout_len
         self.algo: Learner = registry.for_config(cfg).build(cfg, self.env.observation_space, self.env.action_space,
                                                             axis_name=self.axis, loss=loss)
+        self.recurrent = bool(self.algo.model.recurrent)
+        self.chunk_len = cfg.rollout.chunk_len or self.T
         self.ring_size = max(1, -(-RING // n_dev))
         self.max_skips = cfg.rollout.max_nonfinite_updates * cfg.ppo.epochs * cfg.ppo.minibatches
         self.mesh = Mesh(np.array(self.devices), (AXIS,))
@@ -76,9 +85,12 @@ class FusedTrainer:
         example = self._rollout_shapes(env_state)
         learner = self.algo.init(learner_key, example)
         zero = jnp.zeros((), jnp.int32)
+        memory = None
+        if self.recurrent:           # every env starts an episode: first = 1
+            memory = (self.algo.initial_state(self.local_envs), jnp.ones((self.local_envs,), jnp.float32))
         return FusedState(learner=learner, env=env_state, key=jax.random.fold_in(act_key, dev),
                           ring=jnp.zeros((self.ring_size,), jnp.float32), ring_ptr=zero, ring_count=zero,
-                          env_steps=jnp.zeros((), jnp.int32))
+                          env_steps=jnp.zeros((), jnp.int32), memory=memory)
 
     def _rollout_shapes(self, env_state):
         """A one-step batch with the rollout's structure (zeros), for `init`."""
@@ -89,9 +101,11 @@ class FusedTrainer:
         return {"obs": obs, "action": action, "logp": zeros, "reward": zeros, "terminated": zeros,
                 "truncated": zeros, "final_obs": obs}
 
-    def _rollout(self, policy, env_state, key):
+    def _rollout(self, policy, env_state, key, memory=None):
         # Reset states for all T steps drawn in one batched call (`JaxEnv.presample`).
         env_state, pre = self.env.presample(env_state, self.T)
+        if memory is not None:
+            return self._recurrent_rollout(policy, env_state, key, pre, memory)
 
         def step(state, xs):
             k, fresh = xs
@@ -106,12 +120,37 @@ class FusedTrainer:
         env_state, (batch, ep) = jax.lax.scan(step, env_state, (jax.random.split(key, self.T), pre))
         return env_state, batch, ep
 
+    def _recurrent_rollout(self, policy, env_state, key, pre, memory):
+        """The rollout of a recurrent policy: (env state, batch with `first` [T, B] and `state`
+        [T / chunk_len, B, S], episode figures, memory after the last step)."""
+        def step(carry, xs):
+            state, h, first = carry
+            k, fresh = xs
+            action, logp, _, h_next = self.algo.act_step(policy, state.obs, h, first, k, value=False)
+            nxt = self.env.step(state, action) if fresh is None else self.env.step(state, action, fresh)
+            out = {"obs": state.obs, "action": action, "logp": logp, "reward": nxt.reward,
+                   "terminated": nxt.done.astype(jnp.float32), "truncated": nxt.truncated.astype(jnp.float32),
+                   "final_obs": nxt.final_obs, "first": first, "state": h}
+            ended = episode_ended(nxt.done, nxt.truncated).astype(jnp.float32)
+            ep = (nxt.metrics["episode_return"], nxt.metrics["episode_ended"])
+            return (nxt, h_next, ended), (out, ep)
+
+        (env_state, h, first), (batch, ep) = jax.lax.scan(step, (env_state,) + tuple(memory),
+                                                          (jax.random.split(key, self.T), pre))
+        batch["state"] = batch["state"][:: self.chunk_len]         # the carry at each chunk's start
+        return env_state, batch, ep, (h, first)
+
     def _one_update(self, fs: FusedState):
         key, k = jax.random.split(fs.key)
-        env_state, batch, (ep_ret, ep_end) = self._rollout(self.algo.policy_params(fs.learner), fs.env, k)
+        policy = self.algo.policy_params(fs.learner)
+        memory = fs.memory
+        if self.recurrent:
+            env_state, batch, (ep_ret, ep_end), memory = self._rollout(policy, fs.env, k, fs.memory)
+        else:
+            env_state, batch, (ep_ret, ep_end) = self._rollout(policy, fs.env, k)
         env_ids = device_index(self.axis) * self.local_envs + jnp.arange(self.local_envs)
         learner, metrics = self.algo.update(fs.learner, batch, env_ids)
-        fs = fs.replace(learner=learner, env=env_state, key=key,
+        fs = fs.replace(learner=learner, env=env_state, key=key, memory=memory,
                         env_steps=fs.env_steps + self.T * self.cfg.env.num_envs)
         fs, ret_sum, count = record_episodes(fs, ep_ret, ep_end, self.ring_size, self.axis)
         return fs, {**metrics, "episode_return_sum": ret_sum, "episodes": count}

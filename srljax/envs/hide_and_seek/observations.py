@@ -10,7 +10,7 @@ from typing import Dict, List
 import mujoco
 import numpy as np
 
-from srljax.envs.spaces import Box
+from srljax.envs.spaces import Box, Entities
 
 N_LIDAR = 30
 LIDAR_RANGE = 6.0
@@ -92,7 +92,7 @@ def observation_space(num_agents: int, num_boxes: int, num_ramps: int) -> Dict[s
     """Per-agent shapes: obs[k] has shape (num_envs, num_agents) + space[k].shape."""
     inf = np.float32(np.inf)
     o = num_agents - 1
-    return {
+    return Entities({
         "self": Box(-inf, inf, (AGENT_FEATS,)),
         "agents": Box(-inf, inf, (o, AGENT_FEATS)),
         "agents_visible": Box(0.0, 1.0, (o,)),
@@ -105,7 +105,7 @@ def observation_space(num_agents: int, num_boxes: int, num_ramps: int) -> Dict[s
         "ramps_exists": Box(0.0, 1.0, (num_ramps,)),
         "lidar": Box(0.0, LIDAR_RANGE, (N_LIDAR,)),
         "agent_exists": Box(0.0, 1.0, ()),
-    }
+    })
 
 
 def others_index(num_agents: int) -> np.ndarray:

@@ -1,0 +1,136 @@
+"""Dict observations in fused mode: a gymnax-style env whose observation space is a (nested)
+`spaces.Dict` trains with PPO and with DQN through `srljax.train(cfg, env=...)`; srljax's own
+`JaxEnv` protocol takes a dict of Boxes; a space srljax cannot drive is one line (exit 2 on the
+command line)."""
+import jax
+import jax.numpy as jnp
+import pytest
+from flax import struct
+
+import srljax
+from srljax.errors import UserError
+
+
+@struct.dataclass
+class CueState:
+    cue: jax.Array
+    time: int
+
+
+@struct.dataclass
+class CueParams:
+    max_steps_in_episode: int = 1
+
+
+def cue_env(observation_space=None):
+    """One-step episodes: the observation's `cue` (a Discrete, one-hot after the adapter) says which
+    action pays 1; `extra` (a nested Dict) holds noise. A policy blind to the cue scores 0.5."""
+    from gymnax.environments import environment, spaces
+
+    class Cue(environment.Environment):
+        @property
+        def default_params(self):
+            return CueParams()
+
+        def step_env(self, key, state, action, params):
+            reward = (action == state.cue).astype(jnp.float32)
+            done = jnp.bool_(True)
+            return self.get_obs(state, params, key), state.replace(time=state.time + 1), reward, done, {}
+
+        def reset_env(self, key, params):
+            state = CueState(cue=jax.random.bernoulli(key).astype(jnp.int32), time=0)
+            return self.get_obs(state, params, key), state
+
+        def get_obs(self, state, params=None, key=None):
+            noise = jax.random.normal(jax.random.fold_in(key, 1), (2, 3))
+            return {"cue": state.cue, "extra": {"noise": noise, "step": jnp.float32(state.time)}}
+
+        def is_terminal(self, state, params):
+            return jnp.bool_(True)
+
+        def action_space(self, params=None):
+            return spaces.Discrete(2)
+
+        def observation_space(self, params):
+            if observation_space is not None:
+                return observation_space
+            return spaces.Dict({"cue": spaces.Discrete(2),
+                                "extra": spaces.Dict({"noise": spaces.Box(-5.0, 5.0, (2, 3), jnp.float32),
+                                                      "step": spaces.Box(0.0, 1.0, (), jnp.float32)})})
+
+    return Cue()
+
+
+PPO = {"env.num_envs": 8, "rollout.rollout_len": 16, "total_env_steps": 8192, "log_every_env_steps": 2048,
+       "ppo.lr": 3e-3}
+DQN = {"env.num_envs": 8, "total_env_steps": 6000, "log_every_env_steps": 2000, "dqn.learning_starts": 500,
+       "dqn.epsilon_decay_steps": 2000, "dqn.train_every": 1, "dqn.buffer_size": 4000}
+
+
+def test_the_adapter_makes_a_dict_space_of_float_boxes_and_observations_to_match():
+    from srljax.envs.custom import jax_env
+    env = jax_env(cue_env(), 4)
+    space = env.observation_space
+    assert set(space) == {"cue", "extra"} and set(space["extra"]) == {"noise", "step"}
+    assert space["cue"].shape == (2,) and space["extra"]["noise"].shape == (2, 3)
+    obs = env.reset(jax.random.PRNGKey(0)).obs
+    assert obs["cue"].shape == (4, 2) and obs["cue"].dtype == jnp.float32          # one-hot
+    assert obs["extra"]["noise"].shape == (4, 2, 3) and obs["extra"]["step"].shape == (4,)
+
+
+@pytest.mark.parametrize("preset, overrides", [("cartpole", PPO), ("cartpole_dqn", DQN)], ids=["ppo", "dqn"])
+def test_a_gymnax_env_with_dict_observations_trains_fused(preset, overrides, tmp_path):
+    result = srljax.train(preset, overrides=overrides, env=cue_env(), run_dir=str(tmp_path / "run"))
+    last = result.summary["episode_return"]
+    assert last > 0.9, result.summary           # reads the cue: a blind policy scores 0.5
+    assert (tmp_path / "run" / "config.json").is_file()
+
+
+def test_a_srljax_jax_env_with_a_dict_of_boxes_trains_fused():
+    from srljax.envs.core import JaxEnv, State
+    from srljax.envs.spaces import Box, Discrete
+
+    class Pair(JaxEnv):
+        """One-step episodes: pay 1 for the action `obs["a"] > obs["b"]`."""
+        observation_space = {"a": Box(0.0, 1.0, (1,)), "b": Box(0.0, 1.0, (1,))}
+        action_space = Discrete(2)
+
+        def reset(self, key):
+            ka, kb = jax.random.split(key)
+            obs = {"a": jax.random.uniform(ka, (1,)), "b": jax.random.uniform(kb, (1,))}
+            return State(obs=obs, final_obs=obs, reward=jnp.float32(0), done=jnp.bool_(False),
+                         truncated=jnp.bool_(False), inner=jnp.int32(0), metrics={})
+
+        def step(self, state, action):
+            right = (state.obs["a"][0] > state.obs["b"][0]).astype(jnp.int32)
+            return state.replace(reward=(action == right).astype(jnp.float32), done=jnp.bool_(True))
+
+    result = srljax.train("cartpole", overrides={**PPO, "total_env_steps": 16_384}, env=Pair())
+    assert result.summary["episode_return"] > 0.85, result.summary
+
+
+def test_an_unsupported_space_inside_a_dict_is_one_line():
+    from gymnax.environments import spaces
+    bad = spaces.Dict({"cue": spaces.Discrete(2), "pair": spaces.Tuple([spaces.Discrete(2), spaces.Discrete(3)])})
+    with pytest.raises(UserError) as err:
+        srljax.train("cartpole", overrides=PPO, env=cue_env(bad))
+    line = str(err.value)
+    assert "\n" not in line and "observation 'pair' space Tuple(Discrete(2), Discrete(3)) is not supported" in line
+
+
+def test_a_jax_env_whose_reset_breaks_its_dict_space_is_one_line():
+    from srljax.envs.core import JaxEnv, State
+    from srljax.envs.spaces import Box, Discrete
+
+    class Liar(JaxEnv):
+        observation_space = {"a": Box(0.0, 1.0, (2,))}
+        action_space = Discrete(2)
+
+        def reset(self, key):
+            obs = {"a": jnp.zeros((3,))}
+            return State(obs=obs, final_obs=obs, reward=jnp.float32(0), done=jnp.bool_(False),
+                         truncated=jnp.bool_(False), inner=jnp.int32(0), metrics={})
+
+    with pytest.raises(UserError, match=r"reset returns observations of a dict \{'a': shape \(3,\)\}, its "
+                                        r"observation_space has a dict \{'a': shape \(2,\)\}"):
+        srljax.train("cartpole", overrides=PPO, env=Liar())
