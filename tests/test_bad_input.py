@@ -111,6 +111,8 @@ def test_a_torn_last_metrics_line_is_dropped_on_resume(finished, subprocess_env,
     (["--set", "total_env_steps=1e30"], "total_env_steps must be at most"),
     (["--config", "gym_cartpole", "--set", "env.num_envs=15"], "must split evenly over distributed.ring_size"),
     (["--set", "cpu_threads=-1"], "cpu_threads must be >= 0"),
+    (["--set", "network.core=rnn"], "network.core must be one of feedforward, lstm, gru, got 'rnn'"),
+    (["--config", "gym_cartpole", "--set", "network.core=lstm"], "network.core=lstm runs in fused mode (JAX envs)"),
 ])
 def test_bad_input_found_after_parsing_writes_nothing(args, words, subprocess_env, tmp_path):
     run = tmp_path / "new"

@@ -1,64 +1,22 @@
 """Dict observations in fused mode: a gymnax-style env whose observation space is a (nested)
 `spaces.Dict` trains with PPO and with DQN through `srljax.train(cfg, env=...)`; srljax's own
 `JaxEnv` protocol takes a dict of Boxes; a space srljax cannot drive is one line (exit 2 on the
-command line)."""
+command line, where `jax/MODULE:ATTR` names such an env)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import pytest
-from flax import struct
+from dict_envs import cue_env
 
 import srljax
 from srljax.errors import UserError
 
-
-@struct.dataclass
-class CueState:
-    cue: jax.Array
-    time: int
-
-
-@struct.dataclass
-class CueParams:
-    max_steps_in_episode: int = 1
-
-
-def cue_env(observation_space=None):
-    """One-step episodes: the observation's `cue` (a Discrete, one-hot after the adapter) says which
-    action pays 1; `extra` (a nested Dict) holds noise. A policy blind to the cue scores 0.5."""
-    from gymnax.environments import environment, spaces
-
-    class Cue(environment.Environment):
-        @property
-        def default_params(self):
-            return CueParams()
-
-        def step_env(self, key, state, action, params):
-            reward = (action == state.cue).astype(jnp.float32)
-            done = jnp.bool_(True)
-            return self.get_obs(state, params, key), state.replace(time=state.time + 1), reward, done, {}
-
-        def reset_env(self, key, params):
-            state = CueState(cue=jax.random.bernoulli(key).astype(jnp.int32), time=0)
-            return self.get_obs(state, params, key), state
-
-        def get_obs(self, state, params=None, key=None):
-            noise = jax.random.normal(jax.random.fold_in(key, 1), (2, 3))
-            return {"cue": state.cue, "extra": {"noise": noise, "step": jnp.float32(state.time)}}
-
-        def is_terminal(self, state, params):
-            return jnp.bool_(True)
-
-        def action_space(self, params=None):
-            return spaces.Discrete(2)
-
-        def observation_space(self, params):
-            if observation_space is not None:
-                return observation_space
-            return spaces.Dict({"cue": spaces.Discrete(2),
-                                "extra": spaces.Dict({"noise": spaces.Box(-5.0, 5.0, (2, 3), jnp.float32),
-                                                      "step": spaces.Box(0.0, 1.0, (), jnp.float32)})})
-
-    return Cue()
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
 
 
 PPO = {"env.num_envs": 8, "rollout.rollout_len": 16, "total_env_steps": 8192, "log_every_env_steps": 2048,
@@ -110,10 +68,9 @@ def test_a_srljax_jax_env_with_a_dict_of_boxes_trains_fused():
 
 
 def test_an_unsupported_space_inside_a_dict_is_one_line():
-    from gymnax.environments import spaces
-    bad = spaces.Dict({"cue": spaces.Discrete(2), "pair": spaces.Tuple([spaces.Discrete(2), spaces.Discrete(3)])})
+    from dict_envs import tuple_cue_env
     with pytest.raises(UserError) as err:
-        srljax.train("cartpole", overrides=PPO, env=cue_env(bad))
+        srljax.train("cartpole", overrides=PPO, env=tuple_cue_env())
     line = str(err.value)
     assert "\n" not in line and "observation 'pair' space Tuple(Discrete(2), Discrete(3)) is not supported" in line
 
@@ -134,3 +91,30 @@ def test_a_jax_env_whose_reset_breaks_its_dict_space_is_one_line():
     with pytest.raises(UserError, match=r"reset returns observations of a dict \{'a': shape \(3,\)\}, its "
                                         r"observation_space has a dict \{'a': shape \(2,\)\}"):
         srljax.train("cartpole", overrides=PPO, env=Liar())
+
+
+def _cli(script, args, subprocess_env):
+    child = {**subprocess_env, "PYTHONPATH": os.pathsep.join([str(HERE), subprocess_env["PYTHONPATH"]])}
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args], capture_output=True, text=True,
+                          timeout=300, env=child)
+
+
+def test_the_command_line_trains_and_evaluates_an_own_dict_env_and_refuses_a_bad_one(subprocess_env, tmp_path):
+    run = tmp_path / "run"
+    sets = [a for k, v in {**PPO, "env.id": "jax/dict_envs:cue_env"}.items() for a in ("--set", f"{k}={v}")]
+    out = _cli("train.py", ["--config", "cartpole", *sets, "--run-dir", str(run), "--quiet"], subprocess_env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    out = _cli("evaluate.py", ["--run-dir", str(run), "--episodes", "8"], subprocess_env)
+    assert out.returncode == 0 and "return" in out.stdout, (out.stdout, out.stderr[-3000:])
+
+    for env_id, words in [("jax/dict_envs:tuple_cue_env", "srljax: error: env jax/dict_envs:tuple_cue_env: observation "
+                                                          "'pair' space Tuple(Discrete(2), Discrete(3)) is not supported"),
+                          ("jax/no_such_module:Env", "srljax: error: env 'jax/no_such_module:Env': cannot import module "
+                                                     "'no_such_module'"),
+                          ("jax/dict_envs", "srljax: error: env 'jax/dict_envs': jax/ takes MODULE:ATTR")]:
+        bad = tmp_path / "bad"
+        out = _cli("train.py", ["--config", "cartpole", "--set", f"env.id={env_id}", "--run-dir", str(bad)],
+                   subprocess_env)
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode == 2 and len(lines) == 1 and lines[0].startswith(words), out.stderr[-3000:]
+        assert not bad.exists()
