@@ -47,6 +47,14 @@ _add("memory_chain", "PPO with an LSTM policy (network.core=lstm) on gymnax Memo
      {"env.id": "gymnax/MemoryChain-bsuite", "env.kwargs": {"memory_length": 10}, "network.core": "lstm",
       "env.num_envs": 16, "rollout.rollout_len": 64, "ppo.lr": 1e-3, "total_env_steps": 200_000,
       "log_every_env_steps": 40_960})
+_add("mpe_simple_spread", "PPO on JaxMARL's MPE simple_spread_v3 in fused mode (3 agents, one shared policy): "
+     "pz_simple_spread's settings, 2M env steps; pip install jaxmarl",
+     # JaxMARL's MPE ends an episode after max_steps + 1 steps (its done flag reads the step count
+     # before the step): max_steps 24 gives PettingZoo's 25-step episodes, so returns compare
+     {"env.id": "jaxmarl/MPE_simple_spread_v3", "env.kwargs": {"max_steps": 24}, "env.num_envs": 32, "ppo.gamma": 0.9,
+      "rollout.rollout_len": 40, "ppo.epochs": 4, "ppo.minibatches": 4, "ppo.lr": 5e-4, "ppo.anneal_lr": False,
+      "ppo.ent_coef": 0.01, "ppo.normalize_obs": True, "ppo.normalize_value": True,
+      "total_env_steps": 2_000_000, "log_every_env_steps": 102_400})
 _add("brax_inverted_pendulum", "PPO on brax inverted_pendulum (continuous actions), 2M env steps",
      {"env.id": "brax/inverted_pendulum", "env.num_envs": 128, "rollout.rollout_len": 32, "ppo.epochs": 4,
       "ppo.minibatches": 8, "ppo.lr": 3e-4, "ppo.gamma": 0.97, "ppo.ent_coef": 0.01,

@@ -8,7 +8,7 @@ import numpy as np
 from srljax.envs.core import JaxEnv, State
 from srljax.envs.deferred import import_gymnax
 from srljax.envs.space_check import convert
-from srljax.envs.spaces import Box, Entities
+from srljax.envs.spaces import Box, Entities, WorldState
 
 
 def _first_state(obs, inner, reward_dtype=jnp.float32) -> State:
@@ -75,7 +75,7 @@ def float_space(space):
     """The space of the float32 observations an adapter hands the learner (dicts leaf by leaf)."""
     if isinstance(space, dict):
         out = {k: float_space(v) for k, v in space.items()}
-        return Entities(out) if isinstance(space, Entities) else out
+        return type(space)(out) if isinstance(space, (Entities, WorldState)) else out
     return Box(low=-np.inf, high=np.inf, shape=space.shape)
 
 

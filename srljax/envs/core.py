@@ -6,6 +6,11 @@ protocol; wrappers add batching, auto-reset and episode statistics:
 
     env = EpisodeStats(AutoReset(Batched(adapter, num_envs)))
 
+A multi-agent JAX env sets `num_agents` (A): its observations carry an agent axis after the env
+axis ([A, ...] per env), its actions too, and its reward is [A]; `done` and `truncated` stay per env
+(the episode ends for all its agents together). `teams` (optional): each agent's team index.
+One policy acts for every agent (`envs.jaxmarl_adapter`).
+
 Termination and truncation stay apart: `done` marks a true terminal state (no bootstrap) and
 `truncated` a time limit (the learner bootstraps from the value of `final_obs`).
 
@@ -21,6 +26,7 @@ from typing import Any, Dict
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from srljax.envs.spaces import Space
@@ -56,6 +62,8 @@ class JaxEnv:
     observation_space: Space
     action_space: Space
     num_envs: int | None = None     # set by `Batched`
+    num_agents: int | None = None   # multi-agent envs: the agent axis after the env axis
+    teams: tuple | None = None      # multi-agent envs with teams: each agent's team index
 
     def reset(self, key: jax.Array) -> State:
         """The first state of an episode; pure and traceable (`jit`, `vmap`).
@@ -91,6 +99,8 @@ class Wrapper(JaxEnv):
         self.observation_space = env.observation_space
         self.action_space = env.action_space
         self.num_envs = env.num_envs
+        self.num_agents = env.num_agents
+        self.teams = env.teams
 
     def reset(self, key):
         return self.env.reset(key)
@@ -207,14 +217,16 @@ class EpisodeStats(Wrapper):
     """Adds per-env running episode return and length, and the figures of episodes that ended.
 
     `metrics["episode_return"]` and `["episode_length"]` hold the totals of the episode that ended
-    on this step (zero elsewhere); `metrics["episode_ended"]` flags those envs.
+    on this step (zero elsewhere); `metrics["episode_ended"]` flags those envs. A multi-agent env's
+    return is the mean over its agents of their summed rewards, and with `teams`,
+    `metrics["episode_return_team{k}"]` the mean over team k's agents.
     """
 
     def reset(self, key):
         state = self.env.reset(key)
-        zeros = jnp.zeros_like(state.reward)
-        running = (zeros, zeros)
-        return state.replace(inner=(state.inner, running), metrics=self._metrics(zeros, zeros, zeros))
+        ret = jnp.zeros_like(state.reward)                      # [B] or [B, A]
+        length = jnp.zeros(state.done.shape, jnp.float32)       # [B]
+        return state.replace(inner=(state.inner, (ret, length)), metrics=self._metrics(ret, length, length))
 
     def presample(self, state, n):
         inner, running = state.inner
@@ -227,13 +239,19 @@ class EpisodeStats(Wrapper):
         ret = ret + stepped.reward
         length = length + 1.0
         ended = episode_ended(stepped.done, stepped.truncated).astype(jnp.float32)
-        metrics = self._metrics(ret * ended, length * ended, ended)
-        keep = 1.0 - ended
-        return stepped.replace(inner=(stepped.inner, (ret * keep, length * keep)), metrics=metrics)
+        per_agent = ended[..., None] if ret.ndim > ended.ndim else ended
+        metrics = self._metrics(ret * per_agent, length * ended, ended)
+        return stepped.replace(inner=(stepped.inner, (ret * (1.0 - per_agent), length * (1.0 - ended))),
+                               metrics=metrics)
 
-    @staticmethod
-    def _metrics(ret, length, ended):
-        return {"episode_return": ret, "episode_length": length, "episode_ended": ended}
+    def _metrics(self, ret, length, ended):
+        out = {"episode_return": ret, "episode_length": length, "episode_ended": ended}
+        if ret.ndim > ended.ndim:                     # [B, A]: the mean over agents, and per team
+            out["episode_return"] = jnp.mean(ret, axis=-1)
+            for k in sorted(set(self.teams or ())):
+                members = np.array([t == k for t in self.teams], np.float32)
+                out[f"episode_return_team{k}"] = ret @ members / members.sum()
+        return out
 
 
 def wrap_for_training(env: JaxEnv, num_envs: int) -> JaxEnv:

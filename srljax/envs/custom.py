@@ -104,19 +104,20 @@ def checked_jax_env(env, name: str):
         raise refusal(name, "action", env.action_space, "a JaxEnv's step gets the policy's actions in [0, n): "
                       "declare srljax's Discrete(n) and add the start in step")
     obs = jax.eval_shape(env.reset, jax.random.PRNGKey(0)).obs
-    want, got = _shapes(obs_space), _shapes(obs)
+    agents = (int(env.num_agents),) if getattr(env, "num_agents", None) else ()      # multi-agent: [A, ...]
+    want, got = _shapes(obs_space, agents), _shapes(obs)
     if want != got:
         raise UserError(f"env {name}: reset returns observations of {_say_shapes(got)}, its observation_space "
                         f"has {_say_shapes(want)}")
     return env if all(x.dtype == jax.numpy.float32 for x in jax.tree.leaves(obs)) else FloatObs(env)
 
 
-def _shapes(tree):
-    """Shapes of an observation (or of a space's Boxes), nested as the dicts are; a leaf that is
-    neither an array nor a space: its type's name."""
+def _shapes(tree, lead=()):
+    """Shapes of an observation (or of a space's Boxes, with leading axes `lead`), nested as the
+    dicts are; a leaf that is neither an array nor a space: its type's name."""
     if isinstance(tree, dict):
-        return {k: _shapes(v) for k, v in tree.items()}
-    return tuple(tree.shape) if hasattr(tree, "shape") else type(tree).__name__
+        return {k: _shapes(v, lead) for k, v in tree.items()}
+    return tuple(lead) + tuple(tree.shape) if hasattr(tree, "shape") else type(tree).__name__
 
 
 def _say_shapes(shapes) -> str:

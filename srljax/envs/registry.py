@@ -3,6 +3,8 @@
 Names have a family prefix:
   gymnax/NAME   any gymnax env (JAX, fused mode)
   brax/NAME     any brax env (JAX, fused mode)
+  jaxmarl/NAME  any JaxMARL multi-agent env (JAX, fused mode), e.g. jaxmarl/MPE_simple_spread_v3
+                (`pip install jaxmarl`; `srljax.envs.jaxmarl_adapter`)
   jax/MODULE:ATTR  your own JAX env from an importable module (fused mode): ATTR is a srljax `JaxEnv`
                 or a gymnax `Environment` (an instance, optionally `(env, params)`), or a class or
                 function that returns one when called with `env.kwargs`
@@ -18,8 +20,8 @@ from __future__ import annotations
 
 from srljax.errors import UserError
 
-FAMILIES = ("gymnax", "brax", "jax", "gym", "hns", "pz")
-JAX_FAMILIES = ("gymnax", "brax", "jax")
+FAMILIES = ("gymnax", "brax", "jaxmarl", "jax", "gym", "hns", "pz")
+JAX_FAMILIES = ("gymnax", "brax", "jaxmarl", "jax")
 
 
 def _gymnax_names():
@@ -49,6 +51,9 @@ def available(family: str) -> list[str]:
         return sorted(gymnasium.registry)
     if family == "pz":
         return ["mpe2.simple_spread_v3 (any module with parallel_env())"]
+    if family == "jaxmarl":
+        from srljax.envs.jaxmarl_adapter import _import_jaxmarl
+        return list(_import_jaxmarl().registered_envs)
     if family == "jax":
         return ["MODULE:ATTR (your own JAX env: a JaxEnv or gymnax Environment, or what makes one)"]
     raise UserError(f"unknown env family {family!r}; families: {', '.join(FAMILIES)}")
@@ -144,6 +149,9 @@ def _make(name: str, num_envs, seed: int, kwargs):
 
         if family == "jax":
             env = _own_jax_env(name, rest, kwargs)
+        elif family == "jaxmarl":
+            from srljax.envs.jaxmarl_adapter import JaxMARLEnv
+            env = JaxMARLEnv(rest, **kwargs)
         else:
             env = GymnaxEnv(rest, **kwargs) if family == "gymnax" else BraxEnv(rest, **kwargs)
         return env if num_envs is None else wrap_for_training(env, int(num_envs))

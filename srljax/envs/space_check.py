@@ -39,7 +39,7 @@ def _family(space: Any) -> str:
     module = type(space).__module__
     if module.startswith("gymnasium"):
         return "gymnasium"
-    if module.startswith("gymnax"):
+    if module.startswith(("gymnax", "jaxmarl")):       # JaxMARL's spaces are gymnax's, copied
         return "gymnax"
     return "srljax" if isinstance(space, (spaces.Discrete, spaces.MultiDiscrete, spaces.Box)) else "other"
 
@@ -94,7 +94,7 @@ def convert(space: Any, what: str, env: str, nested: bool = False) -> spaces.Spa
             if not isinstance(key, str):
                 raise refusal(env, what, space, f"Dict keys must be strings, not {type(key).__name__}")
         out = {key: convert(sub, f"{what} {key!r}", env, nested=True) for key, sub in items}
-        return spaces.Entities(out) if isinstance(space, spaces.Entities) else out
+        return type(space)(out) if isinstance(space, (spaces.Entities, spaces.WorldState)) else out
     if family not in ("gymnasium", "gymnax", "srljax"):
         raise refusal(env, what, space, hint=hint)
     if kind == "Box":

@@ -53,6 +53,13 @@ class Entities(dict):
     MLP over its flattened leaves (`learners.models.make_model`)."""
 
 
+class WorldState(dict):
+    """A dict observation space of two keys: `obs`, what the agent sees (the policy reads only it),
+    and `state`, a global state (the critic reads only it): a centralised critic, MAPPO's. An env
+    declares it to split its observation so (`learners.models.make_model`); the learner stays the
+    same, since both halves travel as one observation."""
+
+
 def zeros(space, lead: Tuple[int, ...] = ()):
     """float32 zeros shaped as observations of `space` with leading axes `lead` (a dict space: a
     dict of them, nested as the space is)."""

@@ -2,6 +2,8 @@
 
 - An observation space the env declares as `envs.spaces.Entities` (entity games'): the recurrent
   entity-attention network (`learners.entity_net`; `network.hidden` = [embed, hidden]).
+- `envs.spaces.WorldState` ({"obs", "state"}): the policy reads `obs`, the critic the global
+  `state` (a centralised critic, MAPPO's).
 - Any other (a Box, or a dict of them, nested too): MLPs over the flattened observation;
   feedforward (`networks.ActorCritic`), or with `network.core` = lstm or gru a recurrent policy
   (`networks.RecurrentActorCritic`).
@@ -12,7 +14,7 @@ checks the two agree when it builds the learner (`dataflow.plan.Plan.algorithm`)
 """
 from __future__ import annotations
 
-from srljax.envs.spaces import Box, Entities
+from srljax.envs.spaces import Box, Entities, WorldState
 from srljax.errors import UserError
 
 
@@ -41,8 +43,10 @@ def make_model(cfg, obs_space, action_space):
         network = make_entity_network(getattr(dist, "nvec", None) or (action_space.n,), n.hidden)
         return RecurrentModel(network=network, dist=dist, unnormalized=unnormalized_keys(obs_space),
                               state_size=network.state_size)
-    kwargs = dict(dist=dist, obs_ndim=obs_rank(obs_space), hidden=tuple(n.hidden), activation=n.activation,
-                  init_scheme=n.init)
+    split = isinstance(obs_space, WorldState)             # a centralised critic over obs["state"]
+    rank = (obs_rank(obs_space["obs"]), obs_rank(obs_space["state"])) if split else obs_rank(obs_space)
+    kwargs = dict(dist=dist, obs_ndim=rank, hidden=tuple(n.hidden), activation=n.activation, init_scheme=n.init,
+                  split=split)
     core = getattr(n, "core", "feedforward")
     if core != "feedforward":
         network = RecurrentActorCritic(core=core, **kwargs)

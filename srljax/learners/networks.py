@@ -69,27 +69,39 @@ class MLP(nn.Module):
         return x
 
 
-class ActorCritic(nn.Module):
-    """Separate policy and value MLPs over the flattened observation.
+def policy_and_critic_inputs(obs, rank, split: bool):
+    """The flattened inputs of the policy and of the critic: the whole observation for both, or with
+    `split` (a `spaces.WorldState` observation, `rank` a pair) `obs["obs"]` and `obs["state"]`."""
+    if not split:
+        x = flatten_obs(obs, rank)
+        return x, x
+    return flatten_obs(obs["obs"], rank[0]), flatten_obs(obs["state"], rank[1])
 
-    `obs_ndim` is the rank of one observation (`obs_rank`), so any leading batch axes pass through.
+
+class ActorCritic(nn.Module):
+    """Separate policy and value MLPs over the flattened observation (with `split`, the policy's over
+    `obs["obs"]` and the critic's over the global `obs["state"]`: a centralised critic).
+
+    `obs_ndim` is the rank of one observation (`obs_rank`; with `split`, the pair of the two
+    halves'), so any leading batch axes pass through.
     """
 
     dist: Any
-    obs_ndim: Rank
+    obs_ndim: Any
     hidden: Sequence[int] = (64, 64)
     activation: str = "tanh"
     init_scheme: str = "orthogonal"      # the torsos' (`network.init`)
+    split: bool = False
 
     @nn.compact
     def __call__(self, obs):
-        x = flatten_obs(obs, self.obs_ndim)
+        x, x_value = policy_and_critic_inputs(obs, self.obs_ndim, self.split)
         h = MLP(self.hidden, self.activation, self.init_scheme, name="policy_torso")(x)
         out = _dense(self.dist.out_size, 0.01)(h)
         if isinstance(self.dist, DiagGaussian):
             log_std = self.param("log_std", nn.initializers.zeros, (self.dist.dim,))
             out = (out, jnp.broadcast_to(log_std, out.shape))
-        v = MLP(self.hidden, self.activation, self.init_scheme, name="value_torso")(x)
+        v = MLP(self.hidden, self.activation, self.init_scheme, name="value_torso")(x_value)
         value = _dense(1, 1.0)(v)[..., 0]
         return out, value
 
@@ -144,11 +156,12 @@ class RecurrentActorCritic(nn.Module):
     state after step T-1)."""
 
     dist: Any
-    obs_ndim: Rank
+    obs_ndim: Any
     hidden: Sequence[int] = (64, 64)
     activation: str = "tanh"
     init_scheme: str = "orthogonal"
     core: str = "lstm"
+    split: bool = False          # `ActorCritic.split`: a centralised critic over obs["state"]
 
     def setup(self):
         self.policy_torso = MLP(self.hidden, self.activation, self.init_scheme)
@@ -168,7 +181,7 @@ class RecurrentActorCritic(nn.Module):
         return out, self.value(obs), state
 
     def policy(self, obs, first, state):
-        x = self.policy_torso(flatten_obs(obs, self.obs_ndim))            # [T, N, H]
+        x = self.policy_torso(policy_and_critic_inputs(obs, self.obs_ndim, self.split)[0])     # [T, N, H]
         features = int(self.hidden[-1])
         carry, y = self.memory(split_carry(self.core, state, features), (x, first))
         out = self.policy_head(y)
@@ -178,4 +191,4 @@ class RecurrentActorCritic(nn.Module):
 
     def value(self, obs):
         """The critic over any leading axes."""
-        return self.value_head(self.value_torso(flatten_obs(obs, self.obs_ndim)))[..., 0]
+        return self.value_head(self.value_torso(policy_and_critic_inputs(obs, self.obs_ndim, self.split)[1]))[..., 0]

@@ -10,7 +10,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import pytest
-from dict_envs import cue_env
+from dict_envs import cue_env, entity_team_env, reach_env
 
 import srljax
 from srljax.errors import UserError
@@ -118,3 +118,24 @@ def test_the_command_line_trains_and_evaluates_an_own_dict_env_and_refuses_a_bad
         lines = out.stderr.strip().splitlines()
         assert out.returncode == 2 and len(lines) == 1 and lines[0].startswith(words), out.stderr[-3000:]
         assert not bad.exists()
+
+
+def test_sac_trains_on_a_dict_observation_with_a_box_action():
+    overrides = {"env.num_envs": 4, "total_env_steps": 3000, "log_every_env_steps": 1000, "sac.learning_starts": 200}
+    result = srljax.train("pendulum_sac", overrides=overrides, env=reach_env())
+    first, last = result.history[0]["episode_return"], result.summary["episode_return"]
+    assert last > -0.2 and last > first, (first, last)        # a uniform action scores about -0.67
+
+
+def test_an_env_declaring_entities_gets_the_entity_network_fused_with_a_carry_per_agent():
+    from srljax.dataflow.fused.rollout import FusedTrainer
+    from srljax import config, presets
+    from srljax.learners.entity_net import EntityActorCritic
+    cfg = config.override(presets.get("cartpole"), {"env.num_envs": 4, "rollout.rollout_len": 16,
+                                                    "rollout.chunk_len": 8, "network.hidden": [16, 32]})
+    trainer = FusedTrainer(cfg, env=entity_team_env())
+    assert isinstance(trainer.algo.model.network, EntityActorCritic) and trainer.recurrent
+    fs, m = trainer.chunk(trainer.init(0), 3)
+    assert m["updates"] == 3 and jnp.isfinite(m["loss"]), m
+    assert fs.memory[0].shape == (1, 4 * 2, 64)                      # [devices, envs x agents, LSTM (c, h)]
+    assert fs.env.obs["boxes"].shape == (1, 4, 2, 2, 2)

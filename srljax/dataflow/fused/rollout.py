@@ -66,6 +66,8 @@ class FusedTrainer:
             from srljax.envs.custom import jax_env
             self.env = jax_env(env, self.local_envs)
         self.T = cfg.rollout.rollout_len
+        self.agents = self.env.num_agents                      # multi-agent: [B, A, ...] per step
+        self.agent_axis = (self.agents,) if self.agents else ()
         self.algo: Learner = registry.for_config(cfg).build(cfg, self.env.observation_space, self.env.action_space,
                                                             axis_name=self.axis, loss=loss)
         self.recurrent = bool(self.algo.model.recurrent)
@@ -87,7 +89,8 @@ class FusedTrainer:
         zero = jnp.zeros((), jnp.int32)
         memory = None
         if self.recurrent:           # every env starts an episode: first = 1
-            memory = (self.algo.initial_state(self.local_envs), jnp.ones((self.local_envs,), jnp.float32))
+            memory = (self.algo.initial_state(self.local_envs * (self.agents or 1)),   # a carry per (env, agent)
+                      jnp.ones((self.local_envs,), jnp.float32))
         return FusedState(learner=learner, env=env_state, key=jax.random.fold_in(act_key, dev),
                           ring=jnp.zeros((self.ring_size,), jnp.float32), ring_ptr=zero, ring_count=zero,
                           env_steps=jnp.zeros((), jnp.int32), memory=memory)
@@ -95,11 +98,12 @@ class FusedTrainer:
     def _rollout_shapes(self, env_state):
         """A one-step batch with the rollout's structure (zeros), for `init`."""
         space = self.env.action_space
-        action = jnp.zeros((1, self.local_envs) + space.shape, jnp.float32 if isinstance(space, Box) else jnp.int32)
-        zeros = jnp.zeros((1, self.local_envs), jnp.float32)
+        cols = (1, self.local_envs) + self.agent_axis
+        action = jnp.zeros(cols + space.shape, jnp.float32 if isinstance(space, Box) else jnp.int32)
+        zeros, per_env = jnp.zeros(cols, jnp.float32), jnp.zeros((1, self.local_envs), jnp.float32)
         obs = jax.tree.map(lambda x: x[None], env_state.obs)
-        return {"obs": obs, "action": action, "logp": zeros, "reward": zeros, "terminated": zeros,
-                "truncated": zeros, "final_obs": obs}
+        return {"obs": obs, "action": action, "logp": zeros, "reward": zeros, "terminated": per_env,
+                "truncated": per_env, "final_obs": obs}
 
     def _rollout(self, policy, env_state, key, memory=None):
         # Reset states for all T steps drawn in one batched call (`JaxEnv.presample`).
@@ -114,25 +118,38 @@ class FusedTrainer:
             out = {"obs": state.obs, "action": action, "logp": logp, "obs_value": value, "reward": nxt.reward,
                    "terminated": nxt.done.astype(jnp.float32), "truncated": nxt.truncated.astype(jnp.float32),
                    "final_obs": nxt.final_obs}
-            ep = (nxt.metrics["episode_return"], nxt.metrics["episode_ended"])
+            ep = self._episode_figures(nxt.metrics)
             return nxt, (out, ep)
 
         env_state, (batch, ep) = jax.lax.scan(step, env_state, (jax.random.split(key, self.T), pre))
         return env_state, batch, ep
 
+    @staticmethod
+    def _episode_figures(metrics):
+        """(returns, ended, {team return key: returns}) of the episodes that ended on a step."""
+        teams = {k: v for k, v in metrics.items() if k.startswith("episode_return_team")}
+        return metrics["episode_return"], metrics["episode_ended"], teams
+
     def _recurrent_rollout(self, policy, env_state, key, pre, memory):
         """The rollout of a recurrent policy: (env state, batch with `first` [T, B] and `state`
-        [T / chunk_len, B, S], episode figures, memory after the last step)."""
+        [T / chunk_len, B, (A,) S], episode figures, memory after the last step). A multi-agent
+        env's (env, agent) pairs act as B * A columns, each with its own carry."""
+        B, A = self.local_envs, self.agents or 1
+        cols = lambda x: x.reshape((B * A,) + x.shape[1 + len(self.agent_axis):])          # noqa: E731
+        back = lambda x: x.reshape((B,) + self.agent_axis + x.shape[1:])                   # noqa: E731
+
         def step(carry, xs):
             state, h, first = carry
             k, fresh = xs
-            action, logp, _, h_next = self.algo.act_step(policy, state.obs, h, first, k, value=False)
+            action, logp, _, h_next = self.algo.act_step(policy, jax.tree.map(cols, state.obs), h,
+                                                         jnp.repeat(first, A), k, value=False)
+            action, logp = back(action), back(logp)
             nxt = self.env.step(state, action) if fresh is None else self.env.step(state, action, fresh)
             out = {"obs": state.obs, "action": action, "logp": logp, "reward": nxt.reward,
                    "terminated": nxt.done.astype(jnp.float32), "truncated": nxt.truncated.astype(jnp.float32),
-                   "final_obs": nxt.final_obs, "first": first, "state": h}
+                   "final_obs": nxt.final_obs, "first": first, "state": back(h)}
             ended = episode_ended(nxt.done, nxt.truncated).astype(jnp.float32)
-            ep = (nxt.metrics["episode_return"], nxt.metrics["episode_ended"])
+            ep = self._episode_figures(nxt.metrics)
             return (nxt, h_next, ended), (out, ep)
 
         (env_state, h, first), (batch, ep) = jax.lax.scan(step, (env_state,) + tuple(memory),
@@ -145,15 +162,18 @@ class FusedTrainer:
         policy = self.algo.policy_params(fs.learner)
         memory = fs.memory
         if self.recurrent:
-            env_state, batch, (ep_ret, ep_end), memory = self._rollout(policy, fs.env, k, fs.memory)
+            env_state, batch, (ep_ret, ep_end, ep_teams), memory = self._rollout(policy, fs.env, k, fs.memory)
         else:
-            env_state, batch, (ep_ret, ep_end) = self._rollout(policy, fs.env, k)
+            env_state, batch, (ep_ret, ep_end, ep_teams) = self._rollout(policy, fs.env, k)
         env_ids = device_index(self.axis) * self.local_envs + jnp.arange(self.local_envs)
         learner, metrics = self.algo.update(fs.learner, batch, env_ids)
         fs = fs.replace(learner=learner, env=env_state, key=key, memory=memory,
                         env_steps=fs.env_steps + self.T * self.cfg.env.num_envs)
         fs, ret_sum, count = record_episodes(fs, ep_ret, ep_end, self.ring_size, self.axis)
-        return fs, {**metrics, "episode_return_sum": ret_sum, "episodes": count}
+        teams = {f"{name}_sum": jnp.sum(r * ep_end) for name, r in ep_teams.items()}     # per team, summed
+        if self.axis is not None and teams:
+            teams = jax.lax.psum(teams, self.axis)
+        return fs, {**metrics, "episode_return_sum": ret_sum, "episodes": count, **teams}
 
     def _chunk_device(self, fs: FusedState, n_updates):
         metric_shapes = jax.eval_shape(self._one_update, fs)[1]
@@ -181,9 +201,13 @@ class FusedTrainer:
         acc = jax.tree.map(lambda x: np.asarray(x)[0], acc)
         done = int(np.asarray(done)[0])
         n = max(done, 1)
-        out = {k: float(v) / n for k, v in acc.items() if k not in ("episode_return_sum", "episodes", "skipped_steps")}
+        out = {k: float(v) / n for k, v in acc.items()
+               if k not in ("episode_return_sum", "episodes", "skipped_steps") and not k.endswith("_sum")}
         out["episodes"] = int(acc["episodes"])
         out["episode_return"] = float(acc["episode_return_sum"] / acc["episodes"]) if acc["episodes"] else None
+        for k in acc:                   # a multi-agent env's team returns: episode_return_team{k}
+            if k.startswith("episode_return_team") and k.endswith("_sum"):
+                out[k[: -len("_sum")]] = float(acc[k] / acc["episodes"]) if acc["episodes"] else None
         out["skipped_steps"] = int(acc["skipped_steps"])
         out["updates"] = done
         return fs, out

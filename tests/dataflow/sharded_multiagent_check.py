@@ -1,0 +1,59 @@
+"""Run under XLA_FLAGS=--xla_force_host_platform_device_count=4 (see test_fused_sharding.py).
+
+A multi-agent env (JaxMARL's MPE simple_spread, 3 agents, one shared policy), feedforward and with
+an LSTM: one PPO update on the same global batch [T, B, A, ...] on 4 devices and on 1 device; then
+a fused run on 4 devices, whose replicas must stay identical. Prints one JSON line.
+"""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
+
+from srljax import config, presets
+from srljax.dataflow.fused.loop import AXIS, sharded
+from srljax.dataflow.fused.rollout import FusedTrainer
+from srljax.envs import make
+from srljax.learners import make_algorithm
+
+assert jax.local_device_count() == 4, jax.devices()
+D, T, B, L, A = 4, 16, 8, 8, 3
+env = make("jaxmarl/MPE_simple_spread_v3")
+mesh = Mesh(np.array(jax.devices()), (AXIS,))
+out = {}
+for core in ("feedforward", "lstm"):
+    cfg = config.override(presets.get("mpe_simple_spread"), {
+        "env.num_envs": B, "rollout.rollout_len": T, "rollout.chunk_len": L, "ppo.minibatches": 4, "ppo.epochs": 2,
+        "network.core": core, "network.hidden": [32, 32], "total_env_steps": 20 * T * B})
+    one = make_algorithm(cfg, env.observation_space, env.action_space)
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(T + 1, B, A, 18)).astype(np.float32)
+    ended = rng.random((T, B)) < 0.1
+    ended[-1] = True
+    final = np.where(ended[:, :, None, None], rng.normal(size=(T, B, A, 18)).astype(np.float32), obs[1:])
+    batch = {"obs": obs[:-1], "final_obs": final, "action": rng.integers(0, 5, size=(T, B, A)).astype(np.int32),
+             "logp": np.full((T, B, A), np.log(0.2), np.float32), "reward": rng.normal(size=(T, B, A)).astype(np.float32),
+             "terminated": np.zeros((T, B), np.float32), "truncated": ended.astype(np.float32)}
+    if core != "feedforward":
+        batch["first"] = (rng.random((T, B)) < 0.1).astype(np.float32)
+        batch["state"] = rng.normal(size=(T // L, B, A, one.model.state_size)).astype(np.float32)
+    state = one.init(jax.random.PRNGKey(0), batch)
+    s1, m1 = jax.jit(one.update)(state, batch)
+    many = make_algorithm(cfg, env.observation_space, env.action_space, axis_name="devices")
+    rep = jax.tree.map(lambda x: jnp.stack([x] * D), state)
+    shard = jax.tree.map(lambda x: np.stack(np.split(x, D, axis=1)), batch)          # [D, T, B/D, ...]
+    s4, m4 = sharded(mesh, many.update, (P(AXIS),) * 3)(rep, shard, np.arange(B).reshape(D, B // D))
+    diff = max(float(np.max(np.abs(np.asarray(a)[0] - np.asarray(b))))
+               for a, b in zip(jax.tree.leaves(s4.params), jax.tree.leaves(s1.params)))
+    moved = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+                for a, b in zip(jax.tree.leaves(s1.params), jax.tree.leaves(state.params)))
+    trainer = FusedTrainer(cfg)
+    fs, metrics = trainer.chunk(trainer.init(0), 3)
+    spread = max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(x, np.float64)[:1])))
+                 for x in jax.tree.leaves((fs.learner.params, fs.learner.opt_state, fs.learner.obs_norm)))
+    out[core] = {"param_diff": diff, "moved": moved, "device_spread": spread, "updates": metrics["updates"],
+                 "obs_shape": list(np.shape(fs.env.obs)),
+                 "carry_shape": list(np.shape(fs.memory[0])) if fs.memory is not None else None}
+print(json.dumps(out))

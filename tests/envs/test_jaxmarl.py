@@ -1,0 +1,46 @@
+"""JaxMARL's multi-agent JAX envs in fused mode (`jaxmarl/NAME`): the adapter's agent axis, rewards
+and time-limit truncation, one shared policy learning MPE simple_spread, and self-play in a
+two-team game (simple_tag) with each team's return reported."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import srljax
+from srljax.envs import make
+
+
+def test_the_adapter_stacks_agents_after_the_env_axis_and_truncates_at_the_step_limit():
+    env = make("jaxmarl/MPE_simple_spread_v3", num_envs=4, max_steps=24)     # 25 steps, as PettingZoo's
+    assert env.num_agents == 3 and env.teams is None and env.observation_space.shape == (18,)
+    step = jax.jit(lambda s, a: env.step(s, a))
+    state = jax.jit(env.reset)(jax.random.PRNGKey(0))
+    assert state.obs.shape == (4, 3, 18) and state.reward.shape == (4, 3)
+    summed = np.zeros((4, 3))
+    for t in range(25):
+        assert not bool(state.truncated.any())
+        state = step(state, jnp.full((4, 3), t % 5, jnp.int32))
+        summed += np.asarray(state.reward)
+    assert bool(state.truncated.all()) and not bool(state.done.any())       # MPE's 25-step limit: bootstrapped
+    m = state.metrics
+    np.testing.assert_allclose(np.asarray(m["episode_return"]), summed.mean(axis=1), rtol=1e-5)
+    assert np.asarray(m["episode_ended"]).tolist() == [1.0] * 4 and np.asarray(m["episode_length"]).tolist() == [25.0] * 4
+
+
+def test_one_shared_policy_learns_simple_spread():
+    result = srljax.train("mpe_simple_spread", overrides={"total_env_steps": 122_880, "log_every_env_steps": 20_480})
+    first, last = result.history[0]["episode_return"], result.summary["episode_return"]
+    assert last > first + 2.0, (first, last)                                  # about -25 -> -20 here
+
+
+def test_two_teams_play_by_self_play_and_report_their_returns():
+    env = make("jaxmarl/MPE_simple_tag_v3", num_envs=2)
+    assert env.teams == (0, 0, 0, 1)                                           # 3 adversaries, 1 good agent
+    assert env.observation_space.shape == (16 + 2,)                            # padded, plus the team one-hot
+    overrides = {"env.id": "jaxmarl/MPE_simple_tag_v3", "total_env_steps": 40_960, "log_every_env_steps": 10_240,
+                 "env.num_envs": 16}
+    result = srljax.train("mpe_simple_spread", overrides=overrides)
+    rows = result.history
+    chasers = [r["episode_return_team0"] for r in rows]
+    runner = [r["episode_return_team1"] for r in rows]
+    assert all(np.isfinite(chasers + runner)), rows
+    assert chasers[-1] != chasers[0] and runner[-1] != runner[0], (chasers, runner)
