@@ -33,10 +33,13 @@ def _params(fs):
     return [np.asarray(x) for x in jax.tree.leaves(fs.learner.params)]
 
 
-def test_a_recurrent_run_resumes_from_a_checkpoint_exactly(tmp_path):
-    cfg = config.override(presets.get("memory_chain"), {"env.num_envs": 4, "rollout.rollout_len": 16,
-                                                        "rollout.chunk_len": 8, "network.core": "gru",
-                                                        "network.hidden": [16, 16]})
+@pytest.mark.parametrize("preset, core, carries", [("memory_chain", "gru", 4), ("mpe_simple_spread", "lstm", 12)],
+                         ids=["gru", "multi-agent-lstm"])
+def test_a_recurrent_run_resumes_from_a_checkpoint_exactly(preset, core, carries, tmp_path):
+    """A GRU on MemoryChain, an LSTM on JaxMARL's simple_spread (a carry per env and agent)."""
+    cfg = config.override(presets.get(preset), {"env.num_envs": 4, "rollout.rollout_len": 16, "ppo.minibatches": 4,
+                                                "rollout.chunk_len": 8, "network.core": core,
+                                                "network.hidden": [16, 16]})
     trainer = FusedTrainer(cfg)
     straight, _ = trainer.chunk(trainer.init(3), 4)
     half, _ = trainer.chunk(trainer.init(3), 2)
@@ -45,7 +48,8 @@ def test_a_recurrent_run_resumes_from_a_checkpoint_exactly(tmp_path):
     state, _ = ckpt.restore(ckpt.latest())
     resumed, _ = trainer.chunk(trainer.restore(state, seed=3), 2)
     carry = np.asarray(half.memory[0])
-    assert carry.shape == (1, 4, 16) and np.abs(carry).max() > 0       # a GRU's carry: hidden[-1] wide
+    width = 16 if core == "gru" else 32                                # GRU h; LSTM (c, h)
+    assert carry.shape == (1, carries, width) and np.abs(carry).max() > 0
     for a, b in zip(_params(straight), _params(resumed)):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(np.asarray(straight.memory[0]), np.asarray(resumed.memory[0]))
