@@ -46,8 +46,8 @@ class Plan:
         S = recurrent_state_size(cfg.network, self.obs_space)
         if S and self.packer is None:
             raise UserError(f"network.core={cfg.network.core} runs in fused mode (JAX envs); distributed mode's "
-                            "recurrent policies are the entity network of multi-agent games with entity "
-                            "observations (hns/) so far")
+                            "recurrent policy is the entity network of multi-agent games whose observations "
+                            "are spaces.Entities so far")
         from srljax.dataflow.roles import multiagent as ma
         self.recurrent = ma.RequestCodec(self.packer, S) if S else None
         self.spec = BatchSpec(T, B, self.obs_shape, self.action_space, agents=self.agents, state_size=S,

@@ -37,3 +37,13 @@ def mpirun(n: int, args, timeout: float, **env_extra):
         raise AssertionError(f"mpirun -n {n} {' '.join(map(str, args))} hung past {timeout} s\n"
                              f"stdout:\n{out[-3000:]}\nstderr:\n{err[-3000:]}")
     return proc.returncode, out, err, time.monotonic() - start
+
+
+def on_four_devices(script: str, env) -> dict:
+    """Run a check script of this folder on 4 forced host devices; its last line as JSON."""
+    import json
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4 --xla_cpu_multi_thread_eigen=false"
+    out = subprocess.run([sys.executable, str(Path(__file__).with_name(script))], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -1,4 +1,4 @@
-"""Run under XLA_FLAGS=--xla_force_host_platform_device_count=4 (see test_fused_sharding.py).
+"""Run under XLA_FLAGS=--xla_force_host_platform_device_count=4 (see test_fused_sharding_shapes.py).
 
 A multi-agent env (JaxMARL's MPE simple_spread, 3 agents, one shared policy), feedforward and with
 an LSTM: one PPO update on the same global batch [T, B, A, ...] on 4 devices and on 1 device; then

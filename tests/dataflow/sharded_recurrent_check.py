@@ -1,4 +1,4 @@
-"""Run under XLA_FLAGS=--xla_force_host_platform_device_count=4 (see test_fused_sharding.py).
+"""Run under XLA_FLAGS=--xla_force_host_platform_device_count=4 (see test_fused_sharding_shapes.py).
 
 A recurrent policy (network.core=lstm, chunks of 8 steps): one PPO update on the same global batch
 on 4 devices and on 1 device; then a fused run on 4 devices, whose replicas must stay identical.
