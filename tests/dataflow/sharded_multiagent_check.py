@@ -7,13 +7,10 @@ a fused run on 4 devices, whose replicas must stay identical. Prints one JSON li
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
-from jax.sharding import PartitionSpec as P
 
 from srljax import config, presets
-from srljax.dataflow.fused.loop import AXIS, sharded
+from sharded_compare import max_diff, replica_spread, update_on_one_and_four
 from srljax.dataflow.fused.rollout import FusedTrainer
 from srljax.envs import make
 from srljax.learners import make_algorithm
@@ -21,7 +18,6 @@ from srljax.learners import make_algorithm
 assert jax.local_device_count() == 4, jax.devices()
 D, T, B, L, A = 4, 16, 8, 8, 3
 env = make("jaxmarl/MPE_simple_spread_v3")
-mesh = Mesh(np.array(jax.devices()), (AXIS,))
 out = {}
 for core in ("feedforward", "lstm"):
     cfg = config.override(presets.get("mpe_simple_spread"), {
@@ -39,20 +35,11 @@ for core in ("feedforward", "lstm"):
     if core != "feedforward":
         batch["first"] = (rng.random((T, B)) < 0.1).astype(np.float32)
         batch["state"] = rng.normal(size=(T // L, B, A, one.model.state_size)).astype(np.float32)
-    state = one.init(jax.random.PRNGKey(0), batch)
-    s1, m1 = jax.jit(one.update)(state, batch)
-    many = make_algorithm(cfg, env.observation_space, env.action_space, axis_name="devices")
-    rep = jax.tree.map(lambda x: jnp.stack([x] * D), state)
-    shard = jax.tree.map(lambda x: np.stack(np.split(x, D, axis=1)), batch)          # [D, T, B/D, ...]
-    s4, m4 = sharded(mesh, many.update, (P(AXIS),) * 3)(rep, shard, np.arange(B).reshape(D, B // D))
-    diff = max(float(np.max(np.abs(np.asarray(a)[0] - np.asarray(b))))
-               for a, b in zip(jax.tree.leaves(s4.params), jax.tree.leaves(s1.params)))
-    moved = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-                for a, b in zip(jax.tree.leaves(s1.params), jax.tree.leaves(state.params)))
+    state, s1, m1, s4, m4 = update_on_one_and_four(cfg, env, batch)
+    diff, moved = max_diff(s4.params, s1.params), max_diff(s1.params, state.params)
     trainer = FusedTrainer(cfg)
     fs, metrics = trainer.chunk(trainer.init(0), 3)
-    spread = max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(x, np.float64)[:1])))
-                 for x in jax.tree.leaves((fs.learner.params, fs.learner.opt_state, fs.learner.obs_norm)))
+    spread = replica_spread(fs)
     out[core] = {"param_diff": diff, "moved": moved, "device_spread": spread, "updates": metrics["updates"],
                  "obs_shape": list(np.shape(fs.env.obs)),
                  "carry_shape": list(np.shape(fs.memory[0])) if fs.memory is not None else None}

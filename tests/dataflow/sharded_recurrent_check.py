@@ -7,13 +7,10 @@ Prints one JSON line.
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
-from jax.sharding import PartitionSpec as P
 
 from srljax import config, presets
-from srljax.dataflow.fused.loop import AXIS, sharded
+from sharded_compare import max_diff, replica_spread, update_on_one_and_four
 from srljax.dataflow.fused.rollout import FusedTrainer
 from srljax.envs import make
 from srljax.learners import make_algorithm
@@ -44,27 +41,14 @@ batch = {
 ended = np.maximum(batch["terminated"], batch["truncated"]) > 0
 ended[-1] = True
 batch["final_obs"] = np.where(ended[..., None], batch["final_obs"], np.roll(batch["obs"], -1, axis=0))
-state = one.init(jax.random.PRNGKey(0), batch)
-s1, m1 = jax.jit(one.update)(state, batch)
-
-many = make_algorithm(cfg, env.observation_space, env.action_space, axis_name="devices")
-rep = jax.tree.map(lambda x: jnp.stack([x] * D), state)
-shard = jax.tree.map(lambda x: np.stack(np.split(x, D, axis=1)), batch)       # [D, T, B/D, ...]
-env_ids = np.arange(B).reshape(D, B // D)
-mesh = Mesh(np.array(jax.devices()), (AXIS,))
-s4, m4 = sharded(mesh, many.update, (P(AXIS),) * 3)(rep, shard, env_ids)
-
-diff = max(float(np.max(np.abs(np.asarray(a)[0] - np.asarray(b))))
-           for a, b in zip(jax.tree.leaves(s4.params), jax.tree.leaves(s1.params)))
-moved = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-            for a, b in zip(jax.tree.leaves(s1.params), jax.tree.leaves(state.params)))
+state, s1, m1, s4, m4 = update_on_one_and_four(cfg, env, batch)
+diff, moved = max_diff(s4.params, s1.params), max_diff(s1.params, state.params)
 
 trainer = FusedTrainer(cfg)
 fs = trainer.init(0)
 fs, metrics = trainer.chunk(fs, 5)
-spread = max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(x, np.float64)[:1])))
-             for x in jax.tree.leaves((fs.learner.params, fs.learner.opt_state, fs.learner.obs_norm)))
+spread = replica_spread(fs)
 carry, first = (np.asarray(x) for x in fs.memory)
 print(json.dumps({"param_diff": diff, "moved": moved, "device_spread": spread, "updates": metrics["updates"],
                   "carry_shape": list(carry.shape), "carry_spread": float(np.max(np.abs(carry - carry[:1]))),
-                  "loss_diff": abs(float(m4["loss"][0]) - float(m1["loss"]))}))
+                  "loss_diff": abs(float(m4["loss"]) - float(m1["loss"]))}))

@@ -4,19 +4,14 @@ Prints one JSON line: max |params(4 devices) - params(1 device)| after one updat
 batch, and the max spread of parameters across devices after several fused updates.
 """
 import json
-import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from srljax import config, presets
-from jax.sharding import Mesh
-from jax.sharding import PartitionSpec as P
 
-from srljax.dataflow.fused.loop import AXIS, sharded
+from sharded_compare import max_diff, replica_spread, update_on_one_and_four
 from srljax.dataflow.fused.rollout import FusedTrainer
-from srljax.learners import make_algorithm
 
 assert jax.local_device_count() == 4, jax.devices()
 D, T, B = 4, 16, 8
@@ -37,29 +32,16 @@ batch = {
 
 from srljax.envs import make
 env = make("gymnax/CartPole-v1")
-one = make_algorithm(cfg, env.observation_space, env.action_space)
-state = one.init(jax.random.PRNGKey(0), batch)
-s1, m1 = jax.jit(one.update)(state, batch)
-
-many = make_algorithm(cfg, env.observation_space, env.action_space, axis_name="devices")
-rep = jax.tree.map(lambda x: jnp.stack([x] * D), state)
-shard = jax.tree.map(lambda x: np.stack(np.split(x, D, axis=1)), batch)       # [D, T, B/D, ...]
-env_ids = np.arange(B).reshape(D, B // D)
-mesh = Mesh(np.array(jax.devices()), (AXIS,))
-s4, m4 = sharded(mesh, many.update, (P(AXIS),) * 3)(rep, shard, env_ids)
-
-diff = max(float(np.max(np.abs(np.asarray(a)[0] - np.asarray(b))))
-           for a, b in zip(jax.tree.leaves(s4.params), jax.tree.leaves(s1.params)))
-norm_diff = max(float(np.max(np.abs(np.asarray(a)[0] - np.asarray(b)) / (np.abs(np.asarray(b)) + 1e-6)))
+state, s1, m1, s4, m4 = update_on_one_and_four(cfg, env, batch)
+diff = max_diff(s4.params, s1.params)
+norm_diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)) / (np.abs(np.asarray(b)) + 1e-6)))
                 for a, b in zip(jax.tree.leaves(s4.obs_norm), jax.tree.leaves(s1.obs_norm)))  # relative
-moved = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-            for a, b in zip(jax.tree.leaves(s1.params), jax.tree.leaves(state.params)))
+moved = max_diff(s1.params, state.params)
 
 trainer = FusedTrainer(cfg)
 fs = trainer.init(0)
 fs, metrics = trainer.chunk(fs, 5)
-spread = max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(x, np.float64)[:1])))
-             for x in jax.tree.leaves((fs.learner.params, fs.learner.opt_state, fs.learner.obs_norm)))
+spread = replica_spread(fs)
 env_spread = float(np.max(np.abs(np.asarray(fs.env.obs) - np.asarray(fs.env.obs)[:1])))
 print(json.dumps({"param_diff": diff, "norm_diff": norm_diff, "moved": moved, "device_spread": spread,
                   "env_obs_spread": env_spread, "updates": metrics["updates"]}))
