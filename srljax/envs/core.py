@@ -219,14 +219,16 @@ class EpisodeStats(Wrapper):
     `metrics["episode_return"]` and `["episode_length"]` hold the totals of the episode that ended
     on this step (zero elsewhere); `metrics["episode_ended"]` flags those envs. A multi-agent env's
     return is the mean over its agents of their summed rewards, and with `teams`,
-    `metrics["episode_return_team{k}"]` the mean over team k's agents.
+    `metrics["episode_return_team{k}"]` the mean over team k's agents. The env's own metrics (a
+    multi-agent env's `learn` mask) pass through.
     """
 
     def reset(self, key):
         state = self.env.reset(key)
         ret = jnp.zeros_like(state.reward)                      # [B] or [B, A]
         length = jnp.zeros(state.done.shape, jnp.float32)       # [B]
-        return state.replace(inner=(state.inner, (ret, length)), metrics=self._metrics(ret, length, length))
+        return state.replace(inner=(state.inner, (ret, length)),
+                             metrics={**state.metrics, **self._metrics(ret, length, length)})
 
     def presample(self, state, n):
         inner, running = state.inner
@@ -240,7 +242,7 @@ class EpisodeStats(Wrapper):
         length = length + 1.0
         ended = episode_ended(stepped.done, stepped.truncated).astype(jnp.float32)
         per_agent = ended[..., None] if ret.ndim > ended.ndim else ended
-        metrics = self._metrics(ret * per_agent, length * ended, ended)
+        metrics = {**stepped.metrics, **self._metrics(ret * per_agent, length * ended, ended)}
         return stepped.replace(inner=(stepped.inner, (ret * (1.0 - per_agent), length * (1.0 - ended))),
                                metrics=metrics)
 

@@ -18,6 +18,11 @@ The adapter:
   team (self-play), and the episode statistics report each team's return;
 - steps `step_env` (JaxMARL's own auto-reset bypassed: srljax's `AutoReset` keeps the final
   observation) with a key folded from the episode's key and the step count, as `GymnaxEnv` does;
+- `random_opponents=p` (two-team games): in a fraction p of episodes one team, drawn at random,
+  plays uniformly random actions instead of the policy's, and its steps are not learned from
+  (`metrics["learn"]` is 0 for its agents; the fused rollout hands it to the learner as `learn`),
+  as `distributed.random_opponents` does for CPU games: self-play alone fits each team to the
+  other's habits only;
 - `world_state=True`: a centralised critic (MAPPO): the observation becomes a
   `spaces.WorldState`, `obs` the agent's own and `state` every agent's concatenated (the same for
   all agents), which only the critic reads;
@@ -63,14 +68,19 @@ def _import_jaxmarl():
     return jaxmarl
 
 
+OPPONENT_STREAM = np.uint32(2 ** 30)
+"""Folded into an episode's reset key to draw its random-opponent team (apart from the reset's own draws)."""
+
+
 class JaxMARLEnv(JaxEnv):
     """A JaxMARL `MultiAgentEnv` as srljax's multi-agent JAX env (see the module docstring)."""
 
     def __init__(self, name: str, agent_ids: bool = False, teams: Optional[Tuple[int, ...]] = None,
-                 world_state: bool = False, **kwargs):
+                 world_state: bool = False, random_opponents: float = 0.0, **kwargs):
         jaxmarl = _import_jaxmarl()
         env = jaxmarl.make(name, **kwargs)      # the name is checked first (`registry.check_name`)
         self._setup(f"jaxmarl/{name}", env, agent_ids, teams, world_state)
+        self._opponents(float(random_opponents))
 
     @classmethod
     def from_env(cls, env, name: Optional[str] = None, agent_ids: bool = False, teams=None,
@@ -119,6 +129,34 @@ class JaxMARLEnv(JaxEnv):
             self.observation_space = own
         self.max_steps = getattr(env, "max_steps", None)
 
+    def _opponents(self, p: float) -> None:
+        self.random_opponents = p
+        if p == 0.0:
+            return
+        if not 0.0 < p <= 1.0:
+            raise UserError(f"env {self.name}: random_opponents must be in [0, 1], got {p}")
+        if self.teams is None or len(set(self.teams)) != 2:
+            raise UserError(f"env {self.name}: random_opponents needs a two-team game; its agents "
+                            f"{', '.join(self.agents[:4])} are {'one team' if self.teams is None else 'more teams'}")
+        space = self.action_space
+        if isinstance(space, Box) and not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
+            raise UserError(f"env {self.name}: random_opponents draws uniform actions, which needs finite bounds")
+        self._team_of = jnp.asarray(self.teams)
+
+    def _random_actions(self, key):
+        space, A = self.action_space, self.num_agents
+        if isinstance(space, Box):
+            return jax.random.uniform(key, (A,) + tuple(space.shape), minval=jnp.asarray(space.low),
+                                      maxval=jnp.asarray(space.high))
+        if hasattr(space, "nvec"):
+            return jax.random.randint(key, (A, len(space.nvec)), 0, jnp.asarray(space.nvec))
+        return jax.random.randint(key, (A,), 0, space.n)
+
+    def _draw_opponent(self, key):
+        """The team playing random actions this episode, or -1 (each of the two equally likely)."""
+        k1, k2 = jax.random.split(jax.random.fold_in(key, OPPONENT_STREAM))
+        return jnp.where(jax.random.uniform(k1) < self.random_opponents, jax.random.randint(k2, (), 0, 2), -1)
+
     def _obs(self, obs: dict):
         rows = [cast(obs[a]) for cast, a in zip(self._casts, self.agents)]
         if not self._flat:
@@ -134,12 +172,26 @@ class JaxMARLEnv(JaxEnv):
 
     def reset(self, key):
         obs, inner = self._env.reset(key)
-        first = _first_state(self._obs(obs), (inner, key, jnp.zeros((), jnp.int32)))
-        return first.replace(reward=jnp.zeros((self.num_agents,), jnp.float32))
+        carried = (inner, key, jnp.zeros((), jnp.int32))
+        first = _first_state(self._obs(obs), carried).replace(reward=jnp.zeros((self.num_agents,), jnp.float32))
+        if not self.random_opponents:
+            return first
+        opp = self._draw_opponent(key)
+        return first.replace(inner=carried + (opp,), metrics={"learn": self._learn(opp)})
+
+    def _learn(self, opp):
+        return (self._team_of != opp).astype(jnp.float32)
 
     def step(self, state, action):
-        inner, key, t = state.inner
+        inner, key, t = state.inner[:3]
         sub = jax.random.fold_in(key, STEP_STREAM + t.astype(jnp.uint32))
+        extra, metrics = (), state.metrics
+        if self.random_opponents:
+            opp = state.inner[3]
+            sub, k = jax.random.split(sub)
+            action = jnp.where((self._team_of == opp).reshape((-1,) + (1,) * (action.ndim - 1)),
+                               self._random_actions(k).astype(action.dtype), action)
+            extra, metrics = (opp,), {"learn": self._learn(opp)}
         actions = {a: action[i] for i, a in enumerate(self.agents)}
         obs, inner, reward, dones, _ = self._env.step_env(sub, inner, actions)
         ended = jnp.asarray(dones["__all__"], jnp.bool_)
@@ -151,4 +203,4 @@ class JaxMARLEnv(JaxEnv):
         obs = self._obs(obs)
         reward = jnp.stack([jnp.asarray(reward[a], jnp.float32) for a in self.agents])
         return state.replace(obs=obs, final_obs=obs, reward=reward, done=ended & ~truncated, truncated=truncated,
-                             inner=(inner, key, t + 1))
+                             inner=(inner, key, t + 1) + extra, metrics=metrics)

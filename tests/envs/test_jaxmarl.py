@@ -68,3 +68,28 @@ def test_two_teams_play_by_self_play_and_report_their_returns():
     runner = [r["episode_return_team1"] for r in rows]
     assert all(np.isfinite(chasers + runner)), rows
     assert chasers[-1] != chasers[0] and runner[-1] != runner[0], (chasers, runner)
+
+
+def test_random_opponents_replace_one_team_per_episode_and_are_not_learned_from():
+    """simple_tag with random_opponents=1: every episode one team, drawn at random, acts uniformly at
+    random (`learn` 0 for it); with 0.5 about half the episodes have one; a one-team game refuses."""
+    import pytest
+
+    from srljax.errors import UserError
+    env = make("jaxmarl/MPE_simple_tag_v3", num_envs=256, random_opponents=1.0)
+    learn = np.asarray(jax.jit(env.reset)(jax.random.PRNGKey(0)).metrics["learn"])          # [256, 4]
+    chasers_random = (learn[:, :3] == 0).all(axis=1) & (learn[:, 3] == 1)
+    runner_random = (learn[:, :3] == 1).all(axis=1) & (learn[:, 3] == 0)
+    assert (chasers_random | runner_random).all() and 0.35 < chasers_random.mean() < 0.65
+    state = jax.jit(lambda s: env.step(s, jnp.zeros((256, 4), jnp.int32)))(jax.jit(env.reset)(jax.random.PRNGKey(0)))
+    np.testing.assert_array_equal(np.asarray(state.metrics["learn"]), learn)                # the same episode
+    half = make("jaxmarl/MPE_simple_tag_v3", num_envs=256, random_opponents=0.5)
+    some = (np.asarray(jax.jit(half.reset)(jax.random.PRNGKey(1)).metrics["learn"]) == 0).any(axis=1).mean()
+    assert 0.35 < some < 0.65
+    with pytest.raises(UserError, match="random_opponents needs a two-team game"):
+        make("jaxmarl/MPE_simple_spread_v3", num_envs=2, random_opponents=0.5)
+
+    overrides = {"env.id": "jaxmarl/MPE_simple_tag_v3", "env.kwargs": {"random_opponents": 0.5},
+                 "total_env_steps": 20_480, "log_every_env_steps": 10_240, "env.num_envs": 16}
+    result = srljax.train("mpe_simple_spread", overrides=overrides)
+    assert result.summary["updates"] == 32 and np.isfinite(result.history[-1]["loss"])

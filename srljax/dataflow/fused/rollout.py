@@ -118,6 +118,8 @@ class FusedTrainer:
             out = {"obs": state.obs, "action": action, "logp": logp, "obs_value": value, "reward": nxt.reward,
                    "terminated": nxt.done.astype(jnp.float32), "truncated": nxt.truncated.astype(jnp.float32),
                    "final_obs": nxt.final_obs}
+            if "learn" in nxt.metrics:         # agents whose steps are not learned from (random opponents)
+                out["learn"] = nxt.metrics["learn"]
             ep = self._episode_figures(nxt.metrics)
             return nxt, (out, ep)
 
@@ -149,6 +151,8 @@ class FusedTrainer:
                    "terminated": nxt.done.astype(jnp.float32), "truncated": nxt.truncated.astype(jnp.float32),
                    "final_obs": nxt.final_obs, "first": first, "state": back(h)}
             ended = episode_ended(nxt.done, nxt.truncated).astype(jnp.float32)
+            if "learn" in nxt.metrics:         # agents whose steps are not learned from (random opponents)
+                out["learn"] = nxt.metrics["learn"]
             ep = self._episode_figures(nxt.metrics)
             return (nxt, h_next, ended), (out, ep)
 
