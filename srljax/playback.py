@@ -7,7 +7,8 @@ greedily, without exploration: DQN argmax Q, SAC the tanh-squashed mean action (
 `greedy`). `--video out.gif` draws env 0's first episode: gymnasium and PettingZoo
 envs through their own `render()` (rgb_array), brax envs through brax's own renderer
 (`brax.io.image`: MuJoCo's OpenGL renderer, offline through EGL), and CartPole, Acrobot and Pendulum
-(gymnax or gymnasium) with a built-in drawing where gymnasium's renderer (pygame) is not installed;
+(gymnax or gymnasium) with a built-in drawing where gymnasium's renderer (pygame) is not installed,
+JaxMARL's MPE envs by the adapter's own drawing of the entities (`JaxMARLEnv.draw`);
 other envs are one clear line.
 """
 from __future__ import annotations
@@ -31,12 +32,13 @@ def _short(env_id: str) -> str:
 def check_video(env_id: str) -> None:
     """Refuse before playing what cannot be drawn."""
     family = env_id.split("/", 1)[0]
-    if family in ("gym", "brax", "pz") or _short(env_id) in DRAWN:
+    if family in ("gym", "brax", "pz") or _short(env_id) in DRAWN or (family == "jaxmarl" and
+                                                                      _short(env_id).startswith("MPE_")):
         if family == "brax":            # MuJoCo picks its OpenGL backend when imported: offline, EGL
             os.environ.setdefault("MUJOCO_GL", "egl")
         return
-    raise UserError(f"{env_id} cannot be rendered to a video here (gym/, brax/ and pz/ envs, and CartPole-v1 / "
-                    "Acrobot-v1 / Pendulum-v1 can)")
+    raise UserError(f"{env_id} cannot be rendered to a video here (gym/, brax/ and pz/ envs, JaxMARL's MPE_* "
+                    "and CartPole-v1 / Acrobot-v1 / Pendulum-v1 can)")
 
 
 class Greedy:
@@ -136,6 +138,8 @@ def play_jax(cfg, algo, policy, episodes: int, seed: int, record: bool):
     from srljax.envs.registry import make
     env = make(cfg.env.id, num_envs=episodes, **dict(cfg.env.kwargs))
     start, act, ended = acting(algo)
+    adapter, inner_of = _adapter_state(env)
+    pictured = record and getattr(adapter, "drawable", False)   # frames drawn by the adapter (MPE)
 
     @jax.jit
     def step(carry, key):
@@ -143,7 +147,8 @@ def play_jax(cfg, algo, policy, episodes: int, seed: int, record: bool):
         action, memory = act(policy, memory, state.obs, key)
         nxt = env.step(state, action)
         memory = ended(memory, nxt.metrics["episode_ended"])
-        return (nxt, memory), (jax.tree.map(lambda x: x[0], state.obs), nxt.metrics["episode_return"],
+        seen = inner_of(state.inner) if pictured else state.obs
+        return (nxt, memory), (jax.tree.map(lambda x: x[0], seen), nxt.metrics["episode_return"],
                                nxt.metrics["episode_ended"])
 
     state = (env.reset(jax.random.PRNGKey(seed)), start(episodes))
@@ -155,11 +160,28 @@ def play_jax(cfg, algo, policy, episodes: int, seed: int, record: bool):
         state, (obs0, ret, over) = step(state, k)
         ret, over = np.asarray(ret), np.asarray(over) > 0
         if record and np.isnan(returns[0]):
-            frames.append(np.asarray(obs0))
+            frames.append(adapter.draw(obs0) if pictured else np.asarray(obs0))
         returns = np.where(np.isnan(returns) & over, ret, returns)
         if not np.isnan(returns).any():
             break
     return returns, frames
+
+
+def _adapter_state(env):
+    """(the adapter under a training stack's wrappers, a function from the stack's `state.inner` to
+    the adapter's own: `EpisodeStats` and `AutoReset` nest theirs as (inner, extra))."""
+    from srljax.envs.core import AutoReset, EpisodeStats, Wrapper
+    nested = 0
+    while isinstance(env, Wrapper):
+        nested += isinstance(env, (AutoReset, EpisodeStats))
+        env = env.env
+
+    def inner_of(inner):
+        for _ in range(nested):
+            inner = inner[0]
+        return inner
+
+    return env, inner_of
 
 
 def play_cpu(cfg, algo, policy, episodes: int, seed: int):
@@ -305,6 +327,7 @@ def play_checkpoint(cfg, checkpoint: Path, episodes: int, seed: int, video: Opti
     if cfg.mode == "fused":
         brax = cfg.env.id.startswith("brax/")
         returns, frames = play_jax(cfg, algo, policy, episodes, seed, record=bool(video) and not brax)
+        drawn = not cfg.env.id.startswith("jaxmarl/")            # the adapter drew its frames itself
         if video and brax:
             frames, drawn = brax_frames(cfg, algo, policy, seed), False
     else:

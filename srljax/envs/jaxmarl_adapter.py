@@ -157,6 +157,26 @@ class JaxMARLEnv(JaxEnv):
         k1, k2 = jax.random.split(jax.random.fold_in(key, OPPONENT_STREAM))
         return jnp.where(jax.random.uniform(k1) < self.random_opponents, jax.random.randint(k2, (), 0, 2), -1)
 
+    @property
+    def drawable(self) -> bool:
+        """Whether `draw` can picture this env (JaxMARL's MPE: entity positions, radii, colours)."""
+        return all(hasattr(self._env, a) for a in ("colour", "rad", "num_entities"))
+
+    def draw(self, inner, size: int = 240, extent: float = 2.0) -> np.ndarray:
+        """An RGB picture [size, size, 3] of one env from this adapter's state (unbatched): MPE's
+        landmarks, then its agents, as discs in their colours over the square [-extent, extent]^2."""
+        pos = np.asarray(inner[0].p_pos, np.float64)
+        rad = np.broadcast_to(np.asarray(self._env.rad, np.float64), (len(pos),))
+        colours = np.clip(np.asarray(self._env.colour, np.float64), 0, 255).astype(np.uint8)
+        img = np.full((size, size, 3), 255, np.uint8)
+        scale = size / (2.0 * extent)
+        yy, xx = np.mgrid[0:size, 0:size]
+        order = list(range(self.num_agents, len(pos))) + list(range(self.num_agents))     # agents on top
+        for i in order:
+            cx, cy = (pos[i, 0] + extent) * scale, (extent - pos[i, 1]) * scale
+            img[(xx - cx) ** 2 + (yy - cy) ** 2 <= max(rad[i] * scale, 2.0) ** 2] = colours[i]
+        return img
+
     def _obs(self, obs: dict):
         rows = [cast(obs[a]) for cast, a in zip(self._casts, self.agents)]
         if not self._flat:

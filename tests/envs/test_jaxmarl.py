@@ -33,8 +33,13 @@ def test_one_shared_policy_learns_simple_spread_and_its_checkpoint_plays(tmp_pat
                           run_dir=str(tmp_path / "run"))
     first, last = result.history[0]["episode_return"], result.summary["episode_return"]
     assert last > first + 2.0, (first, last)                                  # about -25 -> -20 here
-    out = play_checkpoint(result.config, Checkpointer(tmp_path / "run").latest(), episodes=8, seed=0, video=None)
+    gif = tmp_path / "spread.gif"
+    out = play_checkpoint(result.config, Checkpointer(tmp_path / "run").latest(), episodes=8, seed=0, video=str(gif))
     assert out["episodes"] == 8 and -40 < out["return_mean"] < -5, out
+    assert out["video_frames"] == 25 and gif.stat().st_size > 1000, out          # one 25-step episode
+    from PIL import Image
+    frame = np.asarray(Image.open(gif).convert("RGB"))
+    assert frame.shape == (240, 240, 3) and len(np.unique(frame.reshape(-1, 3), axis=0)) >= 3   # white, agents, landmarks
 
 
 def test_a_world_state_gives_a_centralised_critic():
