@@ -82,15 +82,7 @@ class JaxMARLEnv(JaxEnv):
         self._setup(f"jaxmarl/{name}", env, agent_ids, teams, world_state)
         self._opponents(float(random_opponents))
 
-    @classmethod
-    def from_env(cls, env, name: Optional[str] = None, agent_ids: bool = False, teams=None,
-                 world_state: bool = False) -> "JaxMARLEnv":
-        """A JaxMARL `MultiAgentEnv` instance (a user's own subclass too)."""
-        self = cls.__new__(cls)
-        self._setup(name or f"custom/{type(env).__name__}", env, agent_ids, teams, world_state)
-        return self
-
-    def _setup(self, name, env, agent_ids, teams, world_state=False) -> None:
+    def _setup(self, name, env, agent_ids, teams, world_state) -> None:
         self.name, self._env = name, env
         self.agents = tuple(env.agents)
         A = self.num_agents = len(self.agents)

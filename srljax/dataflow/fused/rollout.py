@@ -26,7 +26,7 @@ from jax.sharding import PartitionSpec as P
 
 from srljax import envs
 from srljax.dataflow.fused.loop import AXIS, RING, device_index, record_episodes, ring_mean, sharded
-from srljax.envs.core import JaxEnv, State, episode_ended
+from srljax.envs.core import JaxEnv, State
 from srljax.envs.spaces import Box
 from srljax.errors import NonFiniteError, UserError
 from srljax.learners import registry
@@ -115,22 +115,24 @@ class FusedTrainer:
             k, fresh = xs
             action, logp, value = self.algo.act(policy, state.obs, k)
             nxt = self.env.step(state, action) if fresh is None else self.env.step(state, action, fresh)
-            out = {"obs": state.obs, "action": action, "logp": logp, "obs_value": value, "reward": nxt.reward,
-                   "terminated": nxt.done.astype(jnp.float32), "truncated": nxt.truncated.astype(jnp.float32),
-                   "final_obs": nxt.final_obs}
-            if "learn" in nxt.metrics:         # agents whose steps are not learned from (random opponents)
-                out["learn"] = nxt.metrics["learn"]
-            ep = self._episode_figures(nxt.metrics)
-            return nxt, (out, ep)
+            out, ep = self._step_record(state, nxt, action, logp)
+            return nxt, ({**out, "obs_value": value}, ep)
 
         env_state, (batch, ep) = jax.lax.scan(step, env_state, (jax.random.split(key, self.T), pre))
         return env_state, batch, ep
 
     @staticmethod
-    def _episode_figures(metrics):
-        """(returns, ended, {team return key: returns}) of the episodes that ended on a step."""
-        teams = {k: v for k, v in metrics.items() if k.startswith("episode_return_team")}
-        return metrics["episode_return"], metrics["episode_ended"], teams
+    def _step_record(state, nxt, action, logp):
+        """What the batch keeps of one step, and (returns, ended, {team return key: returns}) of the
+        episodes that ended on it."""
+        out = {"obs": state.obs, "action": action, "logp": logp, "reward": nxt.reward,
+               "terminated": nxt.done.astype(jnp.float32), "truncated": nxt.truncated.astype(jnp.float32),
+               "final_obs": nxt.final_obs}
+        m = nxt.metrics
+        if "learn" in m:         # agents whose steps are not learned from (random opponents)
+            out["learn"] = m["learn"]
+        teams = {k: v for k, v in m.items() if k.startswith("episode_return_team")}
+        return out, (m["episode_return"], m["episode_ended"], teams)
 
     def _recurrent_rollout(self, policy, env_state, key, pre, memory):
         """The rollout of a recurrent policy: (env state, batch with `first` [T, B] and `state`
@@ -147,14 +149,9 @@ class FusedTrainer:
                                                          jnp.repeat(first, A), k, value=False)
             action, logp = back(action), back(logp)
             nxt = self.env.step(state, action) if fresh is None else self.env.step(state, action, fresh)
-            out = {"obs": state.obs, "action": action, "logp": logp, "reward": nxt.reward,
-                   "terminated": nxt.done.astype(jnp.float32), "truncated": nxt.truncated.astype(jnp.float32),
-                   "final_obs": nxt.final_obs, "first": first, "state": back(h)}
-            ended = episode_ended(nxt.done, nxt.truncated).astype(jnp.float32)
-            if "learn" in nxt.metrics:         # agents whose steps are not learned from (random opponents)
-                out["learn"] = nxt.metrics["learn"]
-            ep = self._episode_figures(nxt.metrics)
-            return (nxt, h_next, ended), (out, ep)
+            out, ep = self._step_record(state, nxt, action, logp)
+            # the next step starts an episode where one ended (EpisodeStats' flag, computed once)
+            return (nxt, h_next, nxt.metrics["episode_ended"]), ({**out, "first": first, "state": back(h)}, ep)
 
         (env_state, h, first), (batch, ep) = jax.lax.scan(step, (env_state,) + tuple(memory),
                                                           (jax.random.split(key, self.T), pre))
