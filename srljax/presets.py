@@ -55,6 +55,12 @@ _add("mpe_simple_spread", "PPO on JaxMARL's MPE simple_spread_v3 in fused mode (
       "rollout.rollout_len": 40, "ppo.epochs": 4, "ppo.minibatches": 4, "ppo.lr": 5e-4, "ppo.anneal_lr": False,
       "ppo.ent_coef": 0.01, "ppo.normalize_obs": True, "ppo.normalize_value": True,
       "total_env_steps": 2_000_000, "log_every_env_steps": 102_400})
+_add("smax_3m", "MAPPO on JaxMARL's SMAX 3m against its heuristic enemy, fused: 3 marines, one shared policy, "
+     "the env's world state for the critic, killed units terminate alone; pip install jaxmarl",
+     {"env.id": "jaxmarl/HeuristicEnemySMAX", "env.kwargs": {"scenario": "3m", "world_state": True},
+      "env.num_envs": 64, "rollout.rollout_len": 64, "ppo.epochs": 4, "ppo.minibatches": 4, "ppo.lr": 1e-3,
+      "ppo.gamma": 0.99, "ppo.ent_coef": 0.01, "ppo.normalize_obs": True,
+      "total_env_steps": 2_000_000, "log_every_env_steps": 131_072})
 _add("brax_inverted_pendulum", "PPO on brax inverted_pendulum (continuous actions), 2M env steps",
      {"env.id": "brax/inverted_pendulum", "env.num_envs": 128, "rollout.rollout_len": 32, "ppo.epochs": 4,
       "ppo.minibatches": 8, "ppo.lr": 3e-4, "ppo.gamma": 0.97, "ppo.ent_coef": 0.01,

@@ -9,6 +9,7 @@ from srljax.envs.core import JaxEnv, State
 from srljax.envs.deferred import import_gymnax
 from srljax.envs.space_check import convert
 from srljax.envs.spaces import Box, Entities, WorldState
+from srljax.errors import UserError
 
 
 def _first_state(obs, inner, reward_dtype=jnp.float32) -> State:
@@ -117,7 +118,13 @@ _BRAX_DEFAULT_BACKEND = {"inverted_pendulum": "generalized", "inverted_double_pe
 
 
 class BraxEnv(JaxEnv):
-    """A brax environment with a time limit of `episode_length` steps (a truncation)."""
+    """A brax environment with a time limit of `episode_length` steps (a truncation).
+
+    Observations are brax's: an array, or a dict of arrays (nested too) for an env that returns one,
+    given an MLP over its flattened leaves. The dict `{"state", "privileged_state"}` (MuJoCo
+    Playground's asymmetric actor-critic) becomes a `spaces.WorldState`: the policy reads `state`,
+    the critic `privileged_state`.
+    """
 
     def __init__(self, name: str, episode_length: int = 1000, backend: str | None = None, **kwargs):
         from brax import envs as brax_envs
@@ -129,8 +136,14 @@ class BraxEnv(JaxEnv):
         # the reset's shapes, traced: brax's own `observation_size` runs a reset op by op (7 s for
         # inverted_pendulum on a CPU, against 0.2 s traced)
         obs = jax.eval_shape(self._env.reset, jax.random.PRNGKey(0)).obs
-        self.observation_space = Box(low=-np.inf, high=np.inf, shape=tuple(obs.shape[-1:]))
+        self._asymmetric = isinstance(obs, dict) and set(obs) == set(_BRAX_ASYMMETRIC)
+        self.observation_space = _brax_space(obs, self.name)
         self.action_space = Box(low=-1.0, high=1.0, shape=(self._env.action_size,))
+
+    def _obs(self, obs):
+        if self._asymmetric:
+            return {new: jnp.asarray(obs[old], jnp.float32) for new, old in zip(("obs", "state"), _BRAX_ASYMMETRIC)}
+        return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), obs)
 
     @property
     def system(self):
@@ -139,7 +152,7 @@ class BraxEnv(JaxEnv):
 
     def reset(self, key):
         inner = self._env.reset(key)
-        return _first_state(inner.obs, (inner, jnp.zeros((), jnp.int32)))
+        return _first_state(self._obs(inner.obs), (inner, jnp.zeros((), jnp.int32)))
 
     def step(self, state, action):
         inner, t = state.inner
@@ -147,5 +160,25 @@ class BraxEnv(JaxEnv):
         t = t + 1
         done = jnp.asarray(inner.done, jnp.float32) > 0.5
         truncated = jnp.logical_and(t >= self.episode_length, ~done)
-        return state.replace(obs=inner.obs, final_obs=inner.obs, reward=jnp.asarray(inner.reward, jnp.float32),
+        obs = self._obs(inner.obs)
+        return state.replace(obs=obs, final_obs=obs, reward=jnp.asarray(inner.reward, jnp.float32),
                              done=done, truncated=truncated, inner=(inner, t))
+
+
+_BRAX_ASYMMETRIC = ("state", "privileged_state")
+"""A brax dict observation of these keys: the actor's and the critic's (MuJoCo Playground's convention)."""
+
+
+def _brax_space(obs, name):
+    """The observation space of a brax env's traced observation (an array, or a dict of them)."""
+    if isinstance(obs, dict):
+        if not obs:
+            raise UserError(f"env {name}: its observation is an empty dict")
+        if set(obs) == set(_BRAX_ASYMMETRIC):
+            return WorldState({new: _brax_space(obs[old], name) for new, old in zip(("obs", "state"), _BRAX_ASYMMETRIC)})
+        return {str(k): _brax_space(v, name) for k, v in obs.items()}
+    shape = getattr(obs, "shape", None)
+    if shape is None or len(shape) == 0:
+        raise UserError(f"env {name}: an observation leaf of {type(obs).__name__} {shape}: srljax drives arrays "
+                        "of rank >= 1 and dicts of them")
+    return Box(low=-np.inf, high=np.inf, shape=tuple(shape))

@@ -9,7 +9,9 @@ protocol; wrappers add batching, auto-reset and episode statistics:
 A multi-agent JAX env sets `num_agents` (A): its observations carry an agent axis after the env
 axis ([A, ...] per env), its actions too, and its reward is [A]; `done` and `truncated` stay per env
 (the episode ends for all its agents together). `teams` (optional): each agent's team index.
-One policy acts for every agent (`envs.jaxmarl_adapter`).
+One policy acts for every agent (`envs.jaxmarl_adapter`). Per agent, in `metrics`: `learn` [A]
+(0 for a step not to learn from: an absent agent's, a scripted opponent's) and, where an agent can
+end before its episode does (`agent_dones` True), `agent_done` [A]: the agent terminated on this step.
 
 Termination and truncation stay apart: `done` marks a true terminal state (no bootstrap) and
 `truncated` a time limit (the learner bootstraps from the value of `final_obs`).
@@ -64,6 +66,7 @@ class JaxEnv:
     num_envs: int | None = None     # set by `Batched`
     num_agents: int | None = None   # multi-agent envs: the agent axis after the env axis
     teams: tuple | None = None      # multi-agent envs with teams: each agent's team index
+    agent_dones: bool = False       # multi-agent envs whose agents can end early: metrics["agent_done"]
 
     def reset(self, key: jax.Array) -> State:
         """The first state of an episode; pure and traceable (`jit`, `vmap`).
@@ -101,6 +104,7 @@ class Wrapper(JaxEnv):
         self.num_envs = env.num_envs
         self.num_agents = env.num_agents
         self.teams = env.teams
+        self.agent_dones = getattr(env, "agent_dones", False)
 
     def reset(self, key):
         return self.env.reset(key)

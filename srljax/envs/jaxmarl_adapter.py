@@ -24,8 +24,15 @@ The adapter:
   as `distributed.random_opponents` does for CPU games: self-play alone fits each team to the
   other's habits only;
 - `world_state=True`: a centralised critic (MAPPO): the observation becomes a
-  `spaces.WorldState`, `obs` the agent's own and `state` every agent's concatenated (the same for
-  all agents), which only the critic reads;
+  `spaces.WorldState`, `obs` the agent's own and `state` the env's global state where it gives one
+  (SMAX's `world_state` observation entry), else every agent's observation concatenated, followed
+  by a one-hot of the agent whose value it is; only the critic reads `state`;
+- per-agent ends (`agent_dones`, on by default for SMAX): an agent whose own `dones[agent]` turns
+  true before its episode ends (a SMAX unit killed) terminates there, its value not bootstrapped
+  (`metrics["agent_done"]`), and its later steps of that episode are not learned from
+  (`metrics["learn"]` 0: it is absent). An episode end at the step limit with every agent done
+  (MPE's) stays a truncation;
+- `scenario="3m"` (SMAX family): a SMAX map name, looked up in JaxMARL's scenario table;
 - calls an episode end at the env's step limit (`state.step >= env.max_steps`, as JaxMARL's MPE
   and most of its envs end) a truncation, bootstrapped; any other end a termination.
 """
@@ -76,10 +83,14 @@ class JaxMARLEnv(JaxEnv):
     """A JaxMARL `MultiAgentEnv` as srljax's multi-agent JAX env (see the module docstring)."""
 
     def __init__(self, name: str, agent_ids: bool = False, teams: Optional[Tuple[int, ...]] = None,
-                 world_state: bool = False, random_opponents: float = 0.0, **kwargs):
+                 world_state: bool = False, random_opponents: float = 0.0,
+                 agent_dones: Optional[bool] = None, **kwargs):
         jaxmarl = _import_jaxmarl()
+        if isinstance(kwargs.get("scenario"), str):
+            kwargs["scenario"] = _smax_scenario(name, kwargs["scenario"])
         env = jaxmarl.make(name, **kwargs)      # the name is checked first (`registry.check_name`)
         self._setup(f"jaxmarl/{name}", env, agent_ids, teams, world_state)
+        self.agent_dones = ("SMAX" in name) if agent_dones is None else bool(agent_dones)
         self._opponents(float(random_opponents))
 
     def _setup(self, name, env, agent_ids, teams, world_state) -> None:
@@ -114,8 +125,11 @@ class JaxMARLEnv(JaxEnv):
         shape = (width + (0 if self._extra is None else self._extra.shape[1]),) if self._flat else shapes[0]
         own = Box(low=-np.inf, high=np.inf, shape=shape)
         self._world = bool(world_state)
-        if self._world:           # the critic's global state: every agent's observation, concatenated
-            world = Box(low=-np.inf, high=np.inf, shape=(A * int(np.prod(shape, dtype=np.int64)),))
+        if self._world:      # the critic's global state: the env's own, or every agent's observation
+            own_state = _world_state_width(env)
+            width = A * int(np.prod(shape, dtype=np.int64)) if own_state is None else own_state
+            self._env_world = own_state is not None
+            world = Box(low=-np.inf, high=np.inf, shape=(width + A,))       # + whose value: one-hot
             self.observation_space = WorldState({"obs": own, "state": world})
         else:
             self.observation_space = own
@@ -179,40 +193,91 @@ class JaxMARLEnv(JaxEnv):
             out = out if self._extra is None else jnp.concatenate([out, jnp.asarray(self._extra)], axis=-1)
         if not self._world:
             return out
-        world = jnp.broadcast_to(out.reshape(-1), (self.num_agents, out.size))
+        A = self.num_agents
+        world = jnp.asarray(obs["world_state"], jnp.float32).reshape(-1) if self._env_world else out.reshape(-1)
+        world = jnp.concatenate([jnp.broadcast_to(world, (A, world.size)), jnp.eye(A, dtype=jnp.float32)], axis=1)
         return {"obs": out, "state": world}
 
+    # The adapter's state: (JaxMARL's state, the episode's key, step count[, agents present [A]]
+    # with `agent_dones`][, the random-opponent team with `random_opponents`]).
     def reset(self, key):
         obs, inner = self._env.reset(key)
+        A = self.num_agents
         carried = (inner, key, jnp.zeros((), jnp.int32))
-        first = _first_state(self._obs(obs), carried).replace(reward=jnp.zeros((self.num_agents,), jnp.float32))
-        if not self.random_opponents:
-            return first
-        opp = self._draw_opponent(key)
-        return first.replace(inner=carried + (opp,), metrics={"learn": self._learn(opp)})
+        present = jnp.ones((A,), jnp.bool_)
+        if self.agent_dones:
+            carried += (present,)
+        first = _first_state(self._obs(obs), carried).replace(reward=jnp.zeros((A,), jnp.float32))
+        opp = None
+        if self.random_opponents:
+            opp = self._draw_opponent(key)
+            carried += (opp,)
+        return first.replace(inner=carried, metrics=self._metrics(opp, present, jnp.zeros((A,), jnp.bool_)))
 
-    def _learn(self, opp):
-        return (self._team_of != opp).astype(jnp.float32)
+    def _metrics(self, opp, present, agent_done):
+        """`learn` [A] (0: not learned from: a random opponent's step, an absent agent's) and
+        `agent_done` [A], as the options ask for."""
+        out = {}
+        if self.agent_dones:
+            out["agent_done"] = agent_done
+        if self.random_opponents or self.agent_dones:
+            learn = present if opp is None else present & (self._team_of != opp)
+            out["learn"] = learn.astype(jnp.float32)
+        return out
 
     def step(self, state, action):
         inner, key, t = state.inner[:3]
+        rest = state.inner[3:]
+        present = rest[0] if self.agent_dones else jnp.ones((self.num_agents,), jnp.bool_)
+        opp = rest[-1] if self.random_opponents else None
         sub = jax.random.fold_in(key, STEP_STREAM + t.astype(jnp.uint32))
-        extra, metrics = (), state.metrics
         if self.random_opponents:
-            opp = state.inner[3]
             sub, k = jax.random.split(sub)
             action = jnp.where((self._team_of == opp).reshape((-1,) + (1,) * (action.ndim - 1)),
                                self._random_actions(k).astype(action.dtype), action)
-            extra, metrics = (opp,), {"learn": self._learn(opp)}
         actions = {a: action[i] for i, a in enumerate(self.agents)}
         obs, inner, reward, dones, _ = self._env.step_env(sub, inner, actions)
         ended = jnp.asarray(dones["__all__"], jnp.bool_)
-        limit = getattr(inner, "step", None)
+        limit = _step_count(inner)
         if self.max_steps is not None and limit is not None:
             truncated = ended & (limit >= self.max_steps)
         else:
             truncated = jnp.zeros((), jnp.bool_)
+        gone = jnp.stack([jnp.asarray(dones[a], jnp.bool_) for a in self.agents])
+        # an agent's own end, unless the episode's end at the step limit set every agent's (MPE)
+        agent_done = present & gone & ~(truncated & jnp.all(gone))
+        carried = (inner, key, t + 1) + ((present & ~gone,) if self.agent_dones else ()) + (
+            (opp,) if self.random_opponents else ())
         obs = self._obs(obs)
         reward = jnp.stack([jnp.asarray(reward[a], jnp.float32) for a in self.agents])
         return state.replace(obs=obs, final_obs=obs, reward=reward, done=ended & ~truncated, truncated=truncated,
-                             inner=(inner, key, t + 1) + extra, metrics=metrics)
+                             inner=carried, metrics=self._metrics(opp, present, agent_done))
+
+
+def _step_count(inner):
+    """JaxMARL's step counter in its state (`state.step`; SMAX's enemy-policy envs nest it in `state.state`)."""
+    for s in (inner, getattr(inner, "state", None)):
+        if s is not None and hasattr(s, "step"):
+            return s.step
+    return None
+
+
+def _world_state_width(env) -> Optional[int]:
+    """The width of the env's own global state (SMAX: its observations' `world_state` entry), or None."""
+    try:
+        obs, _ = jax.eval_shape(env.reset, jax.random.PRNGKey(0))
+    except Exception:           # noqa: BLE001: an env whose reset cannot be traced here gets concatenation
+        return None
+    ws = obs.get("world_state") if isinstance(obs, dict) else None
+    return None if ws is None else int(np.prod(ws.shape, dtype=np.int64))
+
+
+def _smax_scenario(name: str, map_name: str):
+    """JaxMARL's SMAX scenario for a map name (`scenario="3m"`), or one line naming the known ones."""
+    if "SMAX" not in name:
+        raise UserError(f"env jaxmarl/{name}: scenario={map_name!r} names a SMAX map, and {name} is not a SMAX env")
+    from jaxmarl.environments.smax import smax_env
+    known = smax_env.MAP_NAME_TO_SCENARIO
+    if map_name not in known:
+        raise UserError(f"env jaxmarl/{name}: unknown SMAX scenario {map_name!r}; known: {', '.join(sorted(known))}")
+    return known[map_name]

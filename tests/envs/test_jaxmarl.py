@@ -43,7 +43,8 @@ def test_one_shared_policy_learns_simple_spread_and_its_checkpoint_plays(tmp_pat
 
 
 def test_a_world_state_gives_a_centralised_critic():
-    """`world_state`: the policy reads the agent's own 18 numbers, the critic all 3 agents' 54."""
+    """`world_state`: the policy reads the agent's own 18 numbers, the critic all 3 agents' 54 and
+    a one-hot of whose value it is."""
     from srljax import config, presets
     from srljax.dataflow.fused.rollout import FusedTrainer
     from srljax.envs.spaces import WorldState
@@ -53,11 +54,14 @@ def test_a_world_state_gives_a_centralised_critic():
     trainer = FusedTrainer(cfg)
     assert isinstance(trainer.env.observation_space, WorldState)
     fs, m = trainer.chunk(trainer.init(0), 2)
-    assert fs.env.obs["obs"].shape == (1, 4, 3, 18) and fs.env.obs["state"].shape == (1, 4, 3, 54)
-    np.testing.assert_array_equal(np.asarray(fs.env.obs["state"][0, :, 0]), np.asarray(fs.env.obs["state"][0, :, 2]))
+    assert fs.env.obs["obs"].shape == (1, 4, 3, 18) and fs.env.obs["state"].shape == (1, 4, 3, 57)
+    world = np.asarray(fs.env.obs["state"][0])
+    np.testing.assert_array_equal(world[:, 0, :54], world[:, 2, :54])
+    np.testing.assert_array_equal(world[:, 1, :54].reshape(4, 3, 18)[:, 1], np.asarray(fs.env.obs["obs"][0, :, 1]))
+    np.testing.assert_array_equal(world[0, :, 54:], np.eye(3))
     params = fs.learner.params["params"]
     assert params["policy_torso"]["Dense_0"]["kernel"].shape[1:] == (18, 16)
-    assert params["value_torso"]["Dense_0"]["kernel"].shape[1:] == (54, 16)
+    assert params["value_torso"]["Dense_0"]["kernel"].shape[1:] == (57, 16)
     assert m["updates"] == 2 and np.isfinite(m["loss"])
 
 

@@ -102,7 +102,8 @@ class FusedTrainer:
         action = jnp.zeros(cols + space.shape, jnp.float32 if isinstance(space, Box) else jnp.int32)
         zeros, per_env = jnp.zeros(cols, jnp.float32), jnp.zeros((1, self.local_envs), jnp.float32)
         obs = jax.tree.map(lambda x: x[None], env_state.obs)
-        return {"obs": obs, "action": action, "logp": zeros, "reward": zeros, "terminated": per_env,
+        return {"obs": obs, "action": action, "logp": zeros, "reward": zeros,
+                "terminated": zeros if self.env.agent_dones else per_env,
                 "truncated": per_env, "final_obs": obs}
 
     def _rollout(self, policy, env_state, key, memory=None):
@@ -125,11 +126,14 @@ class FusedTrainer:
     def _step_record(state, nxt, action, logp):
         """What the batch keeps of one step, and (returns, ended, {team return key: returns}) of the
         episodes that ended on it."""
-        out = {"obs": state.obs, "action": action, "logp": logp, "reward": nxt.reward,
-               "terminated": nxt.done.astype(jnp.float32), "truncated": nxt.truncated.astype(jnp.float32),
-               "final_obs": nxt.final_obs}
         m = nxt.metrics
-        if "learn" in m:         # agents whose steps are not learned from (random opponents)
+        terminated = nxt.done
+        if "agent_done" in m:    # [B, A]: an agent's own end (killed) before its episode's
+            terminated = terminated[:, None] | m["agent_done"]
+        out = {"obs": state.obs, "action": action, "logp": logp, "reward": nxt.reward,
+               "terminated": terminated.astype(jnp.float32), "truncated": nxt.truncated.astype(jnp.float32),
+               "final_obs": nxt.final_obs}
+        if "learn" in m:         # agents whose steps are not learned from (absent agents, random opponents)
             out["learn"] = m["learn"]
         teams = {k: v for k, v in m.items() if k.startswith("episode_return_team")}
         return out, (m["episode_return"], m["episode_ended"], teams)
