@@ -34,12 +34,19 @@ from flax import struct
 
 from srljax.learners import normalizer
 from srljax.learners.normalizer import RunningStats
-from srljax.learners.optim import flatten, flattenable, make_optimizer, unflatten  # noqa: F401 (make_optimizer re-exported)
+from srljax.learners.optim import (apply_if_finite, flatten, flattenable, make_optimizer,  # noqa: F401 (re-exported)
+                                   unflatten)
 from srljax.learners.recurrent import chunk_ids, column_minibatches, merge_agents, to_chunks
 from srljax.learners.returns import bootstrap_values, gae  # noqa: F401  (gae re-exported)
 
 Batch = Dict[str, Any]
 LossFn = Callable[["Model", Any, Batch, jax.Array], Tuple[jax.Array, Dict[str, jax.Array]]]
+
+
+def weighted_mean(weight):
+    """A loss's mean over a minibatch; with the learner's per-sample `weight` (0: a step not to learn
+    from; scaled to mean 1 over the whole minibatch by `Learner._global_weight`), the weighted mean."""
+    return jnp.mean if weight is None else (lambda x: jnp.mean(x * weight))
 
 
 @struct.dataclass
@@ -208,8 +215,6 @@ class Learner:
         self.flat_params = flat_params
         self.loss = loss
         self.inner_optimizer = optimizer
-        # The state of optax.apply_if_finite (checkpoints keep their layout); the skip itself is
-        # `_apply_if_finite` below.
         self.optimizer = optax.apply_if_finite(optimizer, max_consecutive_errors=2**30)
         self.settings = settings
         self.prepare = prepare
@@ -354,20 +359,30 @@ class Learner:
         return epoch
 
     def _standardize(self, x, weight=None):
-        """(x - mean) / std over the minibatch (the samples with weight 1, when weighted), the
-        statistics taken over every device's share."""
-        if weight is None:
-            mean, sq = jnp.mean(x), jnp.mean(x * x)
-        else:
-            n = jnp.maximum(jnp.sum(weight), 1.0)
-            mean, sq = jnp.sum(x * weight) / n, jnp.sum(x * x * weight) / n
+        """(x - mean) / std over the minibatch (weighted: `weight` as `_global_weight` leaves it),
+        the statistics taken over every device's share."""
+        w = 1.0 if weight is None else weight
+        mean, sq = jnp.mean(x * w), jnp.mean(x * x * w)
         if self.axis_name is not None:
             mean, sq = jax.lax.pmean((mean, sq), self.axis_name)
         return (x - mean) / jnp.sqrt(jnp.maximum(sq - mean * mean, 0.0) + 1e-8)
 
+    def _global_weight(self, weight):
+        """Per-sample weights scaled to mean 1 over the whole minibatch (all devices' shares, all
+        trainers'): each share's mean of `x * weight`, averaged as gradients are, is then the weighted
+        mean over all samples (shares' own weighted means, averaged, would not be). All 0 stay 0."""
+        mean = jnp.mean(weight)
+        if self.axis_name is not None:
+            mean = jax.lax.pmean(mean, self.axis_name)
+        if self.grad_reduce is not None:
+            mean = self.grad_reduce(mean)
+        return jnp.where(mean > 0.0, weight / jnp.where(mean > 0.0, mean, 1.0), 0.0)
+
     def _grad_step(self, unravel, carry, xs):
         params, opt_state = carry
         mb, key = xs
+        if "weight" in mb:
+            mb = {**mb, "weight": self._global_weight(mb["weight"])}
         if self.settings.normalize_adv and "advantage" in mb:
             mb = {**mb, "advantage": self._standardize(mb["advantage"], mb.get("weight"))}
         grad_fn = jax.value_and_grad(lambda p: self.loss(self.model, unravel(p), mb, key), has_aux=True)
@@ -379,22 +394,6 @@ class Learner:
         if self.grad_reduce is not None:
             grads = self.grad_reduce(grads)
         grad_norm = optax.tree.norm(grads)
-        params, opt_state, finite = self._apply_if_finite(grads, grad_norm, opt_state, params)
+        params, opt_state, finite = apply_if_finite(self.inner_optimizer, grads, grad_norm, opt_state, params)
         metrics = {**metrics, "loss": loss, "grad_norm": grad_norm, "grads_finite": finite.astype(jnp.float32)}
         return (params, opt_state), metrics
-
-    def _apply_if_finite(self, grads, grad_norm, state: optax.ApplyIfFiniteState, params):
-        """One optimiser step, or none when a gradient is not finite (then the norm is not either):
-        optax.apply_if_finite's behaviour and state, with the step always computed and kept or
-        dropped by a select per leaf, which XLA fuses into the step's own elementwise loop (a
-        `lax.cond` splits the step from the parameter update: measurably slower for small nets)."""
-        finite = jnp.isfinite(grad_norm)
-        updates, inner = self.inner_optimizer.update(grads, state.inner_state, params)
-        keep = lambda new, old: jnp.where(finite, new, old)   # noqa: E731
-        params = jax.tree.map(keep, optax.apply_updates(params, updates), params)
-        inner = jax.tree.map(keep, inner, state.inner_state)
-        one = jnp.ones((), jnp.int32)
-        state = optax.ApplyIfFiniteState(
-            notfinite_count=jnp.where(finite, 0, state.notfinite_count + one), last_finite=finite,
-            total_notfinite=jnp.where(finite, state.total_notfinite, state.total_notfinite + one), inner_state=inner)
-        return params, state, finite

@@ -5,16 +5,8 @@ from typing import Optional
 
 import jax.numpy as jnp
 
-from srljax.learners.learner import Learner, LearnerSettings, Model, make_optimizer
+from srljax.learners.learner import Learner, LearnerSettings, Model, make_optimizer, weighted_mean
 from srljax.learners.models import make_model
-
-
-def weighted_mean(weight):
-    """The mean over a minibatch, or, with per-sample `weight` (the learner's `weight` field: 0 for
-    absent agent slots), the mean over the samples that count."""
-    if weight is None:
-        return jnp.mean
-    return lambda x: jnp.sum(x * weight) / jnp.maximum(jnp.sum(weight), 1.0)
 
 
 def ppo_loss(clip_eps: float = 0.2, vf_coef: float = 0.5, ent_coef: float = 0.01, clip_value: bool = True):

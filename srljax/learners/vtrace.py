@@ -12,7 +12,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from srljax.learners.learner import Batch, Learner, LearnerSettings, Model
+from srljax.learners.learner import Batch, Learner, LearnerSettings, Model, weighted_mean
 
 
 def vtrace(value_t, next_value_t, reward_t, discount_t, cont_t, log_rho_t, lambda_=1.0,
@@ -64,12 +64,13 @@ def vtrace_loss(vf_coef: float = 0.5, ent_coef: float = 0.01):
     """IMPALA's loss: -logp * advantage, squared error to the V-trace target, entropy bonus."""
 
     def loss(model: Model, params, mb, key):
+        mean = weighted_mean(mb.get("weight"))      # 0: a step not to learn from (absent agent, scripted opponent)
         out, value = model.forward(params, mb)
         logp = model.dist.log_prob(out, mb["action"])
-        pg_loss = -jnp.mean(logp * mb["advantage"])
-        v_loss = 0.5 * jnp.mean(jnp.square(value - mb["target"]))
-        entropy = jnp.mean(model.dist.entropy(out))
-        approx_kl = jnp.mean(mb["logp"] - logp)
+        pg_loss = -mean(logp * mb["advantage"])
+        v_loss = 0.5 * mean(jnp.square(value - mb["target"]))
+        entropy = mean(model.dist.entropy(out))
+        approx_kl = mean(mb["logp"] - logp)
         return pg_loss + vf_coef * v_loss - ent_coef * entropy, {
             "policy_loss": pg_loss, "value_loss": v_loss, "entropy": entropy, "approx_kl": approx_kl}
 

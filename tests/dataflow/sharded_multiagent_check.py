@@ -1,7 +1,8 @@
 """Run under XLA_FLAGS=--xla_force_host_platform_device_count=4 (see test_fused_sharding_shapes.py).
 
 A multi-agent env (JaxMARL's MPE simple_spread, 3 agents, one shared policy), feedforward and with
-an LSTM: one PPO update on the same global batch [T, B, A, ...] on 4 devices and on 1 device; then
+an LSTM: one PPO update on the same global batch [T, B, A, ...] on 4 devices and on 1 device (with
+per-agent ends and absent agents: `terminated` and `learn` [T, B, A], as SMAX gives them); then
 a fused run on 4 devices, whose replicas must stay identical. Prints one JSON line.
 """
 import json
@@ -31,7 +32,8 @@ for core in ("feedforward", "lstm"):
     final = np.where(ended[:, :, None, None], rng.normal(size=(T, B, A, 18)).astype(np.float32), obs[1:])
     batch = {"obs": obs[:-1], "final_obs": final, "action": rng.integers(0, 5, size=(T, B, A)).astype(np.int32),
              "logp": np.full((T, B, A), np.log(0.2), np.float32), "reward": rng.normal(size=(T, B, A)).astype(np.float32),
-             "terminated": np.zeros((T, B), np.float32), "truncated": ended.astype(np.float32)}
+             "terminated": (rng.random((T, B, A)) < 0.05).astype(np.float32), "truncated": ended.astype(np.float32),
+             "learn": (rng.random((T, B, A)) > 0.1).astype(np.float32)}
     if core != "feedforward":
         batch["first"] = (rng.random((T, B)) < 0.1).astype(np.float32)
         batch["state"] = rng.normal(size=(T // L, B, A, one.model.state_size)).astype(np.float32)

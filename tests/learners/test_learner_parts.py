@@ -86,11 +86,14 @@ def test_normalizer_merges_batches_like_one_pass():
     assert float(s.count) == 120
 
 
-def test_ppo_loss_leaves_out_absent_agent_slots():
-    """Weight 0 (an absent agent slot of the full hide-and-seek game) removes a sample from every
-    term of the PPO loss: the weighted loss equals the loss over the present samples alone."""
+@pytest.mark.parametrize("algo", ["ppo", "vtrace"])
+def test_the_loss_leaves_out_absent_agent_slots(algo):
+    """Weight 0 (an absent agent slot of the full hide-and-seek game, a killed SMAX unit, a random
+    opponent) removes a sample from every term of the PPO and the V-trace loss: the weighted loss
+    (weights as the learner scales them, to mean 1) equals the loss over the present samples alone."""
     import dataclasses
     from srljax.learners.ppo import ppo_loss
+    from srljax.learners.vtrace import vtrace_loss
 
     @dataclasses.dataclass(frozen=True)
     class Fixed:                      # a "model" whose forward pass is its parameters
@@ -104,12 +107,12 @@ def test_ppo_loss_leaves_out_absent_agent_slots():
     present = np.array([1, 1, 0, 1, 0, 1], np.float32)
     mb = {"action": rng.integers(0, 3, (T, N)), "logp": rng.normal(size=(T, N)) - 1.0,
           "advantage": rng.normal(size=(T, N)), "target": rng.normal(size=(T, N)), "value": rng.normal(size=(T, N)),
-          "weight": np.broadcast_to(present, (T, N))}
+          "weight": np.broadcast_to(present / present.mean(), (T, N))}
     params = {"logits": rng.normal(size=(T, N, 3)), "value": rng.normal(size=(T, N))}
     mb = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32) if x.dtype.kind == "f" else jnp.asarray(x), mb)
     params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
     model = Fixed(distributions.Categorical(3))
-    loss = ppo_loss(0.2, 0.5, 0.01)
+    loss = ppo_loss(0.2, 0.5, 0.01) if algo == "ppo" else vtrace_loss(0.5, 0.01)
     keep = np.flatnonzero(present)
     sub = lambda x: x[:, keep]                                            # noqa: E731
     weighted, wm = loss(model, params, mb, None)
