@@ -39,7 +39,7 @@ def get_config(config: str | C.Config = "cartpole", overrides: Optional[Dict[str
 
 def train(config: str | C.Config = "cartpole", *, overrides: Optional[Dict[str, Any]] = None,
           loss: Optional[Callable] = None, run_dir: Optional[str] = None, overwrite: bool = False,
-          resume: bool = False, quiet: bool = True, env: Any = None) -> RunResult:
+          resume: bool = False, quiet: bool = True, env: Any = None, seeds: Optional[int] = None) -> RunResult:
     """Train a named or given config, in fused or distributed (in-process) mode by `config.mode`.
 
     Args:
@@ -59,13 +59,20 @@ def train(config: str | C.Config = "cartpole", *, overrides: Optional[Dict[str, 
             gymnax `Environment`, optionally `(env, params)`) for fused mode; for distributed mode any
             `gymnasium.vector.VectorEnv` (it sets env.num_envs and runs as one actor's one env batch),
             or a factory of gymnasium envs or of PettingZoo `ParallelEnv`s (`srljax.envs.custom`).
+        seeds: fused mode: N runs in one program, seeds `seed` .. `seed + N - 1` (`--seeds N`, the
+            `seeds` config field): each row and the summary hold every member's return
+            (`episode_return_members`) and the summary their mean, IQM and 95% bootstrap intervals.
 
     Returns:
-        The `RunResult`: summary, every metrics row, the final learner state.
+        The `RunResult`: summary, every metrics row, the final learner state (a population's:
+        every leaf with a leading member axis; `RunResult.member(i)`).
 
     Raises:
         UserError: bad input (config, env, run directory, checkpoint), before anything is written.
     """
     cfg = presets.get(config) if isinstance(config, str) else config
-    return run(C.override(cfg, overrides or {}), run_dir=run_dir, resume=resume, overwrite=overwrite, loss=loss,
+    overrides = dict(overrides or {})
+    if seeds is not None:
+        overrides["seeds"] = seeds
+    return run(C.override(cfg, overrides), run_dir=run_dir, resume=resume, overwrite=overwrite, loss=loss,
                quiet=quiet, env=env)

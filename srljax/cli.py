@@ -1,6 +1,6 @@
 """The command line: `python scripts/train.py`, `python -m srljax` (same flags).
 
-    python -m srljax --config NAME [--set KEY=VALUE ...] [--run-dir DIR] [--seed N] [--resume] [--overwrite]
+    python -m srljax --config NAME [--set KEY=VALUE ...] [--run-dir DIR] [--seed N] [--seeds N] [--resume] [--overwrite]
     mpirun -n 4 python -m srljax --config gym_cartpole
 
 Exit codes: 0 done, 2 bad input (one line on stderr, from rank 0 only under mpirun), 1 failure at
@@ -33,6 +33,7 @@ def parse_args(argv):
     p.add_argument("--run-dir", help="output directory (default runs/CONFIG-SEED-TIME)")
     p.add_argument("--no-run-dir", action="store_true", help="write no run directory (benchmarks, smoke tests)")
     p.add_argument("--seed", type=int, help="random seed (same as --set seed=N)")
+    p.add_argument("--seeds", type=int, help="fused mode: N runs in one program, seeds SEED..SEED+N-1 (same as --set seeds=N)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its latest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --run-dir")
     p.add_argument("--list-configs", action="store_true", help="print the named configs and exit")
@@ -88,6 +89,8 @@ def resolve_config(args):
     overrides = C.parse_set(args.set)
     if args.seed is not None:
         overrides["seed"] = args.seed
+    if args.seeds is not None:
+        overrides["seeds"] = args.seeds
     cfg = C.override(cfg, overrides)
     process.prepare_fused_backend(cfg)      # before check() starts jax: the size of its CPU pool
     return check(cfg)

@@ -201,6 +201,8 @@ class Config:
     """Env steps to train for (summed over all envs)."""
     seed: int = 0
     """Random seed: the same seed gives the same run in fused mode."""
+    seeds: int = 1
+    """Fused mode: independent runs in one program (a population, vmapped): member i is the run of seed + i."""
     log_every_env_steps: int = 25_000
     """Env steps between metric lines (fused mode: one jitted call per interval)."""
     checkpoint_every_logs: int = 10
@@ -300,6 +302,9 @@ def validate(cfg: Config) -> Config:
         raise UserError(f"env.on_nonfinite must be 'stop' or 'reset', got {cfg.env.on_nonfinite!r}")
     if cfg.seed < 0:
         raise UserError(f"seed must be >= 0, got {cfg.seed}")
+    positive("seeds", cfg.seeds)
+    if cfg.seeds > 1 and cfg.mode != "fused":
+        raise UserError(f"seeds={cfg.seeds}: several runs in one program need fused mode (mode={cfg.mode})")
     if cfg.cpu_threads < 0:
         raise UserError(f"cpu_threads must be >= 0 (0: auto), got {cfg.cpu_threads}")
     cfg.rollout.validate()

@@ -40,6 +40,7 @@ def main(argv=None, prog: str = "evaluate.py") -> int:
                         "yardstick for a training run's throughput on the same cores")
     p.add_argument("--sim-steps", type=int, default=800, help="steps per process for --sim-alone")
     p.add_argument("--out", help="also write the JSON here")
+    p.add_argument("--member", type=int, help="a population run (--seeds N): the member to play (default: the best)")
     p.add_argument("--video", help="any env but hide-and-seek: write a GIF of env 0's first episode here")
     args = p.parse_args(argv)
     try:
@@ -62,7 +63,7 @@ def main(argv=None, prog: str = "evaluate.py") -> int:
             if args.episodes < 1:
                 raise UserError("--episodes must be >= 1")
             ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(run_dir)
-            result = playback.play_checkpoint(cfg, ckpt, args.episodes, args.seed, args.video)
+            result = playback.play_checkpoint(cfg, ckpt, args.episodes, args.seed, args.video, args.member)
     except UserError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

@@ -76,6 +76,31 @@ def acting(algo):
     return start, act, ended
 
 
+def pick_member(cfg, run_dir: Optional[Path], member: Optional[int]) -> Optional[int]:
+    """The member a population run plays: `member`, else the summary's `best_member`, else 0; None
+    for a single run (where `member` is refused)."""
+    n = cfg.seeds
+    if n <= 1:
+        if member is not None:
+            raise UserError(f"--member {member}: this run trained one seed, not a population")
+        return None
+    if member is None:
+        from srljax.runlog import read_json_if_exists
+        summary = read_json_if_exists(Path(run_dir) / "summary.json") if run_dir is not None else None
+        member = int((summary or {}).get("best_member", 0))
+    if not 0 <= member < n:
+        raise UserError(f"--member {member}: the run's population has members 0..{n - 1}")
+    return member
+
+
+def _member_state(cfg, state: dict, member: Optional[int]) -> dict:
+    """A fused checkpoint's state with the population's member axis (after the device axis) taken at `member`."""
+    if member is None or cfg.seeds <= 1 or "learner" not in state:
+        return state
+    import jax
+    return {**state, "learner": jax.tree.map(lambda x: np.asarray(x)[:, member], state["learner"])}
+
+
 def _replay_params(algo, env, learner: dict, checkpoint: Path):
     """The online parameters of a replay learner's checkpointed state, checked against this config's
     network (fused checkpoints carry a leading device axis since session 6: replica 0 is taken;
@@ -94,9 +119,9 @@ def _replay_params(algo, env, learner: dict, checkpoint: Path):
     return into(template, params, "checkpointed learner")
 
 
-def load_policy(cfg, checkpoint: Path):
+def load_policy(cfg, checkpoint: Path, member: Optional[int] = None):
     """(algo, policy params) of a fused or distributed checkpoint; a replay algorithm comes back
-    as its `Greedy` policy."""
+    as its `Greedy` policy. A population's checkpoint (`seeds`): member `member` (`pick_member`)."""
     import jax
 
     from srljax.checkpoint import Checkpointer, into
@@ -107,7 +132,7 @@ def load_policy(cfg, checkpoint: Path):
     env = (make if jax_env else make_vector)(cfg.env.id, num_envs=1, seed=0, **dict(cfg.env.kwargs))
     algo = make_algorithm(cfg, env.observation_space, env.action_space)
     if registry.for_config(cfg).learns_from == "replay":
-        state, _ = Checkpointer(checkpoint.parent.parent).restore(checkpoint)
+        state = _member_state(cfg, Checkpointer(checkpoint.parent.parent).restore(checkpoint)[0], member)
         params = _replay_params(algo, env, state.get("learner") or {}, checkpoint)
         if not jax_env:
             env.close()
@@ -119,7 +144,7 @@ def load_policy(cfg, checkpoint: Path):
     example = {"obs": obs, "final_obs": obs, "logp": flat, "reward": flat, "terminated": flat,
                "truncated": flat, "action": np.zeros((1, 1) + act_shape, np.int32 if discrete else np.float32)}
     template = algo.init(jax.random.PRNGKey(0), example)
-    state, _ = Checkpointer(checkpoint.parent.parent).restore(checkpoint)
+    state = _member_state(cfg, Checkpointer(checkpoint.parent.parent).restore(checkpoint)[0], member)
     if "learner" not in state:
         raise UserError(f"checkpoint {checkpoint} holds no learner state")
     learner = state["learner"]
@@ -319,10 +344,13 @@ def write_gif(frames: List[np.ndarray], path: str, fps: int = 30) -> None:
     images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
 
 
-def play_checkpoint(cfg, checkpoint: Path, episodes: int, seed: int, video: Optional[str]) -> Dict[str, Any]:
+def play_checkpoint(cfg, checkpoint: Path, episodes: int, seed: int, video: Optional[str],
+                    member: Optional[int] = None) -> Dict[str, Any]:
+    """Play `episodes` with the checkpoint's policy (`member`: a population's, `pick_member`)."""
     if video:
         check_video(cfg.env.id)
-    algo, policy = load_policy(cfg, checkpoint)
+    member = pick_member(cfg, checkpoint.parent.parent, member)
+    algo, policy = load_policy(cfg, checkpoint, member)
     frames, drawn = [], True
     if cfg.mode == "fused":
         brax = cfg.env.id.startswith("brax/")
@@ -337,6 +365,7 @@ def play_checkpoint(cfg, checkpoint: Path, episodes: int, seed: int, video: Opti
         elif video:
             frames, drawn = gym_frames(cfg, algo, policy, seed)
     out = {"env": cfg.env.id, "checkpoint": str(checkpoint), "algorithm": cfg.algorithm.name,
+           **({} if member is None else {"member": member, "member_seed": cfg.seed + member}),
            "policy": "greedy" if isinstance(algo, Greedy) else "sampled", "episodes": int(episodes),
            "return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
            "return_min": float(np.min(returns)), "return_max": float(np.max(returns))}

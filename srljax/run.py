@@ -33,9 +33,22 @@ class RunResult:
     history: List[Dict[str, Any]]
     """Every metrics row, as metrics.jsonl holds them."""
     learner_state: Any = None
-    """The final learner state (fused mode: device 0's, as host numpy)."""
+    """The final learner state (fused mode: device 0's, as host numpy; a population's: every leaf
+    with a leading member axis, `member(i)`)."""
     run_dir: Optional[Path] = None
     """The run directory written, or None."""
+
+    def member(self, i: int):
+        """Member i's learner state of a population run (`seeds`): seed `config.seed + i`.
+
+        Args:
+            i: the member, 0 .. seeds - 1.
+        """
+        n = self.config.seeds
+        if n <= 1 or not 0 <= i < n:
+            raise UserError(f"member {i}: this run has {'no population' if n <= 1 else f'members 0..{n - 1}'}")
+        import jax
+        return jax.tree.map(lambda x: x[i], self.learner_state)
 
     def curve(self, key: str = "episode_return"):
         """(env steps, values) of the metrics rows that have `key`.

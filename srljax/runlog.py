@@ -166,8 +166,27 @@ def read_metrics(run_dir: Path) -> List[Dict[str, Any]]:
     return rows
 
 
+def _band(ax, history: List[Dict[str, Any]], key: str) -> bool:
+    """A population's rows (`KEY_members`): each member's curve, thin, and the 95% bootstrap interval
+    of their mean as a band; whether there was one."""
+    from srljax.stats import bootstrap_ci
+    rows = [h for h in history if isinstance(h.get(f"{key}_members"), list)]
+    if not rows:
+        return False
+    xs, vals = [h["env_steps"] for h in rows], [h[f"{key}_members"] for h in rows]
+    for i in range(len(vals[0])):
+        ax.plot(xs, [v[i] if i < len(v) and v[i] is not None else float("nan") for v in vals], lw=0.5, alpha=0.4)
+    band = [(x, bootstrap_ci([u for u in v if u is not None])) for x, v in zip(xs, vals) if any(u is not None for u in v)]
+    if band:
+        ax.fill_between([b[0] for b in band], [b[1][0] for b in band], [b[1][1] for b in band], alpha=0.25,
+                        label="95% CI of the mean")
+        ax.legend(fontsize=7)
+    return True
+
+
 def plot_learning_curve(history: List[Dict[str, Any]], out: Path, extra: tuple = ()) -> None:
-    """Episode return against env steps (and any `extra` metric keys in panels below)."""
+    """Episode return against env steps (and any `extra` metric keys in panels below); a
+    population's with each member's curve and a band (`_band`)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -178,7 +197,7 @@ def plot_learning_curve(history: List[Dict[str, Any]], out: Path, extra: tuple =
         pts = [(h["env_steps"], h[key]) for h in history if h.get(key) is not None]
         if pts:
             xs, ys = zip(*pts)
-            ax.plot(xs, ys)
+            ax.plot(xs, ys, label="mean over seeds" if _band(ax, history, key) else None)
         ax.set_xlabel("env steps")
         ax.set_ylabel(key.replace("_", " "))
         ax.grid(alpha=0.3)

@@ -56,25 +56,40 @@ class TensorBoard:
         from tensorboardX.summary import hparams as hparams_summaries
         from tensorboardX.summary import text
 
-        old = sorted(run_dir.glob(EVENTS_GLOB)) if kept is not None else []
+        old = []
+        if kept is not None:
+            old = sorted(run_dir.glob(EVENTS_GLOB)) + sorted(run_dir.glob(f"members/*/{EVENTS_GLOB}"))
         # A unique suffix: a resumed run started within the same second gets a file of its own.
-        self.file = EventFile(run_dir, suffix=f".{uuid.uuid4().hex[:8]}")
+        self.suffix = f".{uuid.uuid4().hex[:8]}"
+        self.file = EventFile(run_dir, suffix=self.suffix)
+        self.run_dir, self.member_files = run_dir, {}
         if hparams:
             for summary in hparams_summaries(hparams, {"episode_return": 0.0}):
                 self.file.add([summary])
             self.file.add([text("config", "```\n" + json.dumps(hparams, indent=1) + "\n```")])
         for row in kept or []:
             self.log(row)
-        for path in old:                  # the rows kept are in the new file now
-            if path != self.file.path:
+        new = {self.file.path} | {f.path for f in self.member_files.values()}
+        for path in old:                  # the rows kept are in the new files now
+            if path not in new:
                 path.unlink(missing_ok=True)
 
     def log(self, row: Dict[str, Any]) -> None:
         from tensorboardX.summary import scalar
-        self.file.add([scalar(key, value) for key, value in scalars(row).items()], step=int(row.get("env_steps", 0)))
+        step = int(row.get("env_steps", 0))
+        self.file.add([scalar(key, value) for key, value in scalars(row).items()], step=step)
+        for member in row.get("members") or ():     # a population: one TensorBoard run per member
+            i = int(member["member"])
+            if i not in self.member_files:
+                (self.run_dir / "members" / str(i)).mkdir(parents=True, exist_ok=True)
+                self.member_files[i] = EventFile(self.run_dir / "members" / str(i), suffix=self.suffix)
+            self.member_files[i].add([scalar(k, v) for k, v in scalars(member).items() if k not in ("member", "seed")],
+                                     step=step)
 
     def close(self, summary: Dict[str, Any]) -> None:
         self.file.close()
+        for f in self.member_files.values():
+            f.close()
 
 
 class EventFile:

@@ -25,10 +25,15 @@ AXIS = "devices"
 RING = 100  # completed-episode returns kept for the summary (last 100 episodes)
 
 
-def sharded(mesh: Mesh, fn, in_specs):
+def sharded(mesh: Mesh, fn, in_specs, members: int = 0):
     """`fn` written for one device, jitted over `mesh`: arguments with spec `P(AXIS)` (and every
     output) carry a leading device axis, one block per device; `P()` ones are replicated.
-    Collectives over `AXIS` (pmean, psum, axis_index) inside `fn` span the devices."""
+    Collectives over `AXIS` (pmean, psum, axis_index) inside `fn` span the devices. `members` N > 0:
+    a population (`fused.population`): `fn` vmapped over a member axis after the device axis of
+    every `P(AXIS)` argument and output."""
+    if members:
+        fn = jax.vmap(fn, in_axes=tuple(0 if spec == P(AXIS) else None for spec in in_specs))
+
     def block(*args):
         args = [jax.tree.map(lambda x: x[0], a) if spec == P(AXIS) else a for a, spec in zip(args, in_specs)]
         return jax.tree.map(lambda x: x[None], fn(*args))
@@ -57,11 +62,23 @@ def record_episodes(fs, returns, ended, ring_size: int, axis: Optional[str]):
     return fs, ret_sum, count
 
 
-def ring_mean(fs) -> Optional[float]:
-    """Mean return of the latest completed episodes in the device rings (up to 100 in all)."""
+def ring_mean(fs, member: Optional[int] = None) -> Optional[float]:
+    """Mean return of the latest completed episodes in the device rings (up to 100 in all); of
+    member `member` of a population (rings [devices, N, ...])."""
     ring, count = np.asarray(fs.ring), np.asarray(fs.ring_count)
+    if member is not None:
+        ring, count = ring[:, member], count[:, member]
     vals = np.concatenate([ring[d, : count[d]] for d in range(ring.shape[0])])
     return float(vals.mean()) if vals.size else None
+
+
+def population_returns(fs, members: int):
+    """A population's (summary return, extra summary fields): the mean of its members' `ring_mean`
+    and their aggregate (`stats.aggregate`)."""
+    from srljax.stats import aggregate
+    each = [ring_mean(fs, i) for i in range(members)]
+    agg = aggregate(each)
+    return agg.get("episode_return_mean"), {"seeds": members, **agg}
 
 
 def train(trainer, fs, logger=None, checkpointer=None, t0: Optional[float] = None, env_steps0: int = 0):
@@ -119,8 +136,10 @@ def train(trainer, fs, logger=None, checkpointer=None, t0: Optional[float] = Non
         raise
     env_steps = steps_at(done)
     wall = time.perf_counter() - t0
+    members = getattr(trainer, "members", 0)           # a population (`seeds`): its aggregate too
+    ret, population = population_returns(fs, members) if members else (trainer.last_returns(fs), {})
     summary = {"env_steps": env_steps, "wall_s": wall,
                "steps_per_s": (timed_steps / train_s) if train_s > 0 else env_steps / wall,
                "steps_per_s_overall": env_steps / wall, "compile_s": compile_s,
-               "episode_return": trainer.last_returns(fs), **trainer.summary_counts(fs)}
+               "episode_return": ret, **trainer.summary_counts(fs), **population}
     return fs, summary

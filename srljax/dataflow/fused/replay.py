@@ -41,6 +41,7 @@ from jax.sharding import PartitionSpec as P
 
 from srljax import envs
 from srljax.dataflow.fused.loop import AXIS, RING, device_index, record_episodes, ring_mean, sharded
+from srljax.dataflow.fused.population import member_rows, seeds_for
 from srljax.envs.core import State
 from srljax.errors import UserError
 from srljax.learners import registry, replay
@@ -90,9 +91,10 @@ class FusedReplayTrainer:
         self.local_batch = self.rs.batch_size // D
         self.ring_size = max(1, -(-RING // D))
         self.mesh = Mesh(np.array(self.devices), (AXIS,))
-        self._init = sharded(self.mesh, self._init_fn, (P(AXIS),))
-        self._chunks = {learn: sharded(self.mesh, functools.partial(self._chunk_fn, learn=learn), (P(AXIS), P()))
-                        for learn in (False, True)}
+        self.members = cfg.seeds if cfg.seeds > 1 else 0          # a population (`fused.population`)
+        self._init = sharded(self.mesh, self._init_fn, (P(AXIS),), self.members)
+        self._chunks = {learn: sharded(self.mesh, functools.partial(self._chunk_fn, learn=learn), (P(AXIS), P()),
+                                       self.members) for learn in (False, True)}
         self._warm = set()
 
     # -- per device ----------------------------------------------------------------------------
@@ -206,7 +208,8 @@ class FusedReplayTrainer:
 
     # -- host ----------------------------------------------------------------------------------
     def init(self, seed: int) -> ReplayState:
-        return self._init(np.full((len(self.devices),), seed, np.uint32))
+        self.first_seed = seed                     # a population's member i: seed + i
+        return self._init(seeds_for(seed, len(self.devices), self.members))
 
     def first_learning_step(self) -> int:
         """The first env-batch step (1-based) from which the schedule learns: `learning_starts` env
@@ -233,15 +236,21 @@ class FusedReplayTrainer:
                 fs, a = self._chunks[learn](fs, jnp.asarray(k, jnp.int32))
                 acc = a if acc is None else jax.tree.map(jnp.add, acc, a)
         acc = jax.tree.map(lambda x: np.asarray(x)[0], acc)        # the same on every device
-        grad_steps, episodes = int(acc["gradient_steps"]), int(acc["episodes"])
-        out = {k: (float(acc[k]) / grad_steps if grad_steps else None) for k in self.algo.metric_keys}
-        out["episodes"] = episodes
-        out["episode_return"] = float(acc["episode_return_sum"]) / episodes if episodes else None
-        out["gradient_steps"] = grad_steps
-        out["replay_ratio"] = grad_steps * self.rs.batch_size / (n_steps * self.B)
-        out.update(self.algo.host_metrics(self.progress(fs) * self.B))
-        out["buffer_size"] = int(np.sum(np.asarray(fs.buffer.size)))
-        return fs, out
+        size = np.asarray(fs.buffer.size)                          # [devices] or [devices, members]
+        size = size.sum(axis=0) if self.members else np.sum(size)
+
+        def interval(acc, buffer_size):
+            grad_steps, episodes = int(acc["gradient_steps"]), int(acc["episodes"])
+            out = {k: (float(acc[k]) / grad_steps if grad_steps else None) for k in self.algo.metric_keys}
+            out["episodes"] = episodes
+            out["episode_return"] = float(acc["episode_return_sum"]) / episodes if episodes else None
+            out["gradient_steps"] = grad_steps
+            out["replay_ratio"] = grad_steps * self.rs.batch_size / (n_steps * self.B)
+            out.update(self.algo.host_metrics(self.progress(fs) * self.B))
+            out["buffer_size"] = int(buffer_size)
+            return out
+
+        return fs, member_rows(acc, size, self.members, interval, self.first_seed)
 
     # the host loop's view (`fused.loop.train`): progress in env-batch steps of `num_envs` env steps
     unit_name = "env-batch step"
@@ -255,11 +264,11 @@ class FusedReplayTrainer:
         return -(-self.cfg.total_env_steps // self.B)
 
     def progress(self, fs: ReplayState) -> int:
-        """Env-batch steps taken (waits for `fs`)."""
-        return int(np.asarray(fs.steps)[0])
+        """Env-batch steps taken (waits for `fs`; the same for every member of a population)."""
+        return int(np.min(np.asarray(fs.steps)[0]))
 
     def policy_version(self, fs: ReplayState) -> int:
-        return int(np.asarray(fs.learner.updates)[0])
+        return int(np.min(np.asarray(fs.learner.updates)[0]))
 
     def check(self, fs: ReplayState, done: int) -> None:
         pass
@@ -285,7 +294,12 @@ class FusedReplayTrainer:
             try:
                 return jax.tree.map(jnp.asarray, into(fresh, state, "checkpointed run state"))
             except CheckpointError:
+                if self.members:
+                    raise
                 pass            # env states of another layout (an older adapter's): start afresh
+        if self.members:
+            raise CheckpointError(f"a population's replay checkpoint of {np.shape(state['steps'])[0]} devices "
+                                  f"resumes on that many devices, not {D}")
         learner = into(jax.tree.map(lambda x: x[0], fresh.learner),
                        jax.tree.map(lambda x: np.asarray(x)[0], state["learner"]), "checkpointed learner")
         fs = fresh.replace(learner=jax.tree.map(lambda x: np.stack([x] * D), learner),

@@ -26,6 +26,7 @@ from jax.sharding import PartitionSpec as P
 
 from srljax import envs
 from srljax.dataflow.fused.loop import AXIS, RING, device_index, record_episodes, ring_mean, sharded
+from srljax.dataflow.fused.population import member_rows, seeds_for
 from srljax.envs.core import JaxEnv, State
 from srljax.envs.spaces import Box
 from srljax.errors import NonFiniteError, UserError
@@ -75,8 +76,9 @@ class FusedTrainer:
         self.ring_size = max(1, -(-RING // n_dev))
         self.max_skips = cfg.rollout.max_nonfinite_updates * cfg.ppo.epochs * cfg.ppo.minibatches
         self.mesh = Mesh(np.array(self.devices), (AXIS,))
-        self._init = sharded(self.mesh, self._init_device, (P(AXIS),))
-        self._chunk = sharded(self.mesh, self._chunk_device, (P(AXIS), P()))
+        self.members = cfg.seeds if cfg.seeds > 1 else 0          # a population (`fused.population`)
+        self._init = sharded(self.mesh, self._init_device, (P(AXIS),), self.members)
+        self._chunk = sharded(self.mesh, self._chunk_device, (P(AXIS), P()), self.members)
 
     # -- per device ----------------------------------------------------------------------------
     def _init_device(self, seed):
@@ -198,13 +200,20 @@ class FusedTrainer:
 
     # -- host ----------------------------------------------------------------------------------
     def init(self, seed: int) -> FusedState:
-        return self._init(np.full((len(self.devices),), seed, np.uint32))
+        self.first_seed = seed                     # a population's member i: seed + i
+        return self._init(seeds_for(seed, len(self.devices), self.members))
 
     def chunk(self, fs: FusedState, n_updates: int):
-        """Run `n_updates` updates; returns (state, metrics for the interval as host floats)."""
+        """Run `n_updates` updates; returns (state, metrics for the interval as host floats; a
+        population's: `population.member_rows`)."""
         fs, acc, done = self._chunk(fs, jnp.asarray(n_updates, jnp.int32))
         acc = jax.tree.map(lambda x: np.asarray(x)[0], acc)
-        done = int(np.asarray(done)[0])
+        return fs, member_rows(acc, np.asarray(done)[0], self.members, self._interval, self.first_seed)
+
+    @staticmethod
+    def _interval(acc, done):
+        """One run's interval metrics from its summed chunk metrics and its update count."""
+        done = int(done)
         n = max(done, 1)
         out = {k: float(v) / n for k, v in acc.items()
                if k not in ("episode_return_sum", "episodes", "skipped_steps") and not k.endswith("_sum")}
@@ -215,7 +224,7 @@ class FusedTrainer:
                 out[k[: -len("_sum")]] = float(acc[k] / acc["episodes"]) if acc["episodes"] else None
         out["skipped_steps"] = int(acc["skipped_steps"])
         out["updates"] = done
-        return fs, out
+        return out
 
     # the host loop's view (`train`): progress in updates of `unit_env_steps` env steps
     unit_name = "update"
@@ -229,22 +238,24 @@ class FusedTrainer:
         return self.cfg.num_updates()
 
     def progress(self, fs: FusedState) -> int:
-        """Updates taken (waits for `fs`)."""
-        return int(np.asarray(fs.learner.updates)[0])
+        """Updates taken (waits for `fs`; a population: its slowest member's)."""
+        return int(np.min(np.asarray(fs.learner.updates)[0]))
 
     policy_version = progress
 
     def check(self, fs: FusedState, done: int) -> None:
         """Stop the run once `max_skips` gradient steps in a row were not finite."""
-        skips = int(np.asarray(fs.learner.consecutive_skips)[0])
-        if skips >= self.max_skips:
-            raise NonFiniteError(f"stopped at update {done}: {skips} consecutive gradient steps had "
+        skips = np.atleast_1d(np.asarray(fs.learner.consecutive_skips)[0])
+        if skips.max() >= self.max_skips:
+            worst = int(np.argmax(skips))
+            who = f" of member {worst} (seed {self.first_seed + worst})" if self.members else ""
+            raise NonFiniteError(f"stopped at update {done}: {int(skips.max())} consecutive gradient steps{who} had "
                                  f"non-finite gradients (limit rollout.max_nonfinite_updates="
                                  f"{self.cfg.rollout.max_nonfinite_updates} updates)")
 
     def summary_counts(self, fs: FusedState) -> dict:
         return {"updates": self.progress(fs), "devices": len(self.devices),
-                "skipped_steps": int(np.asarray(fs.learner.skipped)[0])}
+                "skipped_steps": int(np.sum(np.asarray(fs.learner.skipped)[0]))}
 
     def last_returns(self, fs: FusedState) -> Optional[float]:
         """Mean return of the latest completed episodes (up to 100 over all devices)."""
@@ -271,7 +282,7 @@ class FusedTrainer:
                 return fs.replace(learner=learner)
             except CheckpointError:
                 pass            # env states of another layout (an older adapter's): start afresh
-        steps = np.full((n_dev,), np.asarray(state["env_steps"])[0], np.int32)
+        steps = np.broadcast_to(np.asarray(state["env_steps"])[0], np.shape(fresh.env_steps)).astype(np.int32)
         return fresh.replace(learner=learner, env_steps=steps)
 
     def host_learner(self, fs: FusedState) -> LearnerState:
