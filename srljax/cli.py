@@ -34,6 +34,9 @@ def parse_args(argv):
     p.add_argument("--no-run-dir", action="store_true", help="write no run directory (benchmarks, smoke tests)")
     p.add_argument("--seed", type=int, help="random seed (same as --set seed=N)")
     p.add_argument("--seeds", type=int, help="fused mode: N runs in one program, seeds SEED..SEED+N-1 (same as --set seeds=N)")
+    p.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="fused mode: a float setting's values, run in the same program (repeatable: every "
+                        "combination, times --seeds)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its latest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --run-dir")
     p.add_argument("--list-configs", action="store_true", help="print the named configs and exit")
@@ -66,6 +69,23 @@ def config_help(width: int = 96) -> str:
     return "\n".join(lines)
 
 
+def parse_sweep(items) -> dict:
+    """`--sweep KEY=V1,V2,...` strings -> {KEY: [numbers]} (`config.check_sweep` checks the keys)."""
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        try:
+            values = [float(v) for v in raw.split(",")] if sep and raw else None
+        except ValueError:
+            values = None
+        if not values:
+            raise UserError(f"--sweep expects KEY=V1,V2,... with numbers, got {item!r}")
+        if key in out:
+            raise UserError(f"--sweep {key} given twice")
+        out[key] = values
+    return out
+
+
 def resolve_config(args):
     """The preset (or, with --resume, the run's own config.json), with --set and --seed applied."""
     from srljax import config as C
@@ -91,6 +111,8 @@ def resolve_config(args):
         overrides["seed"] = args.seed
     if args.seeds is not None:
         overrides["seeds"] = args.seeds
+    if args.sweep:
+        overrides["sweep"] = parse_sweep(args.sweep)
     cfg = C.override(cfg, overrides)
     process.prepare_fused_backend(cfg)      # before check() starts jax: the size of its CPU pool
     return check(cfg)

@@ -203,6 +203,8 @@ class Config:
     """Random seed: the same seed gives the same run in fused mode."""
     seeds: int = 1
     """Fused mode: independent runs in one program (a population, vmapped): member i is the run of seed + i."""
+    sweep: Dict[str, List[float]] = dataclasses.field(default_factory=dict)
+    """Fused mode: float settings to sweep in the same program, {"ppo.lr": [1e-3, 3e-4]}: every combination, times `seeds`."""
     log_every_env_steps: int = 25_000
     """Env steps between metric lines (fused mode: one jitted call per interval)."""
     checkpoint_every_logs: int = 10
@@ -251,6 +253,14 @@ def override(cfg: Config, values: Dict[str, Any]) -> Config:
     return _o.override(cfg, values, RENAMED)
 
 
+def with_values(cfg: Config, values: Dict[str, Any]) -> Config:
+    """`cfg` with dotted keys set to `values` as they are, unchecked: a sweep's traced values
+    (`dataflow.fused.population`), which no type check would take."""
+    for key, value in values.items():
+        cfg = _o._replace(cfg, key.split("."), value)
+    return cfg
+
+
 def from_dict(d: Dict[str, Any], cls: type = Config) -> Config:
     """Rebuild a config written by `to_dict` (config.json), also one from an older srljax (`RENAMED`);
     `cls`: a subclass of `Config` holding a user algorithm's own section."""
@@ -274,6 +284,28 @@ def declare_sections(algorithm: str, sections: Tuple[str, ...]) -> None:
     if bad:
         raise ValueError(f"algorithm {algorithm!r}: {bad} are not config sections with validate(cfg)")
     ALGORITHM_SECTIONS[algorithm] = tuple(sections)
+
+
+def check_sweep(cfg: Config) -> None:
+    """`sweep`: keys of float settings (an int, bool or string setting changes array shapes or the
+    program's structure, so it cannot vary inside one program), each with a non-empty list of numbers."""
+    if not cfg.sweep:
+        return
+    if not isinstance(cfg.sweep, dict):
+        raise UserError(f"sweep must be a dict of KEY: [values], got {cfg.sweep!r}")
+    if cfg.mode != "fused":
+        raise UserError(f"sweep: several runs in one program need fused mode (mode={cfg.mode})")
+    paths = field_paths(type(cfg))
+    for key, values in cfg.sweep.items():
+        if key not in paths:
+            raise UserError(f"sweep: unknown config key {key!r}")
+        if paths[key] is not float:
+            raise UserError(f"sweep: {key} ({getattr(paths[key], '__name__', paths[key])}) changes array shapes or "
+                            "the program's structure and cannot vary inside one program; sweep float settings "
+                            "(ppo.lr, ppo.ent_coef, ppo.gamma, ...) or run it once per value")
+        if not isinstance(values, list) or not values or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise UserError(f"sweep: {key} needs a non-empty list of numbers, got {values!r}")
 
 
 MAX_INT = 2 ** 53
@@ -305,6 +337,7 @@ def validate(cfg: Config) -> Config:
     positive("seeds", cfg.seeds)
     if cfg.seeds > 1 and cfg.mode != "fused":
         raise UserError(f"seeds={cfg.seeds}: several runs in one program need fused mode (mode={cfg.mode})")
+    check_sweep(cfg)
     if cfg.cpu_threads < 0:
         raise UserError(f"cpu_threads must be >= 0 (0: auto), got {cfg.cpu_threads}")
     cfg.rollout.validate()

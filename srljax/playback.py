@@ -79,8 +79,9 @@ def acting(algo):
 def pick_member(cfg, run_dir: Optional[Path], member: Optional[int]) -> Optional[int]:
     """The member a population run plays: `member`, else the summary's `best_member`, else 0; None
     for a single run (where `member` is refused)."""
-    n = cfg.seeds
-    if n <= 1:
+    from srljax.dataflow.fused.population import population_size
+    n = population_size(cfg) if cfg.mode == "fused" else 0
+    if not n:
         if member is not None:
             raise UserError(f"--member {member}: this run trained one seed, not a population")
         return None
@@ -95,7 +96,7 @@ def pick_member(cfg, run_dir: Optional[Path], member: Optional[int]) -> Optional
 
 def _member_state(cfg, state: dict, member: Optional[int]) -> dict:
     """A fused checkpoint's state with the population's member axis (after the device axis) taken at `member`."""
-    if member is None or cfg.seeds <= 1 or "learner" not in state:
+    if member is None or "learner" not in state:
         return state
     import jax
     return {**state, "learner": jax.tree.map(lambda x: np.asarray(x)[:, member], state["learner"])}

@@ -39,14 +39,16 @@ class RunResult:
     """The run directory written, or None."""
 
     def member(self, i: int):
-        """Member i's learner state of a population run (`seeds`): seed `config.seed + i`.
+        """Member i's learner state of a population run (`seeds`, `sweep`: `summary["members"]` members,
+        member i of seed `config.seed + i % seeds`).
 
         Args:
-            i: the member, 0 .. seeds - 1.
+            i: the member, 0 .. members - 1.
         """
-        n = self.config.seeds
-        if n <= 1 or not 0 <= i < n:
-            raise UserError(f"member {i}: this run has {'no population' if n <= 1 else f'members 0..{n - 1}'}")
+        from srljax.dataflow.fused.population import population_size
+        n = population_size(self.config)
+        if not n or not 0 <= i < n:
+            raise UserError(f"member {i}: this run has {f'members 0..{n - 1}' if n else 'no population'}")
         import jax
         return jax.tree.map(lambda x: x[i], self.learner_state)
 

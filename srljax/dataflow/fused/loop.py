@@ -72,13 +72,25 @@ def ring_mean(fs, member: Optional[int] = None) -> Optional[float]:
     return float(vals.mean()) if vals.size else None
 
 
-def population_returns(fs, members: int):
-    """A population's (summary return, extra summary fields): the mean of its members' `ring_mean`
-    and their aggregate (`stats.aggregate`)."""
+def population_returns(fs, labels):
+    """A population's (summary return, extra summary fields): the mean of its members' `ring_mean`,
+    their aggregate (`stats.aggregate`) and, for a sweep, each setting's aggregate over its seeds
+    (`sweep_results`) and the best setting by IQM (`best_setting`)."""
     from srljax.stats import aggregate
-    each = [ring_mean(fs, i) for i in range(members)]
+    each = [ring_mean(fs, i) for i in range(len(labels))]
     agg = aggregate(each)
-    return agg.get("episode_return_mean"), {"seeds": members, **agg}
+    out = {"seeds": len({m["seed"] for m in labels}), "members": len(labels), **agg}
+    swept = [k for k in labels[0] if k not in ("member", "seed")]
+    if swept:
+        groups: dict = {}
+        for m, r in zip(labels, each):
+            groups.setdefault(tuple(m[k] for k in swept), []).append(r)
+        results = [{"setting": dict(zip(swept, key)), **aggregate(vals)} for key, vals in groups.items()]
+        out["sweep_results"] = results
+        scored = [r for r in results if "episode_return_iqm" in r]
+        if scored:
+            out["best_setting"] = max(scored, key=lambda r: r["episode_return_iqm"])["setting"]
+    return agg.get("episode_return_mean"), out
 
 
 def train(trainer, fs, logger=None, checkpointer=None, t0: Optional[float] = None, env_steps0: int = 0):
@@ -136,8 +148,8 @@ def train(trainer, fs, logger=None, checkpointer=None, t0: Optional[float] = Non
         raise
     env_steps = steps_at(done)
     wall = time.perf_counter() - t0
-    members = getattr(trainer, "members", 0)           # a population (`seeds`): its aggregate too
-    ret, population = population_returns(fs, members) if members else (trainer.last_returns(fs), {})
+    labels = getattr(trainer, "labels", None)            # a population (`seeds`, `sweep`): its aggregate too
+    ret, population = population_returns(fs, labels) if labels else (trainer.last_returns(fs), {})
     summary = {"env_steps": env_steps, "wall_s": wall,
                "steps_per_s": (timed_steps / train_s) if train_s > 0 else env_steps / wall,
                "steps_per_s_overall": env_steps / wall, "compile_s": compile_s,

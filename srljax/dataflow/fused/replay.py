@@ -41,7 +41,7 @@ from jax.sharding import PartitionSpec as P
 
 from srljax import envs
 from srljax.dataflow.fused.loop import AXIS, RING, device_index, record_episodes, ring_mean, sharded
-from srljax.dataflow.fused.population import member_rows, seeds_for
+from srljax.dataflow.fused.population import member_rows, members_of, population_size, programs, seeds_for
 from srljax.envs.core import State
 from srljax.errors import UserError
 from srljax.learners import registry, replay
@@ -82,8 +82,11 @@ class FusedReplayTrainer:
         else:
             from srljax.envs.custom import jax_env
             self.env = jax_env(env, self.local_envs)
-        self.algo = algo if algo is not None else spec.build(cfg, self.env.observation_space, self.env.action_space,
-                                                             axis_name=self.axis, loss=loss)
+        self._loss = loss
+        if algo is not None and cfg.sweep:
+            raise UserError("sweep: a replay algorithm object given in place of the registry's cannot be rebuilt "
+                            "with each member's settings; sweep with a registered algorithm")
+        self.algo = algo if algo is not None else self._make_algo(cfg)
         self.rs = self.algo.replay
         _check_split(f"{spec.name}.buffer_size", self.rs.buffer_size, D)
         _check_split(f"{spec.name}.batch_size", self.rs.batch_size, D)
@@ -91,11 +94,26 @@ class FusedReplayTrainer:
         self.local_batch = self.rs.batch_size // D
         self.ring_size = max(1, -(-RING // D))
         self.mesh = Mesh(np.array(self.devices), (AXIS,))
-        self.members = cfg.seeds if cfg.seeds > 1 else 0          # a population (`fused.population`)
-        self._init = sharded(self.mesh, self._init_fn, (P(AXIS),), self.members)
-        self._chunks = {learn: sharded(self.mesh, functools.partial(self._chunk_fn, learn=learn), (P(AXIS), P()),
-                                       self.members) for learn in (False, True)}
+        self.members = population_size(cfg)          # a population (`seeds`, `sweep`): `fused.population`
+        self.labels = members_of(cfg)
+        self._init, self._chunks = programs(
+            self, self._init_fn, {learn: functools.partial(self._chunk_fn, learn=learn) for learn in (False, True)},
+            (P(AXIS), P()))
         self._warm = set()
+
+    def _make_algo(self, cfg):
+        return registry.for_config(cfg).build(cfg, self.env.observation_space, self.env.action_space,
+                                              axis_name=self.axis, loss=self._loss)
+
+    def _swap(self, cfg):
+        """Install the algorithm of `cfg` (a member's swept settings) for a trace; returns the old one."""
+        saved = (self.algo, self.rs)
+        self.algo = self._make_algo(cfg)
+        self.rs = self.algo.replay
+        return saved
+
+    def _restore(self, saved) -> None:
+        self.algo, self.rs = saved
 
     # -- per device ----------------------------------------------------------------------------
     def _init_fn(self, seed):
@@ -208,8 +226,8 @@ class FusedReplayTrainer:
 
     # -- host ----------------------------------------------------------------------------------
     def init(self, seed: int) -> ReplayState:
-        self.first_seed = seed                     # a population's member i: seed + i
-        return self._init(seeds_for(seed, len(self.devices), self.members))
+        self.labels = members_of(self.cfg, seed)     # a population's member m: seed + m % seeds
+        return self._init(seeds_for(seed, len(self.devices), self.members, self.cfg.seeds), *self.sweep_args)
 
     def first_learning_step(self) -> int:
         """The first env-batch step (1-based) from which the schedule learns: `learning_starts` env
@@ -221,7 +239,7 @@ class FusedReplayTrainer:
         """Compile the programs the rest of the run from `fs` needs (a 0-step call each)."""
         needed = {False, True} if self.progress(fs) + 1 < self.first_learning_step() else {True}
         for learn in sorted(needed - self._warm):
-            jax.block_until_ready(self._chunks[learn](fs, jnp.asarray(0, jnp.int32)))
+            jax.block_until_ready(self._chunks[learn](fs, jnp.asarray(0, jnp.int32), *self.sweep_args))
             self._warm.add(learn)
 
     def chunk(self, fs: ReplayState, n_steps: int):
@@ -233,7 +251,7 @@ class FusedReplayTrainer:
         acc = None
         for learn, k in ((False, collect), (True, n_steps - collect)):
             if k:
-                fs, a = self._chunks[learn](fs, jnp.asarray(k, jnp.int32))
+                fs, a = self._chunks[learn](fs, jnp.asarray(k, jnp.int32), *self.sweep_args)
                 acc = a if acc is None else jax.tree.map(jnp.add, acc, a)
         acc = jax.tree.map(lambda x: np.asarray(x)[0], acc)        # the same on every device
         size = np.asarray(fs.buffer.size)                          # [devices] or [devices, members]
@@ -250,7 +268,7 @@ class FusedReplayTrainer:
             out["buffer_size"] = int(buffer_size)
             return out
 
-        return fs, member_rows(acc, size, self.members, interval, self.first_seed)
+        return fs, member_rows(acc, size, self.labels, interval)
 
     # the host loop's view (`fused.loop.train`): progress in env-batch steps of `num_envs` env steps
     unit_name = "env-batch step"

@@ -26,7 +26,7 @@ from jax.sharding import PartitionSpec as P
 
 from srljax import envs
 from srljax.dataflow.fused.loop import AXIS, RING, device_index, record_episodes, ring_mean, sharded
-from srljax.dataflow.fused.population import member_rows, seeds_for
+from srljax.dataflow.fused.population import member_rows, members_of, population_size, programs, seeds_for
 from srljax.envs.core import JaxEnv, State
 from srljax.envs.spaces import Box
 from srljax.errors import NonFiniteError, UserError
@@ -69,16 +69,29 @@ class FusedTrainer:
         self.T = cfg.rollout.rollout_len
         self.agents = self.env.num_agents                      # multi-agent: [B, A, ...] per step
         self.agent_axis = (self.agents,) if self.agents else ()
-        self.algo: Learner = registry.for_config(cfg).build(cfg, self.env.observation_space, self.env.action_space,
-                                                            axis_name=self.axis, loss=loss)
+        self._loss = loss
+        self.algo: Learner = self._make_algo(cfg)
         self.recurrent = bool(self.algo.model.recurrent)
         self.chunk_len = cfg.rollout.chunk_len or self.T
         self.ring_size = max(1, -(-RING // n_dev))
         self.max_skips = cfg.rollout.max_nonfinite_updates * cfg.ppo.epochs * cfg.ppo.minibatches
         self.mesh = Mesh(np.array(self.devices), (AXIS,))
-        self.members = cfg.seeds if cfg.seeds > 1 else 0          # a population (`fused.population`)
-        self._init = sharded(self.mesh, self._init_device, (P(AXIS),), self.members)
-        self._chunk = sharded(self.mesh, self._chunk_device, (P(AXIS), P()), self.members)
+        self.members = population_size(cfg)          # a population (`seeds`, `sweep`): `fused.population`
+        self.labels = members_of(cfg)
+        self._init, chunks = programs(self, self._init_device, {0: self._chunk_device}, (P(AXIS), P()))
+        self._chunk = chunks[0]
+
+    def _make_algo(self, cfg) -> Learner:
+        return registry.for_config(cfg).build(cfg, self.env.observation_space, self.env.action_space,
+                                              axis_name=self.axis, loss=self._loss)
+
+    def _swap(self, cfg):
+        """Install the algorithm of `cfg` (a member's swept settings) for a trace; returns the old one."""
+        saved, self.algo = self.algo, self._make_algo(cfg)
+        return saved
+
+    def _restore(self, saved) -> None:
+        self.algo = saved
 
     # -- per device ----------------------------------------------------------------------------
     def _init_device(self, seed):
@@ -188,6 +201,8 @@ class FusedTrainer:
 
         def cond(carry):
             i, fs, _ = carry
+            if self.members:         # the count alone: a per-member test would make vmap select the
+                return i < n_updates  # whole state each update (7% of a 16-seed CartPole run); `check` stops
             return (i < n_updates) & (fs.learner.consecutive_skips < self.max_skips)
 
         def body(carry):
@@ -200,15 +215,15 @@ class FusedTrainer:
 
     # -- host ----------------------------------------------------------------------------------
     def init(self, seed: int) -> FusedState:
-        self.first_seed = seed                     # a population's member i: seed + i
-        return self._init(seeds_for(seed, len(self.devices), self.members))
+        self.labels = members_of(self.cfg, seed)     # a population's member m: seed + m % seeds
+        return self._init(seeds_for(seed, len(self.devices), self.members, self.cfg.seeds), *self.sweep_args)
 
     def chunk(self, fs: FusedState, n_updates: int):
         """Run `n_updates` updates; returns (state, metrics for the interval as host floats; a
         population's: `population.member_rows`)."""
-        fs, acc, done = self._chunk(fs, jnp.asarray(n_updates, jnp.int32))
+        fs, acc, done = self._chunk(fs, jnp.asarray(n_updates, jnp.int32), *self.sweep_args)
         acc = jax.tree.map(lambda x: np.asarray(x)[0], acc)
-        return fs, member_rows(acc, np.asarray(done)[0], self.members, self._interval, self.first_seed)
+        return fs, member_rows(acc, np.asarray(done)[0], self.labels, self._interval)
 
     @staticmethod
     def _interval(acc, done):
@@ -248,7 +263,7 @@ class FusedTrainer:
         skips = np.atleast_1d(np.asarray(fs.learner.consecutive_skips)[0])
         if skips.max() >= self.max_skips:
             worst = int(np.argmax(skips))
-            who = f" of member {worst} (seed {self.first_seed + worst})" if self.members else ""
+            who = f" of member {worst} ({self.labels[worst]})" if self.members else ""
             raise NonFiniteError(f"stopped at update {done}: {int(skips.max())} consecutive gradient steps{who} had "
                                  f"non-finite gradients (limit rollout.max_nonfinite_updates="
                                  f"{self.cfg.rollout.max_nonfinite_updates} updates)")
