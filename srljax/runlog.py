@@ -167,20 +167,38 @@ def read_metrics(run_dir: Path) -> List[Dict[str, Any]]:
 
 
 def _band(ax, history: List[Dict[str, Any]], key: str) -> bool:
-    """A population's rows (`KEY_members`): each member's curve, thin, and the 95% bootstrap interval
-    of their mean as a band; whether there was one."""
+    """A population's rows (their `members`): each member's curve, thin, and per setting of a sweep
+    (one group without) the mean over its seeds with the 95% bootstrap interval of that mean as a
+    band; whether there was a population."""
     from srljax.stats import bootstrap_ci
-    rows = [h for h in history if isinstance(h.get(f"{key}_members"), list)]
+    rows = [h for h in history if isinstance(h.get("members"), list) and h["members"]]
     if not rows:
         return False
-    xs, vals = [h["env_steps"] for h in rows], [h[f"{key}_members"] for h in rows]
-    for i in range(len(vals[0])):
-        ax.plot(xs, [v[i] if i < len(v) and v[i] is not None else float("nan") for v in vals], lw=0.5, alpha=0.4)
-    band = [(x, bootstrap_ci([u for u in v if u is not None])) for x, v in zip(xs, vals) if any(u is not None for u in v)]
-    if band:
-        ax.fill_between([b[0] for b in band], [b[1][0] for b in band], [b[1][1] for b in band], alpha=0.25,
-                        label="95% CI of the mean")
-        ax.legend(fontsize=7)
+    swept = [k for k in rows[0]["members"][0] if k not in ("member", "seed") and not isinstance(
+        rows[0]["members"][0][k], (list, dict)) and k not in rows[0]]
+    groups: Dict[tuple, List[int]] = {}
+    for i, m in enumerate(rows[0]["members"]):
+        groups.setdefault(tuple(m.get(k) for k in swept), []).append(i)
+    for setting, idx in groups.items():
+        label = ", ".join(f"{k}={v:g}" for k, v in zip(swept, setting)) or "mean over seeds"
+        xs, means, lows, highs = [], [], [], []
+        for h in rows:
+            vals = [h["members"][i].get(key) for i in idx if i < len(h["members"])]
+            vals = [v for v in vals if v is not None]
+            if vals:
+                lo, hi = bootstrap_ci(vals)
+                xs.append(h["env_steps"])
+                means.append(sum(vals) / len(vals))
+                lows.append(lo)
+                highs.append(hi)
+        line = ax.plot(xs, means, label=label)[0]
+        ax.fill_between(xs, lows, highs, alpha=0.2, color=line.get_color())
+        if len(groups) == 1:
+            for i in idx:
+                ax.plot([h["env_steps"] for h in rows], [h["members"][i].get(key) if i < len(h["members"]) and
+                                                         h["members"][i].get(key) is not None else float("nan")
+                                                         for h in rows], lw=0.5, alpha=0.4, color=line.get_color())
+    ax.legend(fontsize=7, title="band: 95% CI of the mean", title_fontsize=7)
     return True
 
 
@@ -196,8 +214,8 @@ def plot_learning_curve(history: List[Dict[str, Any]], out: Path, extra: tuple =
     for ax, key in zip(axes[:, 0], keys):
         pts = [(h["env_steps"], h[key]) for h in history if h.get(key) is not None]
         if pts:
-            xs, ys = zip(*pts)
-            ax.plot(xs, ys, label="mean over seeds" if _band(ax, history, key) else None)
+            if not _band(ax, history, key):
+                ax.plot(*zip(*pts))
         ax.set_xlabel("env steps")
         ax.set_ylabel(key.replace("_", " "))
         ax.grid(alpha=0.3)

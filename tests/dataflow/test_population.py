@@ -4,6 +4,7 @@ TensorBoard run per member, the aggregate over members, resumes exactly, and pla
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -13,6 +14,8 @@ import srljax
 from srljax import config, presets
 from srljax.dataflow.fused.replay import FusedReplayTrainer
 from srljax.dataflow.fused.rollout import FusedTrainer
+
+TRAIN = str(Path(__file__).resolve().parents[2] / "scripts" / "train.py")
 
 SMALL = {"env.num_envs": 4, "network.hidden": [16, 16]}
 
@@ -86,3 +89,38 @@ def test_seeds_need_fused_mode_and_a_positive_count():
         config.validate(config.override(presets.get("cartpole"), {"seeds": 0}))
     with pytest.raises(UserError, match="need fused mode"):
         config.validate(config.override(presets.get("gym_cartpole"), {"seeds": 2}))
+
+
+def test_a_population_survives_sigterm_and_resumes(subprocess_env, tmp_path):
+    """SIGTERM mid-run: a checkpoint of every member, exit 143; `--resume` finishes the run; a resume
+    that asks for another population size is one line, exit 2, and changes no file."""
+    import re
+    import signal
+    import time
+    train = [sys.executable, TRAIN]
+    run = tmp_path / "pop"
+    args = ["--config", "cartpole", "--seeds", "2", "--set", "total_env_steps=50000000", "--set",
+            "log_every_env_steps=4096", "--set", "checkpoint_every_logs=100000", "--set", "env.num_envs=4",
+            "--run-dir", str(run), "--quiet"]
+    proc = subprocess.Popen(train + args, env=subprocess_env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while not ((run / "metrics.jsonl").is_file() and len((run / "metrics.jsonl").read_text().splitlines()) >= 2):
+        assert time.monotonic() < deadline and proc.poll() is None, "no metrics"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err[-3000:]
+    saved = re.search(r"checkpoint saved at update (\d+), ([\d,]+) env steps", err)
+    assert saved and "Traceback" not in err, err[-3000:]
+    at = int(saved.group(2).replace(",", ""))
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    other = subprocess.run(train + ["--run-dir", str(run), "--resume", "--seeds", "3", "--quiet"], env=subprocess_env,
+                           capture_output=True, text=True, timeout=300)
+    assert other.returncode == 2 and other.stderr.count("\n") == 1, other.stderr[-3000:]
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    out = subprocess.run(train + ["--run-dir", str(run), "--resume", "--set", f"total_env_steps={at + 8192}", "--quiet"],
+                         env=subprocess_env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["resumed_from_env_steps"] == at and summary["env_steps"] == at + 8192
+    assert len(summary["episode_return_members"]) == 2

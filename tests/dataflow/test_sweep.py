@@ -4,6 +4,7 @@ seeds; a key that changes shapes or the program's structure is one line, exit 2.
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -12,6 +13,8 @@ import pytest
 from srljax import config, presets
 from srljax.dataflow.fused.rollout import FusedTrainer
 from srljax.errors import UserError
+
+TRAIN = str(Path(__file__).resolve().parents[2] / "scripts" / "train.py")
 
 
 def test_a_swept_member_equals_the_single_run_of_its_setting():
@@ -36,7 +39,7 @@ def test_a_swept_member_equals_the_single_run_of_its_setting():
 
 def test_the_summary_aggregates_each_setting_and_names_the_best(tmp_path):
     run = tmp_path / "sweep"
-    cmd = [sys.executable, "scripts/train.py", "--config", "cartpole", "--sweep", "ppo.lr=1e-2,1e-4", "--seeds", "2",
+    cmd = [sys.executable, TRAIN, "--config", "cartpole", "--sweep", "ppo.lr=1e-2,1e-4", "--seeds", "2",
            "--set", "total_env_steps=16384", "--set", "log_every_env_steps=8192", "--set", "env.num_envs=4",
            "--set", "network.hidden=[16,16]", "--run-dir", str(run)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -58,7 +61,7 @@ def test_the_summary_aggregates_each_setting_and_names_the_best(tmp_path):
     ("ppo.nope=1,2", "sweep: unknown config key 'ppo.nope'"),
 ])
 def test_a_sweep_of_a_structural_key_is_one_line_exit_2(tmp_path, sweep, message):
-    out = subprocess.run([sys.executable, "scripts/train.py", "--config", "cartpole", "--sweep", sweep,
+    out = subprocess.run([sys.executable, TRAIN, "--config", "cartpole", "--sweep", sweep,
                           "--run-dir", str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1, out.stderr
     assert not (tmp_path / "r").exists()

@@ -150,6 +150,8 @@ def train(trainer, fs, logger=None, checkpointer=None, t0: Optional[float] = Non
     wall = time.perf_counter() - t0
     labels = getattr(trainer, "labels", None)            # a population (`seeds`, `sweep`): its aggregate too
     ret, population = population_returns(fs, labels) if labels else (trainer.last_returns(fs), {})
+    if labels:   # env_steps and steps_per_s count one member's steps (the budget); all members' too:
+        population["steps_per_s_all_members"] = len(labels) * ((timed_steps / train_s) if train_s > 0 else 0.0)
     summary = {"env_steps": env_steps, "wall_s": wall,
                "steps_per_s": (timed_steps / train_s) if train_s > 0 else env_steps / wall,
                "steps_per_s_overall": env_steps / wall, "compile_s": compile_s,
