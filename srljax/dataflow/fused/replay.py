@@ -40,7 +40,7 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from srljax import envs
-from srljax.dataflow.fused.loop import AXIS, RING, device_index, record_episodes, ring_mean, sharded
+from srljax.dataflow.fused.loop import AXIS, RING, device_index, record_episodes, ring_mean
 from srljax.dataflow.fused.population import member_rows, members_of, population_size, programs, seeds_for
 from srljax.envs.core import State
 from srljax.errors import UserError
