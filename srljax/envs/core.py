@@ -13,6 +13,11 @@ One policy acts for every agent (`envs.jaxmarl_adapter`). Per agent, in `metrics
 (0 for a step not to learn from: an absent agent's, a scripted opponent's) and, where an agent can
 end before its episode does (`agent_dones` True), `agent_done` [A]: the agent terminated on this step.
 
+An env's own per-episode figures go in `metrics` as `episode_stat_NAME` [B]: the figure of an episode
+that ended on this step (0 elsewhere); the fused loop averages them over the interval's episodes and
+logs them as `episode_stat_NAME` (hide-and-seek's stage statistics), as it does `EpisodeStats`' team
+returns (`episode_return_team{k}`).
+
 Termination and truncation stay apart: `done` marks a true terminal state (no bootstrap) and
 `truncated` a time limit (the learner bootstraps from the value of `final_obs`).
 
@@ -32,6 +37,9 @@ import numpy as np
 from flax import struct
 
 from srljax.envs.spaces import Space
+
+EPISODE_FIGURES = ("episode_return_team", "episode_stat_")
+"""Prefixes of the per-episode figures in `State.metrics` that the fused loop averages per episode."""
 
 
 @struct.dataclass

@@ -10,6 +10,7 @@ Names have a family prefix:
                 function that returns one when called with `env.kwargs`
   gym/ID        any gymnasium id (CPU vector env, distributed mode)
   hns/VARIANT   hide-and-seek on MuJoCo, `quadrant` or `full` (CPU vector env)
+  hns_jax/VARIANT  hide-and-seek in JAX, `quadrant` or `full` (fused mode; `srljax.envs.hns_jax`)
   pz/MODULE     a PettingZoo ParallelEnv from `MODULE.parallel_env()`, e.g. pz/mpe2.simple_spread_v3
                 (CPU vector env, multi-agent: `srljax.envs.pettingzoo_adapter`)
 
@@ -20,8 +21,8 @@ from __future__ import annotations
 
 from srljax.errors import UserError
 
-FAMILIES = ("gymnax", "brax", "jaxmarl", "jax", "gym", "hns", "pz")
-JAX_FAMILIES = ("gymnax", "brax", "jaxmarl", "jax")
+FAMILIES = ("gymnax", "brax", "jaxmarl", "jax", "hns_jax", "gym", "hns", "pz")
+JAX_FAMILIES = ("gymnax", "brax", "jaxmarl", "jax", "hns_jax")
 
 
 def _gymnax_names():
@@ -38,13 +39,13 @@ def available(family: str) -> list[str]:
     """Env names of one family (gymnasium lists its registered ids).
 
     Args:
-        family: `gymnax`, `brax`, `gym`, `hns` or `pz`.
+        family: `gymnax`, `brax`, `jaxmarl`, `jax`, `hns_jax`, `gym`, `hns` or `pz`.
     """
     if family == "gymnax":
         return _gymnax_names()
     if family == "brax":
         return _brax_names()
-    if family == "hns":
+    if family in ("hns", "hns_jax"):
         return ["quadrant", "full"]
     if family == "gym":
         import gymnasium
@@ -152,6 +153,9 @@ def _make(name: str, num_envs, seed: int, kwargs):
         elif family == "jaxmarl":
             from srljax.envs.jaxmarl_adapter import JaxMARLEnv
             env = JaxMARLEnv(rest, **kwargs)
+        elif family == "hns_jax":
+            from srljax.envs.hns_jax import HideAndSeekJax
+            env = HideAndSeekJax(rest, **kwargs)
         else:
             env = GymnaxEnv(rest, **kwargs) if family == "gymnax" else BraxEnv(rest, **kwargs)
         return env if num_envs is None else wrap_for_training(env, int(num_envs))

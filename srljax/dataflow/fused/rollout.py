@@ -27,7 +27,7 @@ from jax.sharding import PartitionSpec as P
 from srljax import envs
 from srljax.dataflow.fused.loop import AXIS, RING, device_index, record_episodes, ring_mean
 from srljax.dataflow.fused.population import member_rows, members_of, population_size, programs, seeds_for
-from srljax.envs.core import JaxEnv, State
+from srljax.envs.core import EPISODE_FIGURES, JaxEnv, State
 from srljax.envs.spaces import Box
 from srljax.errors import NonFiniteError, UserError
 from srljax.learners import registry
@@ -150,7 +150,7 @@ class FusedTrainer:
                "final_obs": nxt.final_obs}
         if "learn" in m:         # agents whose steps are not learned from (absent agents, random opponents)
             out["learn"] = m["learn"]
-        teams = {k: v for k, v in m.items() if k.startswith("episode_return_team")}
+        teams = {k: v for k, v in m.items() if k.startswith(EPISODE_FIGURES)}
         return out, (m["episode_return"], m["episode_ended"], teams)
 
     def _recurrent_rollout(self, policy, env_state, key, pre, memory):
@@ -234,8 +234,8 @@ class FusedTrainer:
                if k not in ("episode_return_sum", "episodes", "skipped_steps") and not k.endswith("_sum")}
         out["episodes"] = int(acc["episodes"])
         out["episode_return"] = float(acc["episode_return_sum"] / acc["episodes"]) if acc["episodes"] else None
-        for k in acc:                   # a multi-agent env's team returns: episode_return_team{k}
-            if k.startswith("episode_return_team") and k.endswith("_sum"):
+        for k in acc:                   # team returns (episode_return_team{k}), an env's episode_stat_*
+            if k.startswith(EPISODE_FIGURES) and k.endswith("_sum"):
                 out[k[: -len("_sum")]] = float(acc[k] / acc["episodes"]) if acc["episodes"] else None
         out["skipped_steps"] = int(acc["skipped_steps"])
         out["updates"] = done

@@ -78,30 +78,40 @@ def _xyz(pos: Point, rest_z: float) -> Tuple[float, float, float]:
     return (float(pos[0]), float(pos[1]), float(pos[2]) if len(pos) > 2 else rest_z)
 
 
+def scenario_layout(agents: Sequence[Agent], boxes: Sequence[Box] = (), ramps: Sequence[Ramp] = (),
+                    walls: Sequence[Wall] = (), outer: bool = True) -> Layout:
+    """The Layout of a hand-built game (the outer walls first when `outer`)."""
+    wall_rows = (outer_walls() if outer else []) + [_wall_row(w) for w in walls]
+    return Layout(
+        walls=np.array(wall_rows, dtype=np.float64).reshape(-1, 6),
+        agent_pos=np.array([_xyz(a.pos, AGENT_R) for a in agents]).reshape(-1, 3),
+        agent_yaw=np.array([a.yaw for a in agents], dtype=np.float64),
+        hider=np.array([a.hider for a in agents], dtype=bool),
+        box_pos=np.array([_xyz(b.pos, CUBE_HALF[2]) for b in boxes]).reshape(-1, 3),
+        box_yaw=np.array([b.yaw for b in boxes], dtype=np.float64),
+        box_long=np.array([b.long for b in boxes], dtype=bool),
+        ramp_pos=np.array([_xyz(r.pos, RAMP_HALF[2]) for r in ramps]).reshape(-1, 3),
+        ramp_yaw=np.array([r.yaw for r in ramps], dtype=np.float64),
+    )
+
+
+def scenario_variant(layout: Layout, variant: str = "quadrant", horizon: int = 10 ** 9):
+    """A variant sized to exactly a layout's objects, playing by `variant`'s rules."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {sorted(VARIANTS)}")
+    return dataclasses.replace(VARIANTS[variant], max_agents=layout.n_agents, max_boxes=len(layout.box_pos),
+                               max_ramps=len(layout.ramp_pos), wall_slots=max(len(layout.walls), 1),
+                               horizon=horizon)
+
+
 class Scenario:
     """A single game at given poses; see the module docstring."""
 
     def __init__(self, agents: Sequence[Agent], boxes: Sequence[Box] = (), ramps: Sequence[Ramp] = (),
                  walls: Sequence[Wall] = (), variant: str = "quadrant", prep_steps: int = 0,
                  outer: bool = True, horizon: int = 10 ** 9):
-        if variant not in VARIANTS:
-            raise ValueError(f"unknown variant {variant!r}; expected one of {sorted(VARIANTS)}")
-        wall_rows = (outer_walls() if outer else []) + [_wall_row(w) for w in walls]
-        self.layout = Layout(
-            walls=np.array(wall_rows, dtype=np.float64).reshape(-1, 6),
-            agent_pos=np.array([_xyz(a.pos, AGENT_R) for a in agents]).reshape(-1, 3),
-            agent_yaw=np.array([a.yaw for a in agents], dtype=np.float64),
-            hider=np.array([a.hider for a in agents], dtype=bool),
-            box_pos=np.array([_xyz(b.pos, CUBE_HALF[2]) for b in boxes]).reshape(-1, 3),
-            box_yaw=np.array([b.yaw for b in boxes], dtype=np.float64),
-            box_long=np.array([b.long for b in boxes], dtype=bool),
-            ramp_pos=np.array([_xyz(r.pos, RAMP_HALF[2]) for r in ramps]).reshape(-1, 3),
-            ramp_yaw=np.array([r.yaw for r in ramps], dtype=np.float64),
-        )
-        spec = dataclasses.replace(VARIANTS[variant], max_agents=len(agents), max_boxes=len(boxes),
-                                   max_ramps=len(ramps), wall_slots=max(len(wall_rows), 1),
-                                   horizon=horizon)
-        layout = self.layout
+        self.layout = layout = scenario_layout(agents, boxes, ramps, walls, outer)
+        spec = scenario_variant(layout, variant, horizon)
         self.env = HideAndSeekVecEnv(spec, num_envs=1, prep_steps=prep_steps,
                                      layout_fn=lambda rng: layout)
         self._obs = self.env.reset(0)

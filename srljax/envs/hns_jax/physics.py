@@ -300,23 +300,20 @@ def substep(world: World, b: Bodies, holds: Holds, force: jax.Array, turn: jax.A
         nb = nb.replace(p=nb.p + dp, yaw=nb.yaw + dyaw)
         gp, gy = grab_pull(nb, holds, A)
         nb = nb.replace(p=nb.p + gp, yaw=nb.yaw + gy)
-        dp, dyaw = wall_contacts(world, nb, inv_m, A)
-        nb = nb.replace(p=nb.p + dp, yaw=nb.yaw + dyaw)
+    # heights: fall towards the support, step up onto it (before the walls, which block by height)
+    sup = support(world, nb, A)
+    vz = nb.vz - GRAVITY * DT
+    base = nb.base + DT * vz
+    landed = base <= sup
+    nb = nb.replace(base=jnp.where(landed, sup, base), vz=jnp.where(landed, 0.0, vz))
+    dp, dyaw = wall_contacts(world, nb, inv_m, A)
+    nb = nb.replace(p=nb.p + dp, yaw=nb.yaw + dyaw)
     # locked objects stay at their pose
     lp = jnp.concatenate([nb.p[:A], jnp.where(holds.locked[:, None], holds.lock_pose[:, :2], nb.p[A:])])
     ly = jnp.concatenate([nb.yaw[:A], jnp.where(holds.locked, holds.lock_pose[:, 2], nb.yaw[A:])])
     v = (lp - p0) / DT * (inv_m > 0)[:, None]
     w_new = jnp.where(inv_m > 0, (ly - yaw0) / DT, 0.0).at[:A].set(w[:A])
-    nb = nb.replace(p=lp, yaw=ly, v=v, w=w_new)
-
-    # heights: fall towards the support, step up onto it
-    sup = support(world, nb, A)
-    vz = nb.vz - GRAVITY * DT
-    base = nb.base + DT * vz
-    landed = base <= sup
-    base = jnp.where(landed, sup, base)
-    vz = jnp.where(landed, 0.0, vz)
-    return nb.replace(base=base, vz=vz)
+    return nb.replace(p=lp, yaw=ly, v=v, w=w_new)
 
 
 def step(world: World, b: Bodies, holds: Holds, ctrl: jax.Array, A: int) -> Bodies:
