@@ -52,7 +52,7 @@ def programs(trainer, init_fn, chunk_fns: Dict, chunk_specs) -> tuple:
     cfg, n = trainer.cfg, population_size(trainer.cfg)
     extra = (P(AXIS),) if cfg.sweep else ()
     wrap = (lambda f: swept(trainer, f)) if cfg.sweep else (lambda f: f)
-    init = sharded(trainer.mesh, wrap(init_fn), (P(AXIS),) + extra, n)
+    init = sharded(trainer.mesh, wrap(init_fn), (P(AXIS),) + extra, n, one_by_one=True)   # see `map_members`
     chunks = {k: sharded(trainer.mesh, wrap(f), tuple(chunk_specs) + extra, n) for k, f in chunk_fns.items()}
     trainer.sweep_args = (sweep_values(cfg, len(trainer.devices)),) if cfg.sweep else ()
     if cfg.sweep:
