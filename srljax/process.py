@@ -98,10 +98,10 @@ def fused_cpu_threads(cfg) -> int:
     A small fused program is a long chain of small ops; XLA runs independent ones on its pool at
     once, and handing them between threads costs more than it gains (measured on 2 cores, fused
     PPO CartPole, rollout 128: 4 envs 1.25x faster on one thread, 16 envs 1.25x, 64 envs even,
-    256 envs 0.9x). A population (`seeds`, `sweep`) gets one thread too: on the 2-core machine a
-    CartPole population of 8 or 16 members on a two-thread pool stalled (minutes at a few percent
-    of a core, not finished), while 2 and 4 members ran, slower than on one thread (not diagnosed
-    further: `cpu_threads` overrides)."""
+    256 envs 0.9x). A population (`seeds`, `sweep`) gets one thread too (its members' programs are
+    as small; `cpu_threads` overrides). It runs on a multi-thread pool as well (a notebook's): the
+    stall of 8+ members there was jaxlib's batched QR waiting on its own pool, avoided by the
+    init program's `fused.loop.map_members`."""
     if cfg.mode != "fused":
         return 0
     if cfg.cpu_threads:

@@ -25,20 +25,45 @@ AXIS = "devices"
 RING = 100  # completed-episode returns kept for the summary (last 100 episodes)
 
 
-def sharded(mesh: Mesh, fn, in_specs, members: int = 0):
+def sharded(mesh: Mesh, fn, in_specs, members: int = 0, one_by_one: bool = False):
     """`fn` written for one device, jitted over `mesh`: arguments with spec `P(AXIS)` (and every
     output) carry a leading device axis, one block per device; `P()` ones are replicated.
     Collectives over `AXIS` (pmean, psum, axis_index) inside `fn` span the devices. `members` N > 0:
     a population (`fused.population`): `fn` vmapped over a member axis after the device axis of
-    every `P(AXIS)` argument and output."""
+    every `P(AXIS)` argument and output; `one_by_one`: mapped over it by `lax.map` instead, member
+    after member, each call unbatched (`map_members`)."""
     if members:
-        fn = jax.vmap(fn, in_axes=tuple(0 if spec == P(AXIS) else None for spec in in_specs))
+        mapped = tuple(spec == P(AXIS) for spec in in_specs)
+        fn = map_members(fn, mapped) if one_by_one else jax.vmap(fn, in_axes=tuple(0 if m else None for m in mapped))
 
     def block(*args):
         args = [jax.tree.map(lambda x: x[0], a) if spec == P(AXIS) else a for a, spec in zip(args, in_specs)]
         return jax.tree.map(lambda x: x[None], fn(*args))
 
     return jax.jit(jax.shard_map(block, mesh=mesh, in_specs=in_specs, out_specs=P(AXIS), check_vma=False))
+
+
+def map_members(fn, mapped):
+    """`fn` over the leading member axis of the arguments flagged in `mapped`, one member after
+    the other (`lax.map`): what vmap computes, with no op batched over members.
+
+    A population's init runs this way: the orthogonal initialisers' QR (jaxlib's LAPACK kernels)
+    batched over members splits the batch over XLA's CPU pool with `ParallelBatchMap`, which
+    blocks its pool thread until the pieces are done; when every pool thread does so (two QRs at
+    once on a two-thread pool) no thread is left to run the pieces and the program never ends
+    (the stall of populations of 8 or more members on a multi-thread pool, seen in gdb: both
+    `tf_XLAEigen` threads in `lapack_sorgqr_ffi` > `ParallelBatchMap` > `BlockingCounter::Wait`).
+    One member at a time, each QR is one matrix, computed in place on the calling thread."""
+    def call(*args):
+        xs = tuple(a for a, m in zip(args, mapped) if m)
+
+        def one(x):
+            it = iter(x)
+            return fn(*[next(it) if m else a for a, m in zip(args, mapped)])
+
+        return jax.lax.map(one, xs)
+
+    return call
 
 
 def device_index(axis: Optional[str]):

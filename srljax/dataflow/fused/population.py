@@ -52,7 +52,7 @@ def programs(trainer, init_fn, chunk_fns: Dict, chunk_specs) -> tuple:
     cfg, n = trainer.cfg, population_size(trainer.cfg)
     extra = (P(AXIS),) if cfg.sweep else ()
     wrap = (lambda f: swept(trainer, f)) if cfg.sweep else (lambda f: f)
-    init = sharded(trainer.mesh, wrap(init_fn), (P(AXIS),) + extra, n)
+    init = sharded(trainer.mesh, wrap(init_fn), (P(AXIS),) + extra, n, one_by_one=True)   # see `map_members`
     chunks = {k: sharded(trainer.mesh, wrap(f), tuple(chunk_specs) + extra, n) for k, f in chunk_fns.items()}
     trainer.sweep_args = (sweep_values(cfg, len(trainer.devices)),) if cfg.sweep else ()
     if cfg.sweep:
@@ -82,6 +82,24 @@ def sweep_values(cfg, devices: int) -> Dict[str, np.ndarray]:
     labels = members_of(cfg)
     return {key: np.broadcast_to(np.array([m[key] for m in labels], np.float32), (devices, len(labels))).copy()
             for key in cfg.sweep}
+
+
+class MemberAlgorithm:
+    """The fused trainers' algorithm, built from a config, and swapped for a member's while its
+    swept program is traced (`swept`). The trainer has `env`, `axis`, `_loss` and `algo`."""
+
+    def _make_algo(self, cfg):
+        from srljax.learners import registry
+        return registry.for_config(cfg).build(cfg, self.env.observation_space, self.env.action_space,
+                                              axis_name=self.axis, loss=self._loss)
+
+    def _swap(self, cfg):
+        """Install the algorithm of `cfg` (a member's swept settings) for a trace; returns the old one."""
+        saved, self.algo = self.algo, self._make_algo(cfg)
+        return saved
+
+    def _restore(self, saved) -> None:
+        self.algo = saved
 
 
 def swept(trainer, fn):
@@ -120,13 +138,15 @@ def check_traceable(cfg, trace: Callable) -> None:
                         "per program instead") from None
 
 
-def member_rows(acc: Dict[str, np.ndarray], done, labels: List[Dict], interval: Callable) -> Dict:
-    """The host row of a chunk: `interval(acc, done)` of a single run, or for a population each
-    member's (acc leaves [N]; `labels`: `members_of`) combined by `combine`."""
+def member_rows(acc: Dict[str, np.ndarray], labels: List[Dict], interval: Callable, per_member) -> Dict:
+    """The host row of a chunk: `interval(acc, per_member)` of a single run, or for a population
+    each member's (acc leaves [N]; `labels`: `members_of`; `per_member`: [N] values, or one for all,
+    the second argument of `interval`: the rollout trainer's update count, the replay trainer's
+    buffer size) combined by `combine`."""
     if not labels:
-        return interval(acc, done)
-    done = np.broadcast_to(np.asarray(done), (len(labels),))
-    rows = [{**label, **interval({k: v[i] for k, v in acc.items()}, done[i])} for i, label in enumerate(labels)]
+        return interval(acc, per_member)
+    per_member = np.broadcast_to(np.asarray(per_member), (len(labels),))
+    rows = [{**label, **interval({k: v[i] for k, v in acc.items()}, per_member[i])} for i, label in enumerate(labels)]
     return combine(rows, [k for k in labels[0] if k not in ("member", "seed")])
 
 

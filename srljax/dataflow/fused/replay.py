@@ -41,7 +41,8 @@ from jax.sharding import PartitionSpec as P
 
 from srljax import envs
 from srljax.dataflow.fused.loop import AXIS, RING, device_index, record_episodes, ring_mean
-from srljax.dataflow.fused.population import member_rows, members_of, population_size, programs, seeds_for
+from srljax.dataflow.fused.population import (MemberAlgorithm, member_rows, members_of, population_size, programs,
+                                              seeds_for)
 from srljax.envs.core import State
 from srljax.errors import UserError
 from srljax.learners import registry, replay
@@ -62,7 +63,7 @@ class ReplayState:
     steps: jax.Array          # env-batch steps taken (global, identical on every device)
 
 
-class FusedReplayTrainer:
+class FusedReplayTrainer(MemberAlgorithm):
     """Builds the env, the learner and the chunk function, sharded over the local devices, for one config."""
 
     def __init__(self, cfg, loss: Optional[Callable] = None, env=None, devices=None, algo=None):
@@ -87,7 +88,6 @@ class FusedReplayTrainer:
             raise UserError("sweep: a replay algorithm object given in place of the registry's cannot be rebuilt "
                             "with each member's settings; sweep with a registered algorithm")
         self.algo = algo if algo is not None else self._make_algo(cfg)
-        self.rs = self.algo.replay
         _check_split(f"{spec.name}.buffer_size", self.rs.buffer_size, D)
         _check_split(f"{spec.name}.batch_size", self.rs.batch_size, D)
         self.local_capacity = self.rs.buffer_size // D
@@ -101,19 +101,10 @@ class FusedReplayTrainer:
             (P(AXIS), P()))
         self._warm = set()
 
-    def _make_algo(self, cfg):
-        return registry.for_config(cfg).build(cfg, self.env.observation_space, self.env.action_space,
-                                              axis_name=self.axis, loss=self._loss)
-
-    def _swap(self, cfg):
-        """Install the algorithm of `cfg` (a member's swept settings) for a trace; returns the old one."""
-        saved = (self.algo, self.rs)
-        self.algo = self._make_algo(cfg)
-        self.rs = self.algo.replay
-        return saved
-
-    def _restore(self, saved) -> None:
-        self.algo, self.rs = saved
+    @property
+    def rs(self):
+        """The replay settings of the algorithm (a member's, while its swept program is traced)."""
+        return self.algo.replay
 
     # -- per device ----------------------------------------------------------------------------
     def _init_fn(self, seed):
@@ -268,7 +259,7 @@ class FusedReplayTrainer:
             out["buffer_size"] = int(buffer_size)
             return out
 
-        return fs, member_rows(acc, size, self.labels, interval)
+        return fs, member_rows(acc, self.labels, interval, per_member=size)   # each member's buffer size
 
     # the host loop's view (`fused.loop.train`): progress in env-batch steps of `num_envs` env steps
     unit_name = "env-batch step"

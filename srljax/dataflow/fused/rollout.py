@@ -26,11 +26,11 @@ from jax.sharding import PartitionSpec as P
 
 from srljax import envs
 from srljax.dataflow.fused.loop import AXIS, RING, device_index, record_episodes, ring_mean
-from srljax.dataflow.fused.population import member_rows, members_of, population_size, programs, seeds_for
+from srljax.dataflow.fused.population import (MemberAlgorithm, member_rows, members_of, population_size, programs,
+                                              seeds_for)
 from srljax.envs.core import EPISODE_FIGURES, JaxEnv, State
 from srljax.envs.spaces import Box
 from srljax.errors import NonFiniteError, UserError
-from srljax.learners import registry
 from srljax.learners.learner import Learner, LearnerState
 
 
@@ -46,7 +46,7 @@ class FusedState:
     memory: Optional[tuple] = None   # recurrent policies: (carry [B, S], first [B]); None: feedforward
 
 
-class FusedTrainer:
+class FusedTrainer(MemberAlgorithm):
     """Builds the env, the learner and the chunk function, sharded over the local devices, for one config."""
 
     def __init__(self, cfg, loss: Optional[Callable] = None, devices=None, env=None):
@@ -70,7 +70,7 @@ class FusedTrainer:
         self.agents = self.env.num_agents                      # multi-agent: [B, A, ...] per step
         self.agent_axis = (self.agents,) if self.agents else ()
         self._loss = loss
-        self.algo: Learner = self._make_algo(cfg)
+        self.algo: Learner = self._make_algo(cfg)     # learners.registry builds it (`MemberAlgorithm`)
         self.recurrent = bool(self.algo.model.recurrent)
         self.chunk_len = cfg.rollout.chunk_len or self.T
         self.ring_size = max(1, -(-RING // n_dev))
@@ -80,18 +80,6 @@ class FusedTrainer:
         self.labels = members_of(cfg)
         self._init, chunks = programs(self, self._init_device, {0: self._chunk_device}, (P(AXIS), P()))
         self._chunk = chunks[0]
-
-    def _make_algo(self, cfg) -> Learner:
-        return registry.for_config(cfg).build(cfg, self.env.observation_space, self.env.action_space,
-                                              axis_name=self.axis, loss=self._loss)
-
-    def _swap(self, cfg):
-        """Install the algorithm of `cfg` (a member's swept settings) for a trace; returns the old one."""
-        saved, self.algo = self.algo, self._make_algo(cfg)
-        return saved
-
-    def _restore(self, saved) -> None:
-        self.algo = saved
 
     # -- per device ----------------------------------------------------------------------------
     def _init_device(self, seed):
@@ -223,7 +211,7 @@ class FusedTrainer:
         population's: `population.member_rows`)."""
         fs, acc, done = self._chunk(fs, jnp.asarray(n_updates, jnp.int32), *self.sweep_args)
         acc = jax.tree.map(lambda x: np.asarray(x)[0], acc)
-        return fs, member_rows(acc, np.asarray(done)[0], self.labels, self._interval)
+        return fs, member_rows(acc, self.labels, self._interval, per_member=np.asarray(done)[0])
 
     @staticmethod
     def _interval(acc, done):
