@@ -287,6 +287,10 @@ def substep(world: World, b: Bodies, holds: Holds, force: jax.Array, turn: jax.A
     arm = 0.55 * jnp.sqrt(jnp.sum(world.half ** 2, -1))
     alpha = MU_FLOOR * GRAVITY * arm * world.inv_i * DT
     wo = jnp.sign(b.w[A:]) * jnp.maximum(jnp.abs(b.w[A:]) - alpha, 0.0)
+    # a spinning box's corners move no faster than MAX_SPEED either (an elongated box's end would
+    # otherwise pass through a wall within a substep)
+    reach = jnp.sqrt(jnp.sum(world.half ** 2, -1))
+    wo = jnp.clip(wo, -MAX_SPEED / reach, MAX_SPEED / reach)
     w = jnp.concatenate([TURN_RATE * turn, wo])
     speed = jnp.sqrt(jnp.sum(v * v, -1) + 1e-12)
     v = v * (jnp.minimum(speed, MAX_SPEED) / speed)[:, None]
@@ -297,7 +301,8 @@ def substep(world: World, b: Bodies, holds: Holds, force: jax.Array, turn: jax.A
     nb = b.replace(p=b.p + DT * v, yaw=b.yaw + DT * w, v=v, w=w)
     for _ in range(iterations):
         dp, dyaw = contacts(world, nb, inv_m, A)
-        nb = nb.replace(p=nb.p + dp, yaw=nb.yaw + dyaw)
+        turn_cap = jnp.concatenate([jnp.full((A,), jnp.inf), MAX_SPEED * DT / reach])
+        nb = nb.replace(p=nb.p + dp, yaw=nb.yaw + jnp.clip(dyaw, -turn_cap, turn_cap))
         gp, gy = grab_pull(nb, holds, A)
         nb = nb.replace(p=nb.p + gp, yaw=nb.yaw + gy)
     # heights: fall towards the support, step up onto it (before the walls, which block by height)
