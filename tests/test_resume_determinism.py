@@ -13,7 +13,7 @@ from srljax.checkpoint import Checkpointer
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = str(ROOT / "scripts" / "train.py")
-ARGS = ["--config", "cartpole", "--seed", "3", "--set", "total_env_steps=600000", "--set", "log_every_env_steps=8192",
+ARGS = ["--config", "cartpole", "--seed", "3", "--set", "total_env_steps=196608", "--set", "log_every_env_steps=8192",
         "--set", "checkpoint_every_logs=2", "--set", "keep_checkpoints=100", "--quiet"]
 DETERMINISTIC = ("env_steps", "episode_return", "episodes", "loss", "policy_loss", "value_loss", "entropy",
                  "approx_kl", "policy_version")
