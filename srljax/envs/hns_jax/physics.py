@@ -53,6 +53,7 @@ STEP = 0.1                  # an agent steps onto a surface at most this far abo
 RAMP_LIFT = AGENT_R * (2 ** 0.5 - 1)   # a sphere on a 45-degree slope rests this far above it
 SLOPE_PUSH = GRAVITY        # m g tan 45: what holds a unit mass up a frictionless 45-degree slope
 MAX_SPEED = 7.9
+WALL_PASSES = 2
 TURN_RATE = GEAR / 10.0     # yaw rate per unit control (torque 100 against damping 10)
 BIG = 1e6
 
@@ -303,16 +304,17 @@ def substep(world: World, b: Bodies, holds: Holds, force: jax.Array, turn: jax.A
         dp, dyaw = contacts(world, nb, inv_m, A)
         turn_cap = jnp.concatenate([jnp.full((A,), jnp.inf), MAX_SPEED * DT / reach])
         nb = nb.replace(p=nb.p + dp, yaw=nb.yaw + jnp.clip(dyaw, -turn_cap, turn_cap))
-        gp, gy = grab_pull(nb, holds, A)
-        nb = nb.replace(p=nb.p + gp, yaw=nb.yaw + gy)
+        gp, gy = grab_pull(nb, holds, A)      # a held box turns no faster than a free one may
+        nb = nb.replace(p=nb.p + gp, yaw=nb.yaw + jnp.clip(gy, -turn_cap, turn_cap))
     # heights: fall towards the support, step up onto it (before the walls, which block by height)
     sup = support(world, nb, A)
     vz = nb.vz - GRAVITY * DT
     base = nb.base + DT * vz
     landed = base <= sup
     nb = nb.replace(base=jnp.where(landed, sup, base), vz=jnp.where(landed, 0.0, vz))
-    dp, dyaw = wall_contacts(world, nb, inv_m, A)
-    nb = nb.replace(p=nb.p + dp, yaw=nb.yaw + dyaw)
+    for _ in range(WALL_PASSES):
+        dp, dyaw = wall_contacts(world, nb, inv_m, A)
+        nb = nb.replace(p=nb.p + dp, yaw=nb.yaw + dyaw)
     # locked objects stay at their pose
     lp = jnp.concatenate([nb.p[:A], jnp.where(holds.locked[:, None], holds.lock_pose[:, :2], nb.p[A:])])
     ly = jnp.concatenate([nb.yaw[:A], jnp.where(holds.locked, holds.lock_pose[:, 2], nb.yaw[A:])])
