@@ -152,7 +152,7 @@ def train(trainer, fs, logger=None, checkpointer=None, t0: Optional[float] = Non
     def pbt_step(fs, units):    # (state, the step's record or None)
         if pbt is None or not pbt.due(units, total):
             return fs, None
-        return pbt.step(fs, [ring_mean(fs, i) for i in range(len(trainer.labels))], units // pbt.period)
+        return pbt.step(fs, [ring_mean(fs, i) for i in range(pbt.members)], units // pbt.period)
 
     fs, pending = pbt_step(fs, done)          # a resume of a run that ended on a step: that step first
     try:

@@ -32,7 +32,7 @@ class PBT:
     def __init__(self, trainer, state: Optional[Dict] = None):
         cfg = trainer.cfg
         self.trainer, self.seed, self.pbt = trainer, cfg.seed, cfg.pbt
-        self.keys = list(cfg.sweep)
+        self.keys, self.members = list(cfg.sweep), len(trainer.labels)
         self.values = {k: np.array([m[k] for m in trainer.labels], np.float64) for k in self.keys}
         self.period = cfg.pbt.interval * max(1, cfg.log_every_env_steps // trainer.unit_env_steps)   # in units
         self.steps = self.copies = self.last = 0       # last: the index of the latest step (done // period)
@@ -84,7 +84,7 @@ class PBT:
 
     def summary(self, best_member: Optional[int]) -> Dict:
         """summary.json's `pbt`: the step and copy counts, each member's final settings, the best's."""
-        settings = [{k: float(v[i]) for k, v in self.values.items()} for i in range(len(self.trainer.labels))]
+        settings = [{k: float(v[i]) for k, v in self.values.items()} for i in range(self.members)]
         out = {"interval": self.pbt.interval, "steps": self.steps, "copies": self.copies, "settings": settings}
         if best_member is not None:
             out["best_member"], out["best_member_setting"] = best_member, settings[best_member]
