@@ -8,8 +8,9 @@ so new values need no new compile. With `pbt.interval = K`, after every K log in
 
 - exploit: each of the bottom `pbt.fraction` (at least one) takes the learner state (parameters,
   optimiser state, normaliser, counters: `fs.learner`) of a member of the top fraction, drawn at
-  random; its episode ring starts empty, so it is ranked next on what it does from there. Its env
-  states, keys and (replay algorithms) buffer stay its own;
+  random, if that one's return is higher (members tied at the top copy nothing); its episode ring
+  starts empty, so it is ranked next on what it does from there. Its env states, keys and (replay
+  algorithms) buffer stay its own;
 - explore: its swept settings become its donor's, each times a factor of `pbt.perturb` drawn at
   random (rounded to 6 significant digits).
 
@@ -62,6 +63,8 @@ class PBT:
         n = min(max(1, int(len(returns) * self.pbt.fraction)), len(ranked) // 2)
         worst, best = ranked[:n], ranked[len(ranked) - n:]
         donors = [int(rng.choice(best)) for _ in worst]
+        pairs = [(w, b) for w, b in zip(worst, donors) if returns[b] > returns[w]]    # ties (all at 500): no copy
+        worst, donors = [w for w, _ in pairs], [b for _, b in pairs]
         record = {"step": index, "copies": []}
         for w, b in zip(worst, donors):
             factors = {k: float(rng.choice(self.pbt.perturb)) for k in self.keys}
