@@ -117,3 +117,10 @@ def test_help_documents_pbt():
     from srljax.cli import config_help
     text = config_help()
     assert "pbt.interval (int, default 0)" in text and "pbt.perturb" in text and "pbt.fraction" in text
+
+
+def test_a_pbt_configs_json_reads_back():
+    """config.json of a sweep (a dict-valued field) and its PBT section come back as written (`--resume`)."""
+    cfg = config.override(presets.get("cartpole"), {**SMALL, "pbt.interval": 3, "pbt.perturb": [0.5, 2]})
+    back = config.from_dict(json.loads(json.dumps(config.to_dict(cfg))))
+    assert back.sweep == {"ppo.lr": [1e-2, 1e-4]} and back.pbt == cfg.pbt and back.pbt.perturb == (0.5, 2.0)
