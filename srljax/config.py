@@ -18,6 +18,7 @@ from srljax import overrides as _o
 from srljax.errors import UserError
 from srljax.overrides import get, to_dict  # noqa: F401  (re-exported)
 from srljax.sections.dqn import DQNConfig
+from srljax.sections.pbt import PBTConfig
 from srljax.sections.ppo import PPOConfig
 from srljax.sections.sac import SACConfig
 from srljax.sections.vtrace import VTraceConfig
@@ -205,6 +206,8 @@ class Config:
     """Fused mode: independent runs in one program (a population, vmapped): member i is the run of seed + i."""
     sweep: Dict[str, List[float]] = dataclasses.field(default_factory=dict)
     """Fused mode: float settings to sweep in the same program, {"ppo.lr": [1e-3, 3e-4]}: every combination, times `seeds`."""
+    pbt: PBTConfig = dataclasses.field(default_factory=PBTConfig)
+    """Fused mode: population-based training over the population, perturbing the `sweep` settings (pbt.interval > 0)."""
     log_every_env_steps: int = 25_000
     """Env steps between metric lines (fused mode: one jitted call per interval)."""
     checkpoint_every_logs: int = 10
@@ -338,6 +341,7 @@ def validate(cfg: Config) -> Config:
     if cfg.seeds > 1 and cfg.mode != "fused":
         raise UserError(f"seeds={cfg.seeds}: several runs in one program need fused mode (mode={cfg.mode})")
     check_sweep(cfg)
+    cfg.pbt.validate(cfg)
     if cfg.cpu_threads < 0:
         raise UserError(f"cpu_threads must be >= 0 (0: auto), got {cfg.cpu_threads}")
     cfg.rollout.validate()

@@ -51,8 +51,9 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
         if isinstance(value, str):
             return value
     elif origin in (tuple, typing.Tuple):
-        if isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return tuple(value)
+        kind = (int, float) if args and args[0] is float else int      # Tuple[float, ...] takes ints too
+        if isinstance(value, (list, tuple)) and all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+            return tuple(float(v) for v in value) if kind != int else tuple(value)
     elif origin in (dict, typing.Dict):
         if isinstance(value, dict):
             return dict(value)
@@ -148,11 +149,12 @@ def from_dict(d: Dict[str, Any], default, renamed: Dict[str, str]):
     if not isinstance(d, dict):
         raise UserError(f"a config must be a JSON object of config sections, got {json.dumps(d)[:40]}")
     flat = {}
+    paths = field_paths(type(default))          # a dict-valued field (`sweep`, `env.kwargs`) is one value
 
     def walk(prefix, obj):
         for k, v in obj.items():
             key = prefix + k
-            if isinstance(v, dict) and key not in ("env.kwargs",) and not key.endswith("kwargs"):
+            if isinstance(v, dict) and key not in paths and not key.endswith("kwargs"):
                 walk(key + ".", v)
             else:
                 flat[key] = v

@@ -267,7 +267,8 @@ def _run_fused(cfg, opened: _Opened, custom, quiet: bool, t0: float) -> RunResul
     logger = opened.write(cfg, quiet)
     at = int(opened.resume["meta"].get("env_steps", 0)) if opened.resume else 0
     try:
-        fs, summary = train(trainer, fs, logger=logger, checkpointer=opened.checkpointer, t0=t0, env_steps0=at)
+        fs, summary = train(trainer, fs, logger=logger, checkpointer=opened.checkpointer, t0=t0, env_steps0=at,
+                            pbt_state=opened.resume["meta"].get("pbt") if opened.resume else None)
     except Exception as exc:
         _out_of_memory(exc, cfg)
         raise

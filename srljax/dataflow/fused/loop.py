@@ -118,7 +118,8 @@ def population_returns(fs, labels):
     return agg.get("episode_return_mean"), out
 
 
-def train(trainer, fs, logger=None, checkpointer=None, t0: Optional[float] = None, env_steps0: int = 0):
+def train(trainer, fs, logger=None, checkpointer=None, t0: Optional[float] = None, env_steps0: int = 0,
+          pbt_state: Optional[dict] = None):
     """Run `trainer` (a `learners.protocols.FusedLoopTrainer`: a `FusedTrainer`, or
     `fused_replay.FusedReplayTrainer`) from `fs` (fresh, or restored from a checkpoint: the run goes on
     from its own count, and `env_steps0` is the checkpoint's env-step count) to
@@ -128,7 +129,9 @@ def train(trainer, fs, logger=None, checkpointer=None, t0: Optional[float] = Non
     `checkpoint_every_logs` rows and at the end. The trainer counts its progress in units of
     `trainer.unit_env_steps` env steps (`progress(fs)`: PPO updates, or env-batch steps) up to
     `trainer.total_units`; env steps are counted on the host (Python ints: no overflow). Ctrl-C or
-    SIGTERM saves the state after the last completed call as a checkpoint first."""
+    SIGTERM saves the state after the last completed call as a checkpoint first. With `pbt.interval`,
+    population-based training's steps run between calls (`fused.pbt`; `pbt_state`: a checkpoint's
+    `meta["pbt"]`), each recorded in its call's row (`pbt`) and the settings in the checkpoints."""
     t0 = time.perf_counter() if t0 is None else t0
     cfg, unit = trainer.cfg, trainer.unit_env_steps
     total = trainer.total_units
@@ -140,6 +143,18 @@ def train(trainer, fs, logger=None, checkpointer=None, t0: Optional[float] = Non
     timed_steps = 0
     logs = 0
     saved = done
+    pbt = None
+    if cfg.pbt.interval:
+        from srljax.dataflow.fused.pbt import PBT
+        pbt = PBT(trainer, pbt_state)
+    meta = lambda units: {"env_steps": steps_at(units), **(pbt.meta() if pbt else {})}   # noqa: E731
+
+    def pbt_step(fs, units):    # (state, the step's record or None)
+        if pbt is None or not pbt.due(units, total):
+            return fs, None
+        return pbt.step(fs, [ring_mean(fs, i) for i in range(pbt.members)], units // pbt.period)
+
+    fs, pending = pbt_step(fs, done)          # a resume of a run that ended on a step: that step first
     try:
         while done < total:
             n = min(per_log, total - done)
@@ -159,22 +174,27 @@ def train(trainer, fs, logger=None, checkpointer=None, t0: Optional[float] = Non
             env_steps = steps_at(done)
             row = {"env_steps": env_steps, "wall_s": time.perf_counter() - t0, "steps_per_s": steps_done / dt,
                    "episode_return": m.pop("episode_return"), "policy_version": trainer.policy_version(fs), **m}
+            fs, record = pbt_step(fs, done)
+            if pending or record:       # the steps taken since the previous row
+                row["pbt"], pending = [r for r in (pending, record) if r], None
             if logger is not None:
                 logger.log(row)
             trainer.check(fs, done)
             if checkpointer is not None and (logs % cfg.checkpoint_every_logs == 0 or done >= total):
-                checkpointer.save(done, fs, meta={"env_steps": env_steps})
+                checkpointer.save(done, fs, meta=meta(done))
                 saved = done
     except KeyboardInterrupt:
         units = trainer.progress(fs)            # the state of the last completed call
         if checkpointer is not None and units > saved:
-            checkpointer.save(units, fs, meta={"env_steps": steps_at(units)})
+            checkpointer.save(units, fs, meta=meta(units))
             sys.stderr.write(f"srljax: checkpoint saved at {trainer.unit_name} {units}, {steps_at(units):,} env steps\n")
         raise
     env_steps = steps_at(done)
     wall = time.perf_counter() - t0
     labels = getattr(trainer, "labels", None)            # a population (`seeds`, `sweep`): its aggregate too
     ret, population = population_returns(fs, labels) if labels else (trainer.last_returns(fs), {})
+    if pbt is not None:
+        population["pbt"] = pbt.summary(population.get("best_member"))
     if labels:   # env_steps and steps_per_s count one member's steps (the budget); all members' too:
         population["steps_per_s_all_members"] = len(labels) * ((timed_steps / train_s) if train_s > 0 else 0.0)
     summary = {"env_steps": env_steps, "wall_s": wall,
