@@ -10,6 +10,11 @@ compile time is measured apart and excluded from steps/s.
 
 Gymnasium section (`gym`): srljax's gymnasium vector env (CPU, numpy, one core) with random actions.
 
+Hide-and-seek in JAX (`hns_jax`, not in the default sections): the whole JAX game (`hns_jax/`)
+against the whole MuJoCo game, both per CPU second, alternating; with `--xla-threads 1` per core:
+
+    python scripts/bench_envs.py --sections hns_jax --xla-threads 1 --num-envs 64 --repeats 3
+
 CPU section (`cpu`): the MuJoCo hide-and-seek vector env with random actions (full rules and
 observations), next to MuJoCo physics alone on the very same models and layouts (`mj_step` with 15
 substeps and random controls, no rules, rays or observations), and their ratio.
@@ -437,11 +442,68 @@ def plot(rows: List[Dict], path: str, title: str) -> None:
     plt.close(fig)
 
 
+# ------------------------------------------------------------------------------- hide-and-seek in JAX
+
+def bench_hns_jax(variant: str, batch: int, mj_envs: int, args) -> Dict:
+    """The whole JAX game (rules, lidar, vision, observations; random actions) at `batch` envs in
+    one jitted scan, against the whole MuJoCo game at `mj_envs` envs on one core, timed in
+    alternating repeats of at least `--min-time` (2 s at least) each. Both are per second of this
+    process's CPU time (run with `--xla-threads 1`, the JAX side uses one core too); the ratio is
+    the median of the repeats' ratios."""
+    from srljax.envs.hns_jax import HideAndSeekJax
+    jax = _jax()
+    import jax.numpy as jnp
+
+    env = HideAndSeekJax(variant, layouts=512, layout_seed=args.seed)
+    A, nvec = env.num_agents, jnp.asarray(NVEC)
+
+    def step(state, key):
+        action = jax.random.randint(key, (batch, A, 5), 0, nvec)
+        state = jax.vmap(env.step)(state, action)
+        return state, state.reward
+    runner = Runner(lambda k: jax.vmap(env.reset)(jax.random.split(k, batch)), step, batch,
+                    steps=max(8, min(env.horizon, 2 ** 16 // batch)))
+    mj = make_vec_env(variant, num_envs=mj_envs, seed=args.seed)
+    mj.reset(args.seed)
+    rng = np.random.default_rng(args.seed)
+    time_env(mj, rng.integers(0, NVEC, size=(5, mj_envs, A, 5)))                    # warm up
+    min_time = max(args.min_time, 2.0)
+    jx, mu = [], []
+    for _ in range(args.repeats):
+        jx.append(runner.timed(min_time)[1])
+        n, c0 = 0, time.process_time()
+        while time.process_time() - c0 < min_time:
+            time_env(mj, rng.integers(0, NVEC, size=(10, mj_envs, A, 5)))
+            n += 10 * mj_envs
+        mu.append(n / (time.process_time() - c0))
+    ratios = [a / b for a, b in zip(jx, mu)]
+    return {"section": "hns_jax", "env": f"hns_jax/{variant}", "batch": batch, "mujoco_envs": mj_envs,
+            "device": device_name(), "jax_env_steps_per_cpu_s": float(np.median(jx)),
+            "mujoco_env_steps_per_cpu_s": float(np.median(mu)), "jax_over_mujoco": float(np.median(ratios)),
+            "all_jax": jx, "all_mujoco": mu, "compile_s": runner.compile_s, "repeats": args.repeats}
+
+
+def hns_jax_section(args) -> List[Dict]:
+    print(f"# hide-and-seek in JAX against the MuJoCo game, per CPU second, XLA threads: "
+          f"{args.xla_threads or 'default'} (use 1 for a per-core figure); median of {args.repeats} "
+          "alternating repeats, compile excluded", flush=True)
+    print(f"{'env':<20} {'batch':>6} {'JAX steps/s':>12} {'MuJoCo steps/s':>15} {'ratio':>6} {'compile s':>10}")
+    rows = []
+    for variant in args.variants:
+        for b in args.hns_batch_sizes:
+            r = bench_hns_jax(variant, b, args.num_envs[-1], args)
+            rows.append(r)
+            print(f"{r['env']:<20} {b:>6} {r['jax_env_steps_per_cpu_s']:>12.0f} "
+                  f"{r['mujoco_env_steps_per_cpu_s']:>15.0f} {r['jax_over_mujoco']:>6.2f} {r['compile_s']:>10.1f}",
+                  flush=True)
+    return rows
+
+
 BRAX_CPU_BATCHES = [256]
 DEFAULT_BATCHES = [1, 64, 4096, 65536]
 
 
-SECTIONS = {"jax": jax_section, "gym": gym_section, "cpu": cpu_section}
+SECTIONS = {"jax": jax_section, "gym": gym_section, "cpu": cpu_section, "hns_jax": hns_jax_section}
 
 
 def print_header() -> None:
@@ -495,6 +557,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--env-steps", type=int, default=4800, help="env steps timed per row (each of env "
                    "and physics alone)")
     g.add_argument("--chunk", type=int, default=400, help="env steps per alternating timed chunk")
+    g = p.add_argument_group("hns_jax section (hide-and-seek in JAX against the MuJoCo game; --variants, "
+                             "--num-envs: the MuJoCo side's envs per core)")
+    g.add_argument("--hns-batch-sizes", nargs="+", type=int, default=[1024], help="JAX game batch sizes")
     first = p.parse_args(argv)
     if first.quick:
         p.set_defaults(**QUICK)

@@ -76,3 +76,35 @@ def rect_rect(ca, ha, cosa, sina, cb, hb, cosb, sinb):
     pt = ca + (ha[..., 0] * sx)[..., None] * ua0 + (ha[..., 1] * sy)[..., None] * ua1
     local = jnp.clip(unrotate(pt - cb, cosb, sinb), -hb, hb)
     return depth, n, cb + rotate(local, cosb, sinb)
+
+
+def rect_aabb(ca, ha, cosa, sina, cb, hb, ref=None):
+    """`rect_rect` with B axis-aligned (a wall), in fewer operations: (depth, n moving A out of B,
+    contact point). ca, ha [..., 2], cosa, sina [...]; cb, hb [..., 2]; all broadcast. `ref`: A's
+    centre a moment earlier; the side of B it was on decides the normals' signs (no tunnelling)."""
+    dx, dy = ca[..., 0] - cb[..., 0], ca[..., 1] - cb[..., 1]
+    rx, ry = (dx, dy) if ref is None else (ref[..., 0] - cb[..., 0], ref[..., 1] - cb[..., 1])
+    ac, as_ = jnp.abs(cosa), jnp.abs(sina)
+    hx, hy, wx, wy = ha[..., 0], ha[..., 1], hb[..., 0], hb[..., 1]
+    d0, d1 = dx * cosa + dy * sina, -dx * sina + dy * cosa
+    r0, r1 = rx * cosa + ry * sina, -rx * sina + ry * cosa
+    sg = lambda x: jnp.sign(x) + (x == 0)                                      # noqa: E731
+    sx, sy, s0, s1 = sg(rx), sg(ry), sg(r0), sg(r1)
+    overlaps = (hx * ac + hy * as_ + wx - dx * sx,              # world x
+                hx * as_ + hy * ac + wy - dy * sy,              # world y
+                hx + wx * ac + wy * as_ - d0 * s0,              # A's first axis
+                hy + wx * as_ + wy * ac - d1 * s1)              # A's second axis
+    zero = jnp.zeros_like(dx)
+    normals = ((sx, zero), (zero, sy), (cosa * s0, sina * s0), (-sina * s1, cosa * s1))
+    depth, (nx, ny) = overlaps[0], normals[0]
+    for k in range(1, 4):
+        better = overlaps[k] < depth
+        depth = jnp.where(better, overlaps[k], depth)
+        nx, ny = jnp.where(better, normals[k][0], nx), jnp.where(better, normals[k][1], ny)
+    sx = -jnp.clip((nx * cosa + ny * sina) * 20.0, -1.0, 1.0)
+    sy = -jnp.clip((-nx * sina + ny * cosa) * 20.0, -1.0, 1.0)
+    px = ca[..., 0] + hx * sx * cosa - hy * sy * sina
+    py = ca[..., 1] + hx * sx * sina + hy * sy * cosa
+    px = jnp.clip(px, cb[..., 0] - wx, cb[..., 0] + wx)
+    py = jnp.clip(py, cb[..., 1] - wy, cb[..., 1] + wy)
+    return jnp.maximum(depth, 0.0), jnp.stack([nx, ny], -1), jnp.stack([px, py], -1)
