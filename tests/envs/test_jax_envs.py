@@ -14,8 +14,10 @@ def test_unknown_names_list_what_exists():
         make("gymnax/NoSuchEnv-v0")
     with pytest.raises(UserError, match="inverted_pendulum"):
         make("brax/no_such_env")
-    with pytest.raises(UserError, match="families: gymnax, brax, jaxmarl, jax, gym, hns, pz"):
+    with pytest.raises(UserError, match="families: gymnax, brax, jaxmarl, jax, hns_jax, gym, hns, pz"):
         make("atari/Pong")
+    with pytest.raises(UserError, match="quadrant, full"):
+        make("hns_jax/no_such_variant")
     with pytest.raises(UserError, match="FAMILY/NAME"):
         make("CartPole-v1")
 
