@@ -104,6 +104,11 @@ def scenario_variant(layout: Layout, variant: str = "quadrant", horizon: int = 1
                                horizon=horizon)
 
 
+def lock_name(team: int) -> Optional[str]:
+    """An object's lock team as a scenario reports it: None (unlocked), "hider" or "seeker"."""
+    return None if team < 0 else ("hider" if team == 1 else "seeker")
+
+
 class Scenario:
     """A single game at given poses; see the module docstring."""
 
@@ -162,8 +167,7 @@ class Scenario:
         return self.env.q[0, self.num_agents + self.env.num_boxes + k, :3].copy()
 
     def _lock(self, o: int) -> Optional[str]:
-        team = self.env.lock_team[0, o]
-        return None if team < 0 else ("hider" if team == 1 else "seeker")
+        return lock_name(self.env.lock_team[0, o])
 
     def box_lock(self, k: int) -> Optional[str]:
         """None when box k is unlocked, else the team that locked it ("hider" or "seeker")."""

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from srljax.envs.hide_and_seek.scenario import Agent, Box, Ramp, Wall, act, scenario_layout
+from srljax.envs.hide_and_seek.scenario import Agent, Box, Ramp, Wall, act, lock_name, scenario_layout
 from srljax.envs.hide_and_seek.scene import VARIANTS
 from srljax.envs.hns_jax import physics as P
 from srljax.envs.hns_jax.game import HideAndSeekJax
@@ -127,8 +127,7 @@ class JaxScenario:
         return self._obj(self.env.num_boxes + k)
 
     def _lock(self, o: int) -> Optional[str]:
-        team = int(self.state.inner.lock_team[o])
-        return None if team < 0 else ("hider" if team == 1 else "seeker")
+        return lock_name(int(self.state.inner.lock_team[o]))
 
     def box_lock(self, k: int) -> Optional[str]:
         return self._lock(k)
