@@ -45,7 +45,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from srljax.envs.hide_and_seek import make_vec_env  # noqa: E402
-from srljax.envs.hide_and_seek.scene import SUBSTEPS  # noqa: E402
+from srljax.envs.hide_and_seek.scene import SUBSTEPS, VARIANTS  # noqa: E402
 
 NVEC = np.array([11, 11, 11, 2, 2])
 
@@ -444,25 +444,33 @@ def plot(rows: List[Dict], path: str, title: str) -> None:
 
 # ------------------------------------------------------------------------------- hide-and-seek in JAX
 
-def bench_hns_jax(variant: str, batch: int, mj_envs: int, args) -> Dict:
-    """The whole JAX game (rules, lidar, vision, observations; random actions) at `batch` envs in
-    one jitted scan, against the whole MuJoCo game at `mj_envs` envs on one core, timed in
-    alternating repeats of at least `--min-time` (2 s at least) each. Both are per second of this
-    process's CPU time (run with `--xla-threads 1`, the JAX side uses one core too); the ratio is
-    the median of the repeats' ratios."""
+def hns_jax_runner(variant: str, batch: int, steps: int, seed: int = 0, layouts: int = 512) -> Runner:
+    """The whole JAX game (`hns_jax/`: rules, lidar, vision, observations) at `batch` envs under
+    `vmap`, uniformly random actions, `steps` a call (also `gpu_check.py`'s section)."""
     from srljax.envs.hns_jax import HideAndSeekJax
     jax = _jax()
     import jax.numpy as jnp
 
-    env = HideAndSeekJax(variant, layouts=512, layout_seed=args.seed)
+    env = HideAndSeekJax(variant, layouts=layouts, layout_seed=seed)
     A, nvec = env.num_agents, jnp.asarray(NVEC)
 
     def step(state, key):
         action = jax.random.randint(key, (batch, A, 5), 0, nvec)
         state = jax.vmap(env.step)(state, action)
         return state, state.reward
-    runner = Runner(lambda k: jax.vmap(env.reset)(jax.random.split(k, batch)), step, batch,
-                    steps=max(8, min(env.horizon, 2 ** 16 // batch)))
+    runner = Runner(lambda k: jax.vmap(env.reset)(jax.random.split(k, batch)), step, batch, steps)
+    runner.num_agents = A
+    return runner
+
+
+def bench_hns_jax(variant: str, batch: int, mj_envs: int, args) -> Dict:
+    """The whole JAX game (rules, lidar, vision, observations; random actions) at `batch` envs in
+    one jitted scan, against the whole MuJoCo game at `mj_envs` envs on one core, timed in
+    alternating repeats of at least `--min-time` (2 s at least) each. Both are per second of this
+    process's CPU time (run with `--xla-threads 1`, the JAX side uses one core too); the ratio is
+    the median of the repeats' ratios."""
+    runner = hns_jax_runner(variant, batch, max(8, min(VARIANTS[variant].horizon, 2 ** 16 // batch)), args.seed)
+    A = runner.num_agents
     mj = make_vec_env(variant, num_envs=mj_envs, seed=args.seed)
     mj.reset(args.seed)
     rng = np.random.default_rng(args.seed)

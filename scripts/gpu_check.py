@@ -10,8 +10,12 @@ It measures, on whatever device JAX finds (it says which):
    statistics) inside one jitted `lax.scan`, random actions: gymnax CartPole-v1 at 2^4 ... 2^20
    envs and brax ant at 2^4 ... 2^16 (compile excluded; a size that runs out of memory or past
    the budget is recorded as such, and the larger sizes are skipped);
+   The JAX hide-and-seek game (`hns_jax/quadrant`, rules, lidar, vision and observations) at 2^6 ...
+   2^18 games;
 2. fused PPO on brax ant (the `brax_ant` preset): env steps/s after the first (compiling) call;
-3. the learner's update alone on one batch of that preset: milliseconds per update.
+3. the learner's update alone on one batch of that preset: milliseconds per update;
+4. fused self-play training of the JAX game (the `hns_jax_quadrant` preset at 4,096 games): env
+   steps/s after the first call.
 
 Each section gets a share of `--budget-s`; what did not fit is marked `"skipped": "budget"`.
 """
@@ -63,17 +67,40 @@ def env_curve(name: str, sizes, steps_per_call: int, min_time: float, budget: Bu
     return rows
 
 
-def fused_ppo(overrides: dict, calls: int):
-    """Fused PPO env steps/s after the first (compiling) call, and the update alone in ms."""
+def hns_curve(variant: str, sizes, min_time: float, share_end: float, tiny: bool):
+    """Env steps/s of the whole JAX hide-and-seek game (`hns_jax/`) at each batch size, random
+    actions, until memory or the budget runs out."""
+    from bench_envs import hns_jax_runner
+    rows = []
+    for batch in sizes:
+        if time.monotonic() > share_end:
+            rows.append({"env": f"hns_jax/{variant}", "batch": batch, "skipped": "budget"})
+            continue
+        steps = 4 if tiny else max(8, min(80, (1 << 20) // batch))
+        try:
+            runner = hns_jax_runner(variant, batch, steps, layouts=16 if tiny else 512)
+            per_s, _ = runner.timed(min_time)
+        except Exception as exc:
+            if "RESOURCE_EXHAUSTED" not in str(exc) and "out of memory" not in str(exc).lower():
+                raise
+            rows.append({"env": f"hns_jax/{variant}", "batch": batch, "skipped": "out of memory"})
+            break
+        rows.append({"env": f"hns_jax/{variant}", "batch": batch, "scan_steps": steps, "env_steps_per_s": per_s,
+                     "compile_s": runner.compile_s})
+        print(f"  hns_jax/{variant:<14} batch {batch:>9,}: {per_s:>14,.0f} env steps/s", file=sys.stderr, flush=True)
+    return rows
+
+
+def fused_rate(preset: str, overrides: dict, calls: int):
+    """(fused training env steps/s after the first (compiling) call, the checked config, trainer, state)."""
     import jax
-    import numpy as np
 
     from srljax import config as C
     from srljax import presets
     from srljax.dataflow.fused.rollout import FusedTrainer
     from srljax.run import check
 
-    cfg = check(C.override(presets.get("brax_ant"), overrides))
+    cfg = check(C.override(presets.get(preset), overrides))
     trainer = FusedTrainer(cfg)
     fs = trainer.init(cfg.seed)
     per_log = max(1, cfg.log_every_env_steps // cfg.steps_per_update())
@@ -86,8 +113,18 @@ def fused_ppo(overrides: dict, calls: int):
         fs, m = trainer.chunk(fs, per_log)
     jax.block_until_ready(fs.env_steps)
     dt = time.perf_counter() - t
-    ppo = {"num_envs": cfg.env.num_envs, "rollout_len": cfg.rollout.rollout_len, "updates": calls * per_log,
-           "env_steps_per_s": calls * per_log * cfg.steps_per_update() / dt, "first_call_s": first_s}
+    rate = {"preset": preset, "num_envs": cfg.env.num_envs, "rollout_len": cfg.rollout.rollout_len,
+            "devices": len(trainer.devices), "updates": calls * per_log,
+            "env_steps_per_s": calls * per_log * cfg.steps_per_update() / dt, "first_call_s": first_s}
+    return rate, cfg, trainer
+
+
+def fused_ppo(overrides: dict, calls: int):
+    """Fused PPO on brax ant: env steps/s after the first (compiling) call, and the update alone in ms."""
+    import jax
+    import numpy as np
+
+    ppo, cfg, trainer = fused_rate("brax_ant", overrides, calls)
 
     # the learner's update alone, on one device's batch of the same shape
     rng = np.random.default_rng(0)
@@ -126,23 +163,36 @@ def main(argv=None) -> int:
     out = {"device": {"platform": dev.platform, "kind": getattr(dev, "device_kind", ""),
                       "count": jax.device_count()}, "budget_s": args.budget_s, "tiny": args.tiny}
     if args.tiny:
-        cart, ant, per_call, min_time = [4, 16], [4], 256, 0.05
+        cart, ant, hns, per_call, min_time = [4, 16], [4], [2], 256, 0.05
         ppo_over = {"env.num_envs": 8, "rollout.rollout_len": 8, "ppo.minibatches": 2, "ppo.epochs": 1,
                     "network.hidden": [16], "log_every_env_steps": 64}
+        # tests/test_matchup_jax.py's tiny run: one compiled program for both (the compile cache)
+        hns_over = {"network.hidden": [8, 8], "env.num_envs": 4, "rollout.rollout_len": 20, "ppo.minibatches": 2,
+                    "env.kwargs": {"horizon": 20, "prep_steps": 8, "layouts": 64, "random_opponents": 0.5},
+                    "log_every_env_steps": 80, "cpu_devices": 1}
         calls = 1
     else:
         cart, ant = [2 ** k for k in range(4, 21, 2)], [2 ** k for k in range(4, 17, 2)]
+        hns = [2 ** k for k in range(6, 19, 2)]
         per_call, min_time, ppo_over, calls = 1 << 22, 1.0, {}, 5
+        hns_over = {"env.num_envs": 4096, "log_every_env_steps": 4096 * 40}
     start = time.monotonic()
-    out["env_steps_per_s"] = env_curve("gymnax/CartPole-v1", cart, per_call, min_time, budget,
-                                       start + 0.3 * args.budget_s)
-    out["env_steps_per_s"] += env_curve("brax/ant", ant, per_call, min_time, budget, start + 0.65 * args.budget_s)
-    if budget.left() > 0.2 * args.budget_s or args.tiny:
+    at = lambda share: start + share * args.budget_s      # noqa: E731
+    out["env_steps_per_s"] = env_curve("gymnax/CartPole-v1", cart, per_call, min_time, budget, at(0.2))
+    out["env_steps_per_s"] += env_curve("brax/ant", ant, per_call, min_time, budget, at(0.4))
+    out["env_steps_per_s"] += hns_curve("quadrant", hns, min_time, at(0.6), args.tiny)
+    if budget.left() > 0.3 * args.budget_s or args.tiny:
         out["fused_ppo_brax_ant"], out["learner_update"] = fused_ppo(ppo_over, calls)
         print(f"  fused PPO brax ant: {out['fused_ppo_brax_ant']['env_steps_per_s']:,.0f} env steps/s; "
               f"update {out['learner_update']['update_ms_median']:.1f} ms", file=sys.stderr)
     else:
         out["fused_ppo_brax_ant"] = out["learner_update"] = {"skipped": "budget"}
+    if budget.left() > 0.15 * args.budget_s or args.tiny:
+        out["fused_hns_jax_quadrant"] = fused_rate("hns_jax_quadrant", hns_over, calls)[0]
+        print(f"  fused hns_jax_quadrant: {out['fused_hns_jax_quadrant']['env_steps_per_s']:,.0f} env steps/s",
+              file=sys.stderr)
+    else:
+        out["fused_hns_jax_quadrant"] = {"skipped": "budget"}
     out["wall_s"] = time.monotonic() - start
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")

@@ -216,6 +216,10 @@ class Config:
     """Checkpoints kept on disk; older ones are deleted."""
     cpu_threads: int = 0
     """Fused mode on CPU: XLA's thread pool size (0: auto, one thread for env.num_envs <= 32, else every core)."""
+    cpu_devices: int = 1
+    """Fused mode on CPU: split env.num_envs over this many XLA CPU devices, whose programs run at once
+    (data parallel, as over GPUs), so one run keeps every core busy (0: one per core, as many as divide
+    env.num_envs). Takes effect only before jax's backend starts; XLA_FLAGS' own device count wins."""
 
     def steps_per_update(self) -> int:
         return self.env.num_envs * self.rollout.rollout_len
@@ -344,6 +348,10 @@ def validate(cfg: Config) -> Config:
     cfg.pbt.validate(cfg)
     if cfg.cpu_threads < 0:
         raise UserError(f"cpu_threads must be >= 0 (0: auto), got {cfg.cpu_threads}")
+    if cfg.cpu_devices < 0:
+        raise UserError(f"cpu_devices must be >= 0 (0: one per core), got {cfg.cpu_devices}")
+    if cfg.cpu_devices > 1 and cfg.env.num_envs % cfg.cpu_devices:
+        raise UserError(f"env.num_envs={cfg.env.num_envs} does not split evenly over cpu_devices={cfg.cpu_devices}")
     cfg.rollout.validate()
     if not cfg.network.hidden or any(h <= 0 for h in cfg.network.hidden):
         raise UserError(f"network.hidden must be positive layer sizes, got {cfg.network.hidden}")

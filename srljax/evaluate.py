@@ -5,8 +5,8 @@
     srljax-evaluate --run-dir runs/hns_q --matchup seekers --episodes 50 --gif docs/hns_trained.gif
 
 Any env family: the mean return over --episodes and, with --video, a GIF (`srljax.playback`).
-Hide-and-seek (`hns/` envs): matchups of the trained teams against random-action opponents and the
-stage statistics (`srljax.matchup`, which explains them). The checkpoint is the latest in
+Hide-and-seek (`hns/` and `hns_jax/` envs): matchups of the trained teams against random-action
+opponents and the stage statistics (`srljax.matchup`, which explains them). The checkpoint is the latest in
 RUN_DIR/checkpoints (or --checkpoint PATH); the config is RUN_DIR/config.json.
 Exit codes: 0 done, 2 bad input, 1 failure.
 """
@@ -54,7 +54,7 @@ def main(argv=None, prog: str = "evaluate.py") -> int:
         cfg = C.from_dict(json.loads((run_dir / "config.json").read_text()))
         if args.horizon is not None:
             cfg = C.override(cfg, {"env.kwargs": {**cfg.env.kwargs, "horizon": args.horizon}})
-        if cfg.env.id.startswith("hns/"):
+        if cfg.env.id.startswith(("hns/", "hns_jax/")):
             from srljax.matchup import evaluate_matchups
             ckpt = None if args.fresh else (Path(args.checkpoint) if args.checkpoint else latest_checkpoint(run_dir))
             result = {"run_dir": str(run_dir), **evaluate_matchups(cfg, args, ckpt)}

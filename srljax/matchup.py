@@ -9,7 +9,8 @@ With every matchup played, the result also holds `learning_check`:
     seekers_gain = hider_seen_frac(seekers) - hider_seen_frac(random)   (issue 5 asks >= 0.15)
     hiders_gain  = hider_seen_frac(random) - hider_seen_frac(hiders)    (issue 5 asks >= 0.15)
 
-Episodes MuJoCo flagged unstable are counted and left out of the means. The command is
+Episodes MuJoCo flagged unstable are counted and left out of the means. The JAX game (`hns_jax/`, a
+fused run's checkpoint) plays each round of games as one jitted `scan` (`play_jax`). The command is
 `srljax-evaluate` (`srljax.evaluate`); any other env plays through `srljax.playback`.
 """
 from __future__ import annotations
@@ -165,29 +166,121 @@ def record_actions(cfg, algo, policy, act, num_envs: int, steps: int, seed: int)
     return out
 
 
+def play_jax(cfg, algo, policy, act, matchup: str, episodes: int, num_envs: int, seed: int,
+             gif: Optional[str] = None) -> Dict[str, float]:
+    """The JAX game's matchup (`hns_jax/`): rounds of `num_envs` games, each round one whole episode
+    in one jitted `scan` (one program for every matchup: the matchup is an argument); mean
+    statistics over the first `episodes` games. The random team is drawn here (the run's
+    `random_opponents` is not applied), so every matchup plays the same layouts."""
+    import jax
+    import jax.numpy as jnp
+
+    key = (cfg.env.id, tuple(sorted(dict(cfg.env.kwargs).items())), num_envs, bool(gif), id(act))
+    if key not in _JAX_EPISODES:
+        _JAX_EPISODES.clear()
+        _JAX_EPISODES[key] = _jax_episode(cfg, algo, act, num_envs, bool(gif))
+    env, run = _JAX_EPISODES[key]
+    from srljax.envs.hns_jax.game import STAT_KEYS
+    got: Dict[str, List[np.ndarray]] = {k: [] for k in STAT_KEYS}
+    t0 = time.perf_counter()
+    for r in range(-(-episodes // num_envs)):
+        stats, first, shown = run(policy, jax.random.fold_in(jax.random.PRNGKey(seed), r),
+                                  jnp.int32(MATCHUPS.index(matchup)))
+        for k in STAT_KEYS:
+            got[k].append(np.asarray(stats[k]))
+        if gif and r == 0:
+            from srljax.envs.hns_jax.render import frame, write_gif
+            steps = [first] + [jax.tree.map(lambda x, t=t: np.asarray(x)[t], shown) for t in range(env.horizon)]
+            write_gif([frame(g, obs, env.prep_steps, reward) for g, obs, reward in steps], gif)
+    out = {k: float(np.mean(np.concatenate(v)[:episodes])) for k, v in got.items()}
+    out.update(length=float(env.horizon), episodes=episodes, unstable_episodes=0, wall_s=time.perf_counter() - t0)
+    return out
+
+
+_JAX_EPISODES: dict = {}      # the compiled episode of the latest (env, batch, act): one per evaluation
+
+
+def _jax_episode(cfg, algo, act, E: int, record: bool):
+    """(env, jitted (policy, key, matchup index) -> (statistics [E] per key, env 0's first state,
+    env 0's states after each step)); the states only when `record`."""
+    import jax
+    import jax.numpy as jnp
+
+    from srljax.envs.hns_jax import HideAndSeekJax
+    from srljax.envs.hns_jax.game import STAT_KEYS
+
+    kwargs = {k: v for k, v in dict(cfg.env.kwargs).items() if k != "random_opponents"}
+    env = HideAndSeekJax(cfg.env.id.split("/", 1)[1], **kwargs)
+    A, nvec = env.num_agents, jnp.asarray(env.action_space.nvec)
+    cols = lambda x: x.reshape((E * A,) + x.shape[2:])      # noqa: E731
+    one = lambda s: jax.tree.map(lambda x: x[0], (s.inner, s.obs, s.reward)) if record else None   # noqa: E731
+
+    def episode(policy, key, which):
+        k_reset, k_run = jax.random.split(key)
+        start = jax.vmap(env.reset)(jax.random.split(k_reset, E))
+
+        def step(carry, k):
+            state, h, first = carry
+            k_act, k_rand = jax.random.split(k)
+            g = state.inner
+            trained_action, h = act(policy, jax.tree.map(cols, state.obs), h, first, k_act)
+            # MATCHUPS' order: self, seekers, hiders, random
+            trained = jnp.stack([g.world.agent_on, ~g.hider, g.hider, jnp.zeros_like(g.hider)])[which]
+            action = jax.random.randint(k_rand, (E, A, len(env.action_space.nvec)), 0, nvec)
+            action = jnp.where(trained[..., None], trained_action.reshape(E, A, -1), action)
+            nxt = jax.vmap(env.step)(state, action)
+            return (nxt, h, jnp.zeros_like(first)), one(nxt)
+
+        carry = (start, algo.initial_state(E * A), jnp.ones((E * A,), jnp.float32))
+        (last, _, _), shown = jax.lax.scan(step, carry, jax.random.split(k_run, env.horizon))
+        return {k: last.metrics["episode_stat_" + k] for k in STAT_KEYS}, one(start), shown
+
+    return env, jax.jit(episode)
+
+
+def _jax_policy(cfg, args, checkpoint: Optional[Path]):
+    """(algo, policy) of a fused hide-and-seek run's checkpoint (a population's: --member), or fresh."""
+    if checkpoint is None:
+        from srljax.envs.registry import make as make_env
+        return load_policy(cfg, make_env(cfg.env.id, num_envs=1, **dict(cfg.env.kwargs)), None)
+    if not checkpoint.is_file():
+        raise UserError(f"no checkpoint at {checkpoint}")
+    from srljax.playback import load_policy as load_fused
+    from srljax.playback import pick_member
+    return load_fused(cfg, checkpoint, pick_member(cfg, checkpoint.parent.parent, getattr(args, "member", None)))
+
+
 def evaluate_matchups(cfg, args, checkpoint: Optional[Path]) -> dict:
-    """`srljax-evaluate` on a hide-and-seek run (`args`: its parsed flags): every matchup asked for,
-    and --sim-alone. Bad input is a UserError before anything is played. `checkpoint` None: fresh
-    weights."""
+    """`srljax-evaluate` on a hide-and-seek run (`args`: its parsed flags), the MuJoCo game's (`hns/`)
+    or the JAX game's (`hns_jax/`): every matchup asked for, and --sim-alone (MuJoCo only). Bad input
+    is a UserError before anything is played. `checkpoint` None: fresh weights."""
     if args.episodes < 1 or args.num_envs < 1:
         raise UserError("--episodes and --num-envs must be >= 1")
     if args.sim_alone < 0 or args.sim_steps < 1:
         raise UserError("--sim-alone must be >= 0 and --sim-steps >= 1")
-    from srljax.envs.registry import make as make_env
-    probe = make_env(cfg.env.id, num_envs=1, seed=0, **dict(cfg.env.kwargs))
-    try:
-        algo, policy = load_policy(cfg, probe, checkpoint)
-        nvec = np.array(probe.action_space.nvec)
-    finally:
-        probe.close()
+    jax_game = cfg.env.id.startswith("hns_jax/")
+    if jax_game and args.sim_alone:
+        raise UserError("--sim-alone times the MuJoCo game's simulator; the JAX game's own throughput: "
+                        "python scripts/bench_envs.py --sections hns_jax")
+    if jax_game:
+        algo, policy = _jax_policy(cfg, args, checkpoint)
+    else:
+        from srljax.envs.registry import make as make_env
+        probe = make_env(cfg.env.id, num_envs=1, seed=0, **dict(cfg.env.kwargs))
+        try:
+            algo, policy = load_policy(cfg, probe, checkpoint)
+            nvec = np.array(probe.action_space.nvec)
+        finally:
+            probe.close()
     matchups = MATCHUPS if args.matchup == "all" else (args.matchup,)
     result = {"checkpoint": None if checkpoint is None else str(checkpoint), "env": cfg.env.id,
               "episodes_per_matchup": args.episodes, "greedy": args.greedy, "matchups": {}}
     act = make_act(algo, args.greedy)
     for i, m in enumerate(matchups):
         # the same seed for every matchup: the same layouts, a paired comparison
-        result["matchups"][m] = play(cfg, algo, policy, act, m, args.episodes, args.num_envs, args.seed,
-                                     args.gif if i == 0 else None)
+        result["matchups"][m] = (play_jax if jax_game else play)(cfg, algo, policy, act, m, args.episodes,
+                                                                 args.num_envs, args.seed,
+                                                                 args.gif if i == 0 else None)
     got = result["matchups"]
     if {"seekers", "hiders", "random"} <= set(got):
         base = got["random"]["hider_seen_frac"]

@@ -150,6 +150,27 @@ _add("hns_full",
      {**_HNS, "env.id": "hns/full", "env.num_envs": 8, "rollout.rollout_len": 80,
       "total_env_steps": 100_000_000, "log_every_env_steps": 50_000})
 
+# The JAX game (srljax/envs/hns_jax, docs/hns_jax.md) in fused mode: env, policy and learner in one
+# jitted program, self-play with the same network, algorithm and random-opponent mixing as above
+# (the env draws the random team itself: `env.kwargs.random_opponents`). 128 games a batch, split
+# over one XLA CPU device per core (`cpu_devices` 0): one device keeps about one core busy. 32
+# minibatches of 640 agent-steps: the MuJoCo preset's minibatch and gradient steps per env step
+# (its updates take 1,280 env steps in 8 minibatches).
+_HNS_JAX = {**{k: v for k, v in _HNS.items() if not k.startswith("distributed.")}, "cpu_devices": 0,
+            "ppo.minibatches": 32}
+_add("hns_jax_quadrant",
+     "Hide-and-seek quadrant game in JAX (hns_jax/quadrant), fused: the entity-attention LSTM, MAPPO, "
+     "random opponents in half the episodes, 128 games a batch",
+     {**_HNS_JAX, "mode": "fused", "env.id": "hns_jax/quadrant", "env.kwargs": {"random_opponents": 0.5},
+      "env.num_envs": 128, "rollout.rollout_len": 40, "total_env_steps": 20_000_000,
+      "log_every_env_steps": 51_200})
+_add("hns_jax_full",
+     "Hide-and-seek full game in JAX (hns_jax/full), fused: the entity-attention LSTM, MAPPO, "
+     "random opponents in half the episodes, 64 games a batch",
+     {**_HNS_JAX, "mode": "fused", "env.id": "hns_jax/full", "env.kwargs": {"random_opponents": 0.5},
+      "env.num_envs": 64, "rollout.rollout_len": 80, "total_env_steps": 100_000_000,
+      "log_every_env_steps": 51_200})
+
 PRESETS: Dict[str, Config] = {name: override(Config(name=name, description=desc), fields)
                               for name, (desc, fields) in _TABLE.items()}
 

@@ -273,6 +273,9 @@ def _run_fused(cfg, opened: _Opened, custom, quiet: bool, t0: float) -> RunResul
         _out_of_memory(exc, cfg)
         raise
     summary = logger.finish({**summary, **_identity(cfg, opened)})
+    plot = getattr(trainer.env, "plot_episode_stats", None)      # an env's own figures (hide-and-seek's stages)
+    if plot is not None and opened.path is not None:
+        plot(opened.path)
     return RunResult(cfg, summary, logger.history, trainer.host_learner(fs), opened.path)
 
 

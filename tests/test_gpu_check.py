@@ -15,7 +15,9 @@ def test_gpu_check_runs_tiny_on_cpu(tmp_path, subprocess_env):
     got = json.loads(out.read_text())
     assert got["device"]["platform"] == "cpu" and got["tiny"]
     curve = {(r["env"], r["batch"]): r for r in got["env_steps_per_s"]}
-    assert {("gymnax/CartPole-v1", 4), ("gymnax/CartPole-v1", 16), ("brax/ant", 4)} <= set(curve)
+    assert {("gymnax/CartPole-v1", 4), ("gymnax/CartPole-v1", 16), ("brax/ant", 4), ("hns_jax/quadrant", 2)} <= set(curve)
     assert all(r["env_steps_per_s"] > 0 and r["compile_s"] > 0 for r in curve.values())
     assert got["fused_ppo_brax_ant"]["env_steps_per_s"] > 0 and got["fused_ppo_brax_ant"]["updates"] >= 1
     assert got["learner_update"]["update_ms_median"] > 0
+    hns = got["fused_hns_jax_quadrant"]
+    assert hns["preset"] == "hns_jax_quadrant" and hns["env_steps_per_s"] > 0 and hns["updates"] >= 1

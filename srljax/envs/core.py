@@ -15,8 +15,10 @@ end before its episode does (`agent_dones` True), `agent_done` [A]: the agent te
 
 An env's own per-episode figures go in `metrics` as `episode_stat_NAME` [B]: the figure of an episode
 that ended on this step (0 elsewhere); the fused loop averages them over the interval's episodes and
-logs them as `episode_stat_NAME` (hide-and-seek's stage statistics), as it does `EpisodeStats`' team
-returns (`episode_return_team{k}`).
+logs them as `episode_stat_NAME`, as it does `EpisodeStats`' team returns (`episode_return_team{k}`),
+or under `episode_stats[NAME]` where the env has that mapping (a CPU game's names, as distributed
+mode logs them: hide-and-seek's `stage/...`); an env's `plot_episode_stats(run_dir)` draws them
+at the run's end.
 
 Termination and truncation stay apart: `done` marks a true terminal state (no bootstrap) and
 `truncated` a time limit (the learner bootstraps from the value of `final_obs`).

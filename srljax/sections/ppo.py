@@ -62,5 +62,8 @@ class PPOConfig:
             if getattr(self, name) < 0:
                 raise UserError(f"ppo.{name} must be >= 0")
         T = cfg.rollout.rollout_len
-        if cfg.mode == "fused" and T % self.minibatches:
+        # a feedforward model's minibatches split the rollout's steps; a recurrent one's (network.core,
+        # or chunk_len set for an env's entity network) take whole chunks: `FusedTrainer` checks those
+        recurrent = cfg.network.core != "feedforward" or cfg.rollout.chunk_len > 0
+        if cfg.mode == "fused" and T % self.minibatches and not recurrent:
             raise UserError(f"rollout.rollout_len ({T}) must divide into ppo.minibatches ({self.minibatches}) equal parts")

@@ -67,12 +67,14 @@ class FusedTrainer(MemberAlgorithm):
             from srljax.envs.custom import jax_env
             self.env = jax_env(env, self.local_envs)
         self.T = cfg.rollout.rollout_len
+        self.stat_names = dict(getattr(self.env, "episode_stats", None) or {})   # episode_stat_NAME -> its log name
         self.agents = self.env.num_agents                      # multi-agent: [B, A, ...] per step
         self.agent_axis = (self.agents,) if self.agents else ()
         self._loss = loss
         self.algo: Learner = self._make_algo(cfg)     # learners.registry builds it (`MemberAlgorithm`)
         self.recurrent = bool(self.algo.model.recurrent)
         self.chunk_len = cfg.rollout.chunk_len or self.T
+        self._check_minibatches(cfg)
         self.ring_size = max(1, -(-RING // n_dev))
         self.max_skips = cfg.rollout.max_nonfinite_updates * cfg.ppo.epochs * cfg.ppo.minibatches
         self.mesh = Mesh(np.array(self.devices), (AXIS,))
@@ -80,6 +82,21 @@ class FusedTrainer(MemberAlgorithm):
         self.labels = members_of(cfg)
         self._init, chunks = programs(self, self._init_device, {0: self._chunk_device}, (P(AXIS), P()))
         self._chunk = chunks[0]
+
+    def _check_minibatches(self, cfg) -> None:
+        """One line for minibatches that do not split a device's batch: a feedforward model's split
+        the rollout's steps, a recurrent one's the (env, agent) columns' chunks."""
+        M = getattr(getattr(self.algo, "settings", None), "minibatches", None)
+        if M is None:
+            return
+        if not self.recurrent and self.T % M:
+            raise UserError(f"rollout.rollout_len ({self.T}) must divide into ppo.minibatches ({M}) equal parts")
+        if self.recurrent:
+            chunks = self.local_envs * (self.agents or 1) * (self.T // self.chunk_len)
+            if chunks % M:
+                raise UserError(f"a device's {chunks} chunks ({self.local_envs} envs x {self.agents or 1} agents x "
+                                f"{self.T // self.chunk_len} chunks of rollout.chunk_len={self.chunk_len}) do not "
+                                f"split into ppo.minibatches ({M}) equal parts")
 
     # -- per device ----------------------------------------------------------------------------
     def _init_device(self, seed):
@@ -213,9 +230,9 @@ class FusedTrainer(MemberAlgorithm):
         acc = jax.tree.map(lambda x: np.asarray(x)[0], acc)
         return fs, member_rows(acc, self.labels, self._interval, per_member=np.asarray(done)[0])
 
-    @staticmethod
-    def _interval(acc, done):
-        """One run's interval metrics from its summed chunk metrics and its update count."""
+    def _interval(self, acc, done):
+        """One run's interval metrics from its summed chunk metrics and its update count; an env's
+        `episode_stat_NAME` is logged under the name its `episode_stats` gives NAME, if any."""
         done = int(done)
         n = max(done, 1)
         out = {k: float(v) / n for k, v in acc.items()
@@ -224,7 +241,9 @@ class FusedTrainer(MemberAlgorithm):
         out["episode_return"] = float(acc["episode_return_sum"] / acc["episodes"]) if acc["episodes"] else None
         for k in acc:                   # team returns (episode_return_team{k}), an env's episode_stat_*
             if k.startswith(EPISODE_FIGURES) and k.endswith("_sum"):
-                out[k[: -len("_sum")]] = float(acc[k] / acc["episodes"]) if acc["episodes"] else None
+                name = k[: -len("_sum")]
+                name = self.stat_names.get(name[len("episode_stat_"):], name) if name.startswith("episode_stat_") else name
+                out[name] = float(acc[k] / acc["episodes"]) if acc["episodes"] else None
         out["skipped_steps"] = int(acc["skipped_steps"])
         out["updates"] = done
         return out

@@ -23,6 +23,7 @@ from srljax.envs.hide_and_seek import rules as R
 from srljax.envs.hide_and_seek.layout import AGENT_R, CUBE_HALF
 from srljax.envs.hide_and_seek.observations import AGENT_FEATS, OBJECT_FEATS, observation_space, others_index
 from srljax.envs.hide_and_seek.scene import VARIANTS, Variant
+from srljax.envs.hide_and_seek.stats import EPISODE_STATS, plot_stage_stats
 from srljax.envs.hns_jax import layouts as L
 from srljax.envs.hns_jax import physics as P
 from srljax.envs.hns_jax.geometry import unrotate
@@ -66,6 +67,9 @@ class HideAndSeekJax(JaxEnv):
         random_opponents: in this fraction of episodes one team, drawn at random, plays uniformly
             random actions and its steps are not learned from (`metrics["learn"]`).
     """
+
+    episode_stats = EPISODE_STATS                         # logged as the MuJoCo game's (`stage/...`)
+    plot_episode_stats = staticmethod(plot_stage_stats)   # stage_stats.png at the run's end
 
     def __init__(self, variant: str | Variant = "quadrant", horizon: Optional[int] = None,
                  prep_steps: Optional[int] = None, layouts: int = 4096, layout_seed: int = 0,
