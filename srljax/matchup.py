@@ -166,20 +166,16 @@ def record_actions(cfg, algo, policy, act, num_envs: int, steps: int, seed: int)
     return out
 
 
-def play_jax(cfg, algo, policy, act, matchup: str, episodes: int, num_envs: int, seed: int,
+def play_jax(episode, policy, matchup: str, episodes: int, num_envs: int, seed: int,
              gif: Optional[str] = None) -> Dict[str, float]:
     """The JAX game's matchup (`hns_jax/`): rounds of `num_envs` games, each round one whole episode
-    in one jitted `scan` (one program for every matchup: the matchup is an argument); mean
-    statistics over the first `episodes` games. The random team is drawn here (the run's
-    `random_opponents` is not applied), so every matchup plays the same layouts."""
+    in one jitted `scan`; `episode` is `_jax_episode`'s (env, program), one for every matchup (the
+    matchup is an argument); mean statistics over the first `episodes` games. The random team is
+    drawn here (the run's `random_opponents` is not applied), so every matchup plays the same layouts."""
     import jax
     import jax.numpy as jnp
 
-    key = (cfg.env.id, tuple(sorted(dict(cfg.env.kwargs).items())), num_envs, bool(gif), id(act))
-    if key not in _JAX_EPISODES:
-        _JAX_EPISODES.clear()
-        _JAX_EPISODES[key] = _jax_episode(cfg, algo, act, num_envs, bool(gif))
-    env, run = _JAX_EPISODES[key]
+    env, run = episode
     from srljax.envs.hns_jax.game import STAT_KEYS
     got: Dict[str, List[np.ndarray]] = {k: [] for k in STAT_KEYS}
     t0 = time.perf_counter()
@@ -195,9 +191,6 @@ def play_jax(cfg, algo, policy, act, matchup: str, episodes: int, num_envs: int,
     out = {k: float(np.mean(np.concatenate(v)[:episodes])) for k, v in got.items()}
     out.update(length=float(env.horizon), episodes=episodes, unstable_episodes=0, wall_s=time.perf_counter() - t0)
     return out
-
-
-_JAX_EPISODES: dict = {}      # the compiled episode of the latest (env, batch, act): one per evaluation
 
 
 def _jax_episode(cfg, algo, act, E: int, record: bool):
@@ -276,11 +269,13 @@ def evaluate_matchups(cfg, args, checkpoint: Optional[Path]) -> dict:
     result = {"checkpoint": None if checkpoint is None else str(checkpoint), "env": cfg.env.id,
               "episodes_per_matchup": args.episodes, "greedy": args.greedy, "matchups": {}}
     act = make_act(algo, args.greedy)
+    episode = _jax_episode(cfg, algo, act, args.num_envs, bool(args.gif)) if jax_game else None
     for i, m in enumerate(matchups):
         # the same seed for every matchup: the same layouts, a paired comparison
-        result["matchups"][m] = (play_jax if jax_game else play)(cfg, algo, policy, act, m, args.episodes,
-                                                                 args.num_envs, args.seed,
-                                                                 args.gif if i == 0 else None)
+        gif = args.gif if i == 0 else None
+        result["matchups"][m] = (play_jax(episode, policy, m, args.episodes, args.num_envs, args.seed, gif)
+                                 if jax_game else
+                                 play(cfg, algo, policy, act, m, args.episodes, args.num_envs, args.seed, gif))
     got = result["matchups"]
     if {"seekers", "hiders", "random"} <= set(got):
         base = got["random"]["hider_seen_frac"]
